@@ -1,0 +1,36 @@
+/// An aggregate written as three pure functions over values.
+///
+/// `decide` turns a command into the events it causes (or refuses it with a domain error), `evolve` folds one
+/// event into the state, and `initialState` is the state of a stream without events. Time, ids and anything else
+/// that varies come in with the command, never from inside `decide`, so a decider is deterministic and tested
+/// with plain given/when/then:
+///
+/// ```swift
+/// let state = Order.replay([.placed(.sample), .shipped(.sample)])
+/// #expect(throws: OrderError.alreadyShipped) { try Order.decide(.cancel(.sample), state) }
+/// ```
+///
+/// The event store's `CommandHandler` runs a decider against a stream: read, fold, decide, append with the
+/// version read, retry on a concurrent write.
+public protocol Decider {
+    associatedtype Command: Sendable
+    associatedtype Event: Sendable
+    associatedtype State: Sendable
+    associatedtype Failure: Error
+
+    static var initialState: State { get }
+    static func decide(_ command: Command, _ state: State) throws(Failure) -> [Event]
+    static func evolve(_ state: State, _ event: Event) -> State
+}
+
+extension Decider {
+    /// The state after `events`, starting from ``initialState``.
+    public static func replay(_ events: some Sequence<Event>) -> State {
+        events.reduce(initialState, evolve)
+    }
+
+    /// The state after `events`, starting from `state`.
+    public static func replay(_ events: some Sequence<Event>, from state: State) -> State {
+        events.reduce(state, evolve)
+    }
+}

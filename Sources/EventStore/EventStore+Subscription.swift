@@ -1,0 +1,60 @@
+extension EventStore {
+    /// Every event after `checkpoint`, in commit order: first those already stored (catch-up), then each
+    /// new one as it commits (live). Elements are non-empty batches of at most `batchSize` events; a
+    /// consumer that saves the last position of each batch it handled can resume exactly after it.
+    ///
+    /// The sequence ends (returns `nil`) when its task is cancelled. It throws when the database fails;
+    /// the consumer resumes from its checkpoint.
+    public func subscribeToAll(from checkpoint: Position = .start, batchSize: Int = 500) -> AllEventsSubscription {
+        AllEventsSubscription(store: self, checkpoint: checkpoint, batchSize: max(1, batchSize))
+    }
+}
+
+public struct AllEventsSubscription: AsyncSequence, Sendable {
+    public typealias Element = [RecordedEvent]
+
+    let store: EventStore
+    let checkpoint: Position
+    let batchSize: Int
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(store: store, position: checkpoint, batchSize: batchSize)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let store: EventStore
+        /// The position of the last event handed out.
+        public private(set) var position: Position
+        let batchSize: Int
+
+        public mutating func next() async throws -> [RecordedEvent]? {
+            // While events are held back by an open transaction, look again soon (5 ms, doubling): its end
+            // may bring no notification (a rollback, or a transaction that appended nothing).
+            var heldBackDelay = Duration.milliseconds(5)
+            let pollInterval = store.configuration.pollInterval
+            while !Task.isCancelled {
+                // Read the generation before looking, so that a wake-up during the read is not lost.
+                let generation = store.eventsAvailable.generation
+                let timeout: Duration
+                do {
+                    let batch = try await store.readAll(after: position, limit: batchSize)
+                    if let last = batch.last {
+                        position = last.position
+                        return batch
+                    }
+                    if try await store.isHeldBack(after: position) {
+                        timeout = Swift.min(heldBackDelay, pollInterval)
+                        heldBackDelay *= 2
+                    } else {
+                        timeout = pollInterval
+                    }
+                } catch {
+                    if Task.isCancelled { return nil }
+                    throw error
+                }
+                await store.eventsAvailable.wait(past: generation, timeout: timeout)
+            }
+            return nil
+        }
+    }
+}

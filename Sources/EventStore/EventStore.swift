@@ -1,0 +1,351 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// A context's event store, in that context's PostgreSQL database (schema: `Migrations/eventstore`).
+///
+/// - Appends are atomic, take one round trip, and check the stream's expected version.
+/// - Reading all events goes in commit order and never skips one (see ``Position``).
+/// - Subscriptions catch up from a checkpoint, then follow live: `LISTEN/NOTIFY` wakes them, and they poll
+///   as a fallback.
+///
+/// The store is a `Service`: ``run()`` must be running (under a `ServiceGroup`, or in a task) while it is used.
+/// It runs the connection pool, the listener that wakes subscribers, and the notifier that tells other
+/// processes about this one's appends.
+public final class EventStore: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var database: DatabaseURL
+        /// The most connections the store opens (one of them listens for appends).
+        public var maximumConnections: Int
+        /// How long a subscriber waits for a wake-up before it looks again anyway.
+        public var pollInterval: Duration
+
+        public init(database: DatabaseURL, maximumConnections: Int = 20, pollInterval: Duration = .seconds(1)) {
+            self.database = database
+            self.maximumConnections = maximumConnections
+            self.pollInterval = pollInterval
+        }
+    }
+
+    /// The channel on which appends are announced. A payload-free hint: listeners re-read the store.
+    static let channel = "shop_events_appended"
+
+    public let configuration: Configuration
+    let client: PostgresClient
+    let logger: Logger
+    /// Bumped whenever events may have become readable: a notification arrived or this process appended.
+    let eventsAvailable = ChangeSignal()
+    /// Bumped by every append of this process; the notifier tells the other processes.
+    private let appendedHere = ChangeSignal()
+    private let running = ChangeSignal()
+
+    public init(_ configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var clientConfiguration = configuration.database.clientConfiguration
+        clientConfiguration.options.maximumConnections = configuration.maximumConnections
+        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+    }
+
+    /// Runs the store until the task is cancelled or, under a `ServiceGroup`, a graceful shutdown begins.
+    public func run() async {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    self.running.signal()
+                    await self.client.run()
+                }
+                group.addTask { await self.listenForAppends() }
+                group.addTask { await self.announceAppends() }
+            }
+        }
+    }
+
+    /// Returns once ``run()`` has started: for code that starts the store and uses it at once.
+    public func waitUntilRunning() async {
+        await running.wait(past: 0)
+    }
+
+    // MARK: Appending
+
+    /// Appends `events` to `stream`, atomically and in one round trip.
+    ///
+    /// - Throws: ``WrongExpectedVersion`` (nothing written) when the stream is not at `expectedVersion`;
+    ///   ``EventStoreError/eventIDConflict(stream:)`` when some ids are already stored otherwise than as
+    ///   this same batch.
+    ///
+    /// Appending a batch whose ids are all already stored, in this stream and in this order, is an idempotent
+    /// no-op: it writes nothing, ignores `expectedVersion`, and answers what the first append answered (with
+    /// ``AppendResult/wasDuplicate`` set), so a writer that lost the answer to an append can simply retry it.
+    @discardableResult
+    public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
+        let query = try Self.appendQuery(events, to: stream, expectedVersion: expectedVersion)
+        let result = try await Self.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
+            try await client.query(query, logger: logger)
+        }
+        if !result.wasDuplicate { appended() }
+        return result
+    }
+
+    /// Runs `body` in one database transaction: its appends commit together with whatever else it writes
+    /// through ``Transaction/connection`` (an idempotency record, an outbox row), or not at all.
+    ///
+    /// Appends in one transaction take their streams' locks in the order they are made: two transactions
+    /// that append to the same streams in opposite orders can deadlock (PostgreSQL then aborts one).
+    public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
+        let result = try await client.withConnection { connection in
+            try await connection.run("BEGIN", logger: logger)
+            let transaction = Transaction(connection: connection, logger: logger)
+            do {
+                let result = try await body(transaction)
+                try await connection.run("COMMIT", logger: logger)
+                return (result, transaction.hasAppended)
+            } catch {
+                do {
+                    try await connection.run("ROLLBACK", logger: logger)
+                } catch let rollbackError {
+                    logger.warning("ROLLBACK failed", metadata: ["error": "\(describe(rollbackError))"])
+                }
+                throw error
+            }
+        }
+        if result.1 { appended() }
+        return result.0
+    }
+
+    /// An open transaction of ``withTransaction(_:)``.
+    public final class Transaction: Sendable {
+        /// The transaction's connection, for the caller's own statements in the same transaction.
+        public let connection: PostgresConnection
+        let logger: Logger
+        private let appendedFlag = Mutex(false)
+
+        init(connection: PostgresConnection, logger: Logger) {
+            self.connection = connection
+            self.logger = logger
+        }
+
+        var hasAppended: Bool { appendedFlag.withLock { $0 } }
+
+        /// ``EventStore/append(_:to:expectedVersion:)``, inside this transaction.
+        @discardableResult
+        public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
+            let query = try EventStore.appendQuery(events, to: stream, expectedVersion: expectedVersion)
+            let result = try await EventStore.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
+                try await connection.query(query, logger: logger)
+            }
+            if !result.wasDuplicate { appendedFlag.withLock { $0 = true } }
+            return result
+        }
+
+        /// ``EventStore/readStream(_:from:limit:)``, inside this transaction.
+        public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
+            try await EventStore.collect(connection.query(EventStore.readStreamQuery(stream, from: version, limit: limit), logger: logger))
+        }
+    }
+
+    private static func appendQuery(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) throws -> PostgresQuery {
+        guard !events.isEmpty else { throw EventStoreError.invalidAppend("no events to append to \(stream)") }
+        guard Set(events.lazy.map(\.id)).count == events.count else {
+            throw EventStoreError.invalidAppend("the same event id appears twice in one append to \(stream)")
+        }
+        if case .exact(let version) = expectedVersion, version < 0 {
+            throw EventStoreError.invalidAppend("expected version \(version) is negative")
+        }
+        let encoder = JSONEncoder.eventPayloads
+        var ids: [UUID] = [], types: [String] = [], versions: [Int32] = [], payloads: [String] = [], metadata: [String] = []
+        ids.reserveCapacity(events.count)
+        types.reserveCapacity(events.count)
+        versions.reserveCapacity(events.count)
+        payloads.reserveCapacity(events.count)
+        metadata.reserveCapacity(events.count)
+        for event in events {
+            guard !event.type.isEmpty else { throw EventStoreError.invalidAppend("an event to \(stream) has no type") }
+            guard event.schemaVersion >= 1, let version = Int32(exactly: event.schemaVersion) else {
+                throw EventStoreError.invalidAppend("schema version \(event.schemaVersion) of \(event.type) is not positive")
+            }
+            ids.append(event.id)
+            types.append(event.type)
+            versions.append(version)
+            payloads.append(String(decoding: event.payload, as: UTF8.self))
+            metadata.append(String(decoding: try encoder.encode(event.metadata), as: UTF8.self))
+        }
+        return """
+            SELECT outcome, stream_version, transaction_id, first_position, last_position
+            FROM append_events(\(stream.rawValue), \(expectedVersion.sqlValue), \(ids), \(types), \(versions), \(payloads), \(metadata))
+            """
+    }
+
+    private static func runAppend(
+        _ query: PostgresQuery, stream: StreamName, expectedVersion: ExpectedVersion,
+        execute: () async throws -> PostgresRowSequence
+    ) async throws -> AppendResult {
+        let rows = try await execute()
+        var outcome: (String, Int64, Int64?, Int64?, Int64?)?
+        for try await row in rows.decode((String, Int64, Int64?, Int64?, Int64?).self) {
+            outcome = row
+        }
+        switch outcome {
+        case let (kind, version, transaction?, first?, last?)? where kind == "appended" || kind == "duplicate":
+            return AppendResult(
+                streamVersion: version,
+                firstPosition: Position(transactionID: transaction, globalPosition: first),
+                lastPosition: Position(transactionID: transaction, globalPosition: last),
+                wasDuplicate: kind == "duplicate")
+        case let ("wrong_version", actual, _, _, _)?:
+            throw WrongExpectedVersion(stream: stream, expected: expectedVersion, actual: actual)
+        case ("id_conflict", _, _, _, _)?:
+            throw EventStoreError.eventIDConflict(stream: stream)
+        default:
+            throw EventStoreError.unexpectedResponse("append_events answered \(outcome.map { "\($0)" } ?? "nothing")")
+        }
+    }
+
+    // MARK: Reading
+
+    static let columns = """
+        global_position, transaction_id, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at
+        """
+
+    /// The events of `stream` from `version` on (1: from its first event), oldest first.
+    public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
+        try await Self.collect(client.query(Self.readStreamQuery(stream, from: version, limit: limit), logger: logger))
+    }
+
+    static func readStreamQuery(_ stream: StreamName, from version: Int64, limit: Int) -> PostgresQuery {
+        """
+        SELECT \(unescaped: columns) FROM events
+        WHERE stream_id = \(stream.rawValue) AND stream_version >= \(version)
+        ORDER BY stream_version LIMIT \(Int64(clamping: limit))
+        """
+    }
+
+    /// The last `count` events of `stream`, newest first.
+    public func readStreamBackward(_ stream: StreamName, count: Int) async throws -> [RecordedEvent] {
+        try await Self.collect(client.query("""
+            SELECT \(unescaped: Self.columns) FROM events
+            WHERE stream_id = \(stream.rawValue)
+            ORDER BY stream_version DESC LIMIT \(Int64(clamping: count))
+            """, logger: logger))
+    }
+
+    /// The stream's version: the number of events in it (0 for a stream without events).
+    public func streamVersion(_ stream: StreamName) async throws -> Int64 {
+        let rows = try await client.query("SELECT version FROM streams WHERE stream_id = \(stream.rawValue)", logger: logger)
+        for try await version in rows.decode(Int64.self) { return version }
+        return 0
+    }
+
+    /// Up to `limit` events after `position`, in commit order, from transactions that have all finished.
+    ///
+    /// Only events of transactions older than the oldest transaction still running are returned, so an
+    /// event that commits later always comes after the last one returned: a reader that continues from
+    /// the last position it got never skips an event. While a transaction stays open, readers wait at
+    /// its events, even when later transactions have already committed.
+    public func readAll(after position: Position, limit: Int = 1000) async throws -> [RecordedEvent] {
+        try await Self.collect(client.query("""
+            SELECT \(unescaped: Self.columns) FROM events
+            WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+            ORDER BY transaction_id, global_position
+            LIMIT \(Int64(clamping: limit))
+            """, logger: logger))
+    }
+
+    /// Whether events after `position` are stored but not yet readable, because a transaction older than
+    /// theirs is still open.
+    func isHeldBack(after position: Position) async throws -> Bool {
+        let rows = try await client.query("""
+            SELECT EXISTS (SELECT 1 FROM events
+                WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition)))
+            """, logger: logger)
+        for try await exists in rows.decode(Bool.self) { return exists }
+        return false
+    }
+
+    /// The position of the last event committed so far (``Position/start`` for an empty store): where a
+    /// reader that has read everything stands. Events of transactions still open are not counted.
+    public func headPosition() async throws -> Position {
+        let rows = try await client.query("""
+            SELECT transaction_id, global_position FROM events
+            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+            ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+            """, logger: logger)
+        for try await (transaction, position) in rows.decode((Int64, Int64).self) {
+            return Position(transactionID: transaction, globalPosition: position)
+        }
+        return .start
+    }
+
+    static func collect(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
+        let decoder = JSONDecoder.eventPayloads
+        var events: [RecordedEvent] = []
+        for try await (position, transaction, id, stream, version, type, schemaVersion, payload, metadata, recordedAt)
+            in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date).self)
+        {
+            events.append(RecordedEvent(
+                id: id,
+                stream: StreamName(stored: stream),
+                streamVersion: version,
+                position: Position(transactionID: transaction, globalPosition: position),
+                type: type,
+                schemaVersion: Int(schemaVersion),
+                payload: Data(payload.utf8),
+                metadata: try decoder.decode(EventMetadata.self, from: Data(metadata.utf8)),
+                recordedAt: recordedAt))
+        }
+        return events
+    }
+
+    // MARK: Wake-ups
+
+    private func appended() {
+        appendedHere.signal()
+        eventsAvailable.signal()
+    }
+
+    /// Holds a connection that LISTENs for appends of every process and wakes this process's subscribers.
+    /// Reconnects after a failure; subscribers poll meanwhile.
+    private func listenForAppends() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        // Anything appended while nobody listened would otherwise wait for the next poll.
+                        eventsAvailable.signal()
+                        for try await _ in notifications { eventsAvailable.signal() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("listening for appends failed; subscribers poll until it is back",
+                               metadata: ["error": "\(describe(error))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Announces this process's appends to other processes with a NOTIFY sent after they commit.
+    ///
+    /// Not a NOTIFY inside the appending transaction: PostgreSQL serialises the commits of notifying
+    /// transactions behind one lock held through the commit's flush, which would undo group commit for
+    /// concurrent writers (`bin/bench append` measures it). Announcements are coalesced: while one is on
+    /// its way, further appends ask for one more, not one each. A process that dies between its commit and
+    /// its announcement costs subscribers elsewhere at most one poll interval.
+    private func announceAppends() async {
+        var seen = appendedHere.generation
+        while !Task.isCancelled {
+            await appendedHere.wait(past: seen)
+            if Task.isCancelled { return }
+            seen = appendedHere.generation
+            do {
+                try await client.run("SELECT pg_notify(\(Self.channel), '')", logger: logger)
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("announcing appends failed", metadata: ["error": "\(describe(error))"])
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import EventStore
+import Foundation
+import Testing
+
+/// A reader of all events must never move past an event that a slower transaction commits later.
+@Suite("Reading all events never skips one")
+struct GapSafetyTests {
+    enum Ending { case commit, rollback }
+
+    @Test(.timeLimit(.minutes(1)), arguments: [Ending.commit, .rollback])
+    func aReaderWaitsAtAnOpenTransactionAndMissesNothing(ending: Ending) async throws {
+        // A long poll interval: only wake-ups and the held-back check can move the subscriber.
+        try await withStore(pollInterval: .seconds(120)) { store, _ in
+            let before = event(0), a = event(1), b = event(2)
+            try await store.append([before], to: uniqueStream(), expectedVersion: .noStream)
+
+            let subscriber = Task {
+                var received: [UUID] = []
+                for try await batch in store.subscribeToAll() {
+                    received += batch.map(\.id)
+                    if received.contains(b.id) { return received }
+                }
+                return received
+            }
+
+            let aAppended = Gate(), finishA = Gate()
+            let transactionA = Task {
+                struct RolledBack: Error {}
+                do {
+                    try await store.withTransaction { transaction in
+                        try await transaction.append([a], to: uniqueStream("a"), expectedVersion: .noStream)
+                        await aAppended.open()
+                        await finishA.wait()
+                        if ending == .rollback { throw RolledBack() }
+                    }
+                } catch is RolledBack {}
+            }
+            await aAppended.wait()
+
+            // B starts after A and commits while A is still open.
+            let appendedB = try await store.append([b], to: uniqueStream("b"), expectedVersion: .noStream)
+
+            // The reader gets the event before A, and stops there: not at B, which committed.
+            let whileOpen = try await readEverything(store)
+            #expect(whileOpen.map(\.id) == [before.id])
+            let checkpoint = try #require(whileOpen.last?.position)
+            #expect(checkpoint < appendedB.position)
+            #expect(try await store.headPosition() == checkpoint)
+
+            await finishA.open()
+            try await transactionA.value
+
+            let expected = ending == .commit ? [before.id, a.id, b.id] : [before.id, b.id]
+            // Reading on from the checkpoint taken while A was open yields A (if it committed), then B.
+            #expect(try await store.readAll(after: checkpoint).map(\.id) == Array(expected.dropFirst()))
+            #expect(try await readEverything(store).map(\.id) == expected)
+            // And a live subscriber that was waiting receives exactly the same, promptly, even on a rollback
+            // (which announces nothing).
+            let received = try await within(.seconds(20), "the subscriber to receive B") { try await subscriber.value }
+            #expect(received == expected)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func manyOverlappingTransactionsAreReadInOneOrderWithoutLossOrRepeat() async throws {
+        try await withStore { store, _ in
+            // A subscriber in small batches follows writers whose transactions overlap and last randomly long.
+            let writers = 6, appendsPerWriter = 40
+            let reader = Task {
+                var seen: [RecordedEvent] = []
+                for try await batch in store.subscribeToAll(batchSize: 7) {
+                    seen += batch
+                    if seen.count >= writers * appendsPerWriter { break }
+                }
+                return seen
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        for index in 0..<appendsPerWriter {
+                            try await store.withTransaction { transaction in
+                                try await transaction.append([event(index)], to: uniqueStream("w\(writer)"), expectedVersion: .noStream)
+                                // Hold some transactions open a while, so that later ones commit first.
+                                if index % 3 == 0 { try await Task.sleep(for: .milliseconds(Int.random(in: 1...15))) }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let seen = try await within(.seconds(30), "the reader to see every event") { try await reader.value }
+            #expect(seen.count == writers * appendsPerWriter)
+            #expect(Set(seen.map(\.id)).count == seen.count)
+            #expect(seen.map(\.id) == (try await readEverything(store)).map(\.id))
+        }
+    }
+}
+
+/// A one-shot gate that tasks can wait on.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func open() {
+        isOpen = true
+        waiters.forEach { $0.resume() }
+        waiters.removeAll()
+    }
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+}

@@ -1,0 +1,123 @@
+import EventStore
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// Each test gets a database of its own in the PostgreSQL that bin/test starts, so tests run in parallel
+/// without seeing each other's events.
+enum TestDatabase {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let migrations = repositoryRoot.appendingPathComponent("Migrations", isDirectory: true)
+
+    static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// The server's maintenance database, from `SHOP_TEST_DATABASE_URL`.
+    static func serverURL() throws -> DatabaseURL {
+        guard let text = ProcessInfo.processInfo.environment["SHOP_TEST_DATABASE_URL"], !text.isEmpty else {
+            throw TestSetupError(
+                "SHOP_TEST_DATABASE_URL is not set: these tests need PostgreSQL. Run them with bin/test, which starts a throwaway server.")
+        }
+        return try DatabaseURL(text)
+    }
+
+    /// A new, empty database; with the event store schema unless `migrated` is false.
+    static func create(migrated: Bool = true) async throws -> DatabaseURL {
+        let server = try serverURL()
+        let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        do {
+            try await withConnection(server) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            }
+        } catch {
+            throw TestSetupError("cannot create a test database on \(server) (is PostgreSQL running? use bin/test): \(describe(error))")
+        }
+        let url = server.with(database: String(name))
+        if migrated {
+            try await Migrator(directory: migrations, folders: ["eventstore"]).migrate(url, logger: logger)
+        }
+        return url
+    }
+
+    @discardableResult
+    static func withConnection<Result: Sendable>(_ url: DatabaseURL, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let client = PostgresClient(configuration: .init(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await client.withConnection(body)
+        }
+    }
+}
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a running event store on a fresh database.
+func withStore<Result: Sendable>(
+    pollInterval: Duration = .seconds(1),
+    _ body: (EventStore, DatabaseURL) async throws -> Result
+) async throws -> Result {
+    let url = try await TestDatabase.create()
+    return try await withRunningStore(url, pollInterval: pollInterval) { try await body($0, url) }
+}
+
+/// Runs `body` with a running event store on the database at `url`.
+func withRunningStore<Result: Sendable>(
+    _ url: DatabaseURL, pollInterval: Duration = .seconds(1), _ body: (EventStore) async throws -> Result
+) async throws -> Result {
+    let store = EventStore(.init(database: url, maximumConnections: 24, pollInterval: pollInterval), logger: TestDatabase.logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await store.run() }
+        defer { group.cancelAll() }
+        await store.waitUntilRunning()
+        return try await body(store)
+    }
+}
+
+/// Awaits `body`, failing if it takes longer than `limit`: for waiting on a condition without sleeping.
+func within<Result: Sendable>(
+    _ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+            throw TestSetupError("timed out after \(limit) waiting for \(what)")
+        }
+        return result
+    }
+}
+
+/// An event with a small JSON payload.
+func event(_ value: Int, id: UUID = UUID(), type: String = "test.happened", metadata: EventMetadata = .init()) -> NewEvent {
+    NewEvent(id: id, type: type, payload: Data(#"{"value":\#(value)}"#.utf8), metadata: metadata)
+}
+
+func uniqueStream(_ category: String = "test") -> StreamName {
+    try! StreamName(category: category, id: UUID().uuidString.lowercased())
+}
+
+/// Reads every event of the store from the start, in commit order.
+func readEverything(_ store: EventStore, batch: Int = 257) async throws -> [RecordedEvent] {
+    var all: [RecordedEvent] = []
+    var position = Position.start
+    while true {
+        let events = try await store.readAll(after: position, limit: batch)
+        guard let last = events.last else { return all }
+        all += events
+        position = last.position
+    }
+}
