@@ -21,11 +21,19 @@ public final class EventStore: Service, Sendable {
         public var maximumConnections: Int
         /// How long a subscriber waits for a wake-up before it looks again anyway.
         public var pollInterval: Duration
+        /// The shortest time between two announcements of this process's appends to other processes. An
+        /// append after a quiet spell is announced at once; under load, one announcement covers every append
+        /// of an interval. Subscribers in this process are woken at once regardless.
+        public var announceInterval: Duration
 
-        public init(database: DatabaseURL, maximumConnections: Int = 20, pollInterval: Duration = .seconds(1)) {
+        public init(
+            database: DatabaseURL, maximumConnections: Int = 20,
+            pollInterval: Duration = .seconds(1), announceInterval: Duration = .milliseconds(10)
+        ) {
             self.database = database
             self.maximumConnections = maximumConnections
             self.pollInterval = pollInterval
+            self.announceInterval = announceInterval
         }
     }
 
@@ -182,10 +190,19 @@ public final class EventStore: Service, Sendable {
         _ query: PostgresQuery, stream: StreamName, expectedVersion: ExpectedVersion,
         execute: () async throws -> PostgresRowSequence
     ) async throws -> AppendResult {
-        let rows = try await execute()
+        let rows: PostgresRowSequence
+        do {
+            rows = try await execute()
+        } catch let error as PSQLError where error.sqlState == "SE001" {
+            throw EventStoreError.eventIDConflict(stream: stream)
+        }
         var outcome: (String, Int64, Int64?, Int64?, Int64?)?
-        for try await row in rows.decode((String, Int64, Int64?, Int64?, Int64?).self) {
-            outcome = row
+        do {
+            for try await row in rows.decode((String, Int64, Int64?, Int64?, Int64?).self) {
+                outcome = row
+            }
+        } catch let error as PSQLError where error.sqlState == "SE001" {
+            throw EventStoreError.eventIDConflict(stream: stream)
         }
         switch outcome {
         case let (kind, version, transaction?, first?, last?)? where kind == "appended" || kind == "duplicate":
@@ -233,7 +250,8 @@ public final class EventStore: Service, Sendable {
 
     /// The stream's version: the number of events in it (0 for a stream without events).
     public func streamVersion(_ stream: StreamName) async throws -> Int64 {
-        let rows = try await client.query("SELECT version FROM streams WHERE stream_id = \(stream.rawValue)", logger: logger)
+        let rows = try await client.query(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = \(stream.rawValue)", logger: logger)
         for try await version in rows.decode(Int64.self) { return version }
         return 0
     }
@@ -329,17 +347,26 @@ public final class EventStore: Service, Sendable {
 
     /// Announces this process's appends to other processes with a NOTIFY sent after they commit.
     ///
-    /// Not a NOTIFY inside the appending transaction: PostgreSQL serialises the commits of notifying
-    /// transactions behind one lock held through the commit's flush, which would undo group commit for
-    /// concurrent writers (`bin/bench append` measures it). Announcements are coalesced: while one is on
-    /// its way, further appends ask for one more, not one each. A process that dies between its commit and
-    /// its announcement costs subscribers elsewhere at most one poll interval.
+    /// Not a NOTIFY inside the appending transaction: PostgreSQL commits notifying transactions one at a
+    /// time (a lock held through the commit's flush), which would undo group commit for concurrent writers.
+    /// And not one per append either: a NOTIFY is a statement of its own, which costs the server about as
+    /// much as a small append. So announcements are throttled to one per `announceInterval` (an append
+    /// after a quiet spell goes out at once), each covering every append before it. `bin/bench append`
+    /// measures both choices. A process that dies between its commit and its announcement costs other
+    /// processes' subscribers at most one poll interval.
     private func announceAppends() async {
+        let interval = configuration.announceInterval
         var seen = appendedHere.generation
+        var lastSent = ContinuousClock.now - interval
         while !Task.isCancelled {
             await appendedHere.wait(past: seen)
+            let next = lastSent + interval
+            if ContinuousClock.now < next {
+                try? await Task.sleep(until: next, clock: .continuous)
+            }
             if Task.isCancelled { return }
             seen = appendedHere.generation
+            lastSent = ContinuousClock.now
             do {
                 try await client.run("SELECT pg_notify(\(Self.channel), '')", logger: logger)
             } catch {

@@ -73,7 +73,7 @@ struct Demo: AsyncParsableCommand {
                 print("   \(event.streamVersion)  \(event.type) v\(event.schemaVersion)  \(String(decoding: event.payload, as: UTF8.self))")
             }
             try await subscriber.value
-            print("Done. Follow a store yourself: .build/debug/shop-admin events tail --follow --database-url ...")
+            print("Done. To follow an event store live: .build/debug/shop-admin events tail --follow --database-url URL (bin/db url lists them).")
         }
     }
 }

@@ -92,6 +92,24 @@ struct AppendTests {
         }
     }
 
+    @Test(arguments: [ExpectedVersion.any, .exact(1)])
+    func theSameBatchSentByManyWritersAtOnceIsStoredOnce(expected: ExpectedVersion) async throws {
+        try await withStore { store, _ in
+            let stream = uniqueStream()
+            try await store.append([event(0)], to: stream, expectedVersion: .noStream)
+            let batch = [event(1), event(2), event(3)]
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await store.append(batch, to: stream, expectedVersion: expected) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.filter { !$0.wasDuplicate }.count == 1)
+            #expect(Set(results.map(\.lastPosition)).count == 1 && Set(results.map(\.streamVersion)) == [4])
+            #expect(try await store.readStream(stream).map(\.id) == [try await store.readStream(stream).first!.id] + batch.map(\.id))
+        }
+    }
+
     @Test func storedEventIDsThatAreNotTheSameBatchAreRefused() async throws {
         try await withStore { store, _ in
             let stream = uniqueStream(), other = uniqueStream()
