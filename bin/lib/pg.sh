@@ -20,7 +20,8 @@ pg_bindir() {
 
 # Runs a command as the user that owns the cluster.
 as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    # From /, which the server's user can always enter (it may not be able to enter ours).
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Can the server's user enter this folder (and so every folder above it)?
@@ -79,15 +80,17 @@ cluster_init() {
 cluster_port() { cat "$1/port"; }
 cluster_running() { [ -f "$1/data/postmaster.pid" ] && as_pg "$(pg_bindir)/pg_ctl" -D "$1/data" status >/dev/null 2>&1; }
 
+# cluster_start DIR [PORT]: starts it on PORT (default: the port it last ran on), and remembers PORT once
+# the server runs on it.
 cluster_start() {
-    local dir=$1 port
-    port=$(cluster_port "$dir")
-    cluster_running "$dir" && return 0
+    local dir=$1 port=${2:-$(cluster_port "$1")}
+    if cluster_running "$dir"; then return 0; fi
     if port_in_use "$port"; then
-        die "port $port is already in use by another program: set SHOP_PG_PORT to a free port (and run 'bin/db reset' if this cluster was created on $port)"
+        die "port $port is already in use by another program: set SHOP_PG_PORT to a free port"
     fi
     as_pg "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "-p $port" start >/dev/null \
         || { tail -20 "$dir/log" >&2; die "PostgreSQL did not start (log: $dir/log)"; }
+    echo "$port" > "$dir/port"
 }
 
 cluster_stop() {
