@@ -19,6 +19,12 @@ let package = Package(
     targets: [
         // Pure event-sourcing vocabulary: deciders and the event codec. No I/O; domain targets may import it.
         .target(name: "EventSourcing"),
+        // Value types every context speaks (Money). Pure.
+        .target(name: "SharedKernel"),
+        // The bounded contexts' domains: deciders only, no NIO, SQL or HTTP. No context imports another.
+        .target(name: "Catalog", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Catalog/Domain"),
+        .target(name: "Ordering", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Ordering/Domain"),
+        .target(name: "Billing", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Billing/Domain"),
         // The PostgreSQL event store, migrations and the command handler loop.
         .target(
             name: "EventStore",
@@ -46,6 +52,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
+        .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
+        .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
+        .testTarget(name: "BillingTests", dependencies: ["Billing"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,6 +29,11 @@ extension Decider {
         events.reduce(initialState, evolve)
     }
 
+    /// The events `command` causes after `history`: given/when/then in one call, for tests.
+    public static func decide(_ command: Command, given history: [Event]) throws(Failure) -> [Event] {
+        try decide(command, replay(history))
+    }
+
     /// The state after `events`, starting from `state`.
     public static func replay(_ events: some Sequence<Event>, from state: State) -> State {
         events.reduce(state, evolve)

@@ -1,0 +1,121 @@
+import SharedKernel
+import EventSourcing
+
+/// The stock of one SKU: units on hand, and the reservations orders hold on them.
+/// One stream per SKU: `stock-<SKU>`.
+///
+/// Available stock (on hand less reserved) never goes below zero. Reservations are per order and
+/// idempotent: reserving again for the same order and quantity, releasing a reservation that is gone, or
+/// committing one twice changes nothing, so a retried saga step never reserves twice.
+///
+/// An order that needs several SKUs reserves them all or none: the Catalog service decides each SKU's
+/// reservation and appends them to their streams in one database transaction (see the README).
+public enum Stock: Decider {
+    public enum Command: Sendable, Equatable {
+        case receive(SKU, quantity: Int)
+        case reserve(SKU, order: String, quantity: Int)
+        case release(SKU, order: String)
+        /// The reserved units leave the warehouse with the order.
+        case commit(SKU, order: String)
+    }
+
+    public enum Event: Sendable, Equatable {
+        case received(StockReceived)
+        case reserved(StockReserved)
+        case released(ReservationReleased)
+        case committed(ReservationCommitted)
+    }
+
+    public struct StockReceived: Codable, Sendable, Equatable {
+        public let sku: SKU, quantity: Int
+        public init(sku: SKU, quantity: Int) { self.sku = sku; self.quantity = quantity }
+    }
+    public struct StockReserved: Codable, Sendable, Equatable {
+        public let sku: SKU, order: String, quantity: Int
+        public init(sku: SKU, order: String, quantity: Int) { self.sku = sku; self.order = order; self.quantity = quantity }
+    }
+    public struct ReservationReleased: Codable, Sendable, Equatable {
+        public let sku: SKU, order: String, quantity: Int
+        public init(sku: SKU, order: String, quantity: Int) { self.sku = sku; self.order = order; self.quantity = quantity }
+    }
+    public struct ReservationCommitted: Codable, Sendable, Equatable {
+        public let sku: SKU, order: String, quantity: Int
+        public init(sku: SKU, order: String, quantity: Int) { self.sku = sku; self.order = order; self.quantity = quantity }
+    }
+
+    public struct State: Sendable, Equatable {
+        public var onHand = 0
+        /// Units held per order, not yet committed or released.
+        public var reservations: [String: Int] = [:]
+        /// Orders whose reservation was committed, with their quantity.
+        public var committed: [String: Int] = [:]
+
+        public var reserved: Int { reservations.values.reduce(0, +) }
+        public var available: Int { onHand - reserved }
+    }
+
+    public static let initialState = State()
+    /// The most units one command may move, and the most one SKU may have on hand.
+    public static let maximumQuantity = 1_000_000
+
+    public static func decide(_ command: Command, _ state: State) throws(CatalogError) -> [Event] {
+        switch command {
+        case .receive(let sku, let quantity):
+            let quantity = try valid(quantity)
+            guard state.onHand + quantity <= maximumQuantity else { throw .stockLimitExceeded(sku: sku, limit: maximumQuantity) }
+            return [.received(StockReceived(sku: sku, quantity: quantity))]
+
+        case .reserve(let sku, let order, let quantity):
+            let order = try valid(order: order), quantity = try valid(quantity)
+            if let reserved = state.reservations[order] ?? state.committed[order] {
+                guard reserved == quantity else {
+                    throw .reservationMismatch(sku: sku, order: order, reserved: reserved, requested: quantity)
+                }
+                return []
+            }
+            guard quantity <= state.available else {
+                throw .insufficientStock(sku: sku, requested: quantity, available: state.available)
+            }
+            return [.reserved(StockReserved(sku: sku, order: order, quantity: quantity))]
+
+        case .release(let sku, let order):
+            let order = try valid(order: order)
+            guard state.committed[order] == nil else { throw .reservationAlreadyCommitted(sku: sku, order: order) }
+            guard let quantity = state.reservations[order] else { return [] }
+            return [.released(ReservationReleased(sku: sku, order: order, quantity: quantity))]
+
+        case .commit(let sku, let order):
+            let order = try valid(order: order)
+            if state.committed[order] != nil { return [] }
+            guard let quantity = state.reservations[order] else { throw .unknownReservation(sku: sku, order: order) }
+            return [.committed(ReservationCommitted(sku: sku, order: order, quantity: quantity))]
+        }
+    }
+
+    public static func evolve(_ state: State, _ event: Event) -> State {
+        var state = state
+        switch event {
+        case .received(let received):
+            state.onHand += received.quantity
+        case .reserved(let reserved):
+            state.reservations[reserved.order] = reserved.quantity
+        case .released(let released):
+            state.reservations[released.order] = nil
+        case .committed(let committed):
+            state.reservations[committed.order] = nil
+            state.committed[committed.order] = committed.quantity
+            state.onHand -= committed.quantity
+        }
+        return state
+    }
+
+    static func valid(_ quantity: Int) throws(CatalogError) -> Int {
+        guard (1...maximumQuantity).contains(quantity) else { throw .invalidQuantity(quantity) }
+        return quantity
+    }
+
+    static func valid(order: String) throws(CatalogError) -> String {
+        guard (1...64).contains(order.count), !order.containsControlCharacters else { throw .invalidOrderReference(order) }
+        return order
+    }
+}
