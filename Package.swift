@@ -5,6 +5,7 @@ let package = Package(
     name: "swift-shop",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "shop-server", targets: ["shop-server"]),
         .executable(name: "shop-admin", targets: ["shop-admin"]),
         .executable(name: "shop-bench", targets: ["shop-bench"]),
     ],
@@ -15,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Pure event-sourcing vocabulary: deciders and the event codec. No I/O; domain targets may import it.
@@ -37,6 +40,32 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // HTTP plumbing every service shares: problem documents, bodies, idempotency, concurrency, health.
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "EventStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        // Each context's service: its domain on the wire.
+        .target(
+            name: "CatalogService",
+            dependencies: ["Catalog", "ServiceKit", "EventStore", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Contexts/Catalog/Service"
+        ),
+        .executableTarget(
+            name: "shop-server",
+            dependencies: [
+                "CatalogService",
+                "ServiceKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .executableTarget(
             name: "shop-admin",
             dependencies: [
@@ -56,7 +85,13 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing"]),
-        .testTarget(name: "EventStoreTests", dependencies: ["EventStore"]),
+        .testTarget(
+            name: "CatalogServiceTests",
+            dependencies: ["CatalogService", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        // Helpers the integration tests share: a database per test in the PostgreSQL bin/test starts.
+        .target(name: "TestSupport", dependencies: ["EventStore", .product(name: "PostgresNIO", package: "postgres-nio")], path: "Tests/TestSupport"),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

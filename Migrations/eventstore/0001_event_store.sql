@@ -74,7 +74,7 @@ DECLARE
     v_first    bigint;
     v_last     bigint;
 BEGIN
-    -- Key space 0x5e5e: stream locks, apart from other advisory locks (those take one bigint key).
+    -- Key space 24158: stream locks (EventStore.streamLockSpace), apart from other advisory locks.
     PERFORM pg_advisory_xact_lock(24158, hashtext(p_stream_id));
     -- A new statement, so a new snapshot: it sees every append that held the lock before us.
     SELECT coalesce(max(e.stream_version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream_id;

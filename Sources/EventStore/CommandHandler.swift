@@ -66,13 +66,49 @@ public struct CommandHandler<D: Decider>: Sendable {
         }
     }
 
-    /// The stream's current state and version.
-    public func load(_ stream: StreamName) async throws -> (state: D.State, version: Int64) {
-        let recorded = try await store.readStream(stream)
+    /// Handles `command` on `stream` inside `transaction`, for a caller that writes more in the same
+    /// transaction (an idempotency record, other streams). The stream's lock is taken first, so the version
+    /// read cannot move before the append: no retry is needed.
+    ///
+    /// - Parameter expectedVersion: the version the caller read (an HTTP `If-Match`); a different version
+    ///   throws ``WrongExpectedVersion`` and nothing is decided.
+    @discardableResult
+    public func handle(
+        _ command: D.Command,
+        on stream: StreamName,
+        in transaction: EventStore.Transaction,
+        expectedVersion: Int64? = nil,
+        metadata: EventMetadata = .init(),
+        eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
+    ) async throws -> Result {
+        try await transaction.lock([stream])
+        let (state, version) = try fold(try await transaction.readStream(stream))
+        if let expectedVersion, expectedVersion != version {
+            throw WrongExpectedVersion(stream: stream, expected: .exact(expectedVersion), actual: version)
+        }
+        let events = try D.decide(command, state)
+        guard !events.isEmpty else {
+            return Result(events: [], state: state, streamVersion: version, position: nil, attempts: 1)
+        }
+        let newEvents = try events.enumerated().map { index, event in
+            try NewEvent(event, codec: codec, id: eventIDs(index), metadata: metadata)
+        }
+        let appended = try await transaction.append(newEvents, to: stream, expectedVersion: .exact(version))
+        return Result(events: events, state: D.replay(events, from: state), streamVersion: appended.streamVersion,
+                      position: appended.position, attempts: 1)
+    }
+
+    /// The state and version of a stream's events.
+    public func fold(_ recorded: [RecordedEvent]) throws -> (state: D.State, version: Int64) {
         var state = D.initialState
         for event in recorded {
             state = D.evolve(state, try event.decode(with: codec))
         }
         return (state, recorded.last?.streamVersion ?? 0)
+    }
+
+    /// The stream's current state and version.
+    public func load(_ stream: StreamName) async throws -> (state: D.State, version: Int64) {
+        try fold(try await store.readStream(stream))
     }
 }

@@ -37,6 +37,10 @@ public final class EventStore: Service, Sendable {
         }
     }
 
+    /// The advisory-lock key space of stream append locks (the first key of `pg_advisory_xact_lock(int, int)`);
+    /// `append_events` takes the same lock.
+    static let streamLockSpace: Int32 = 24158
+
     /// The channel on which appends are announced. A payload-free hint: listeners re-read the store.
     static let channel = "shop_events_appended"
 
@@ -127,7 +131,7 @@ public final class EventStore: Service, Sendable {
     public final class Transaction: Sendable {
         /// The transaction's connection, for the caller's own statements in the same transaction.
         public let connection: PostgresConnection
-        let logger: Logger
+        public let logger: Logger
         private let appendedFlag = Mutex(false)
 
         init(connection: PostgresConnection, logger: Logger) {
@@ -146,6 +150,16 @@ public final class EventStore: Service, Sendable {
             }
             if !result.wasDuplicate { appendedFlag.withLock { $0 = true } }
             return result
+        }
+
+        /// Takes the append locks of `streams` until the transaction ends, in name order (so that two
+        /// transactions locking the same streams cannot deadlock). Meanwhile nobody else can append to them,
+        /// and what this transaction reads of them afterwards stays true until it commits.
+        public func lock(_ streams: [StreamName]) async throws {
+            for stream in Set(streams).sorted() {
+                try await connection.run("SELECT pg_advisory_xact_lock(\(EventStore.streamLockSpace), hashtext(\(stream.rawValue)))",
+                                         logger: logger)
+            }
         }
 
         /// ``EventStore/readStream(_:from:limit:)``, inside this transaction.
@@ -281,6 +295,11 @@ public final class EventStore: Service, Sendable {
             """, logger: logger)
         for try await exists in rows.decode(Bool.self) { return exists }
         return false
+    }
+
+    /// Checks that the database answers.
+    public func ping() async throws {
+        try await client.run("SELECT 1", logger: logger)
     }
 
     /// The position of the last event committed so far (``Position/start`` for an empty store): where a

@@ -1,6 +1,7 @@
 import EventSourcing
 import EventStore
 import Foundation
+import TestSupport
 import Testing
 
 /// A counter that refuses to go above its limit.

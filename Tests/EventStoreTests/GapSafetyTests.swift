@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import TestSupport
 import Testing
 
 /// A reader of all events must never move past an event that a slower transaction commits later.

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import PostgresNIO
+import TestSupport
 import Testing
 
 @Suite("Migrations")

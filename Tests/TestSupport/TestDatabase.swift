@@ -2,23 +2,22 @@ import EventStore
 import Foundation
 import Logging
 import PostgresNIO
-import Testing
 
 /// Each test gets a database of its own in the PostgreSQL that bin/test starts, so tests run in parallel
 /// without seeing each other's events.
-enum TestDatabase {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+public enum TestDatabase {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let migrations = repositoryRoot.appendingPathComponent("Migrations", isDirectory: true)
+    public static let migrations = repositoryRoot.appendingPathComponent("Migrations", isDirectory: true)
 
-    static let logger: Logger = {
+    public static let logger: Logger = {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
         return logger
     }()
 
     /// The server's maintenance database, from `SHOP_TEST_DATABASE_URL`.
-    static func serverURL() throws -> DatabaseURL {
+    public static func serverURL() throws -> DatabaseURL {
         guard let text = ProcessInfo.processInfo.environment["SHOP_TEST_DATABASE_URL"], !text.isEmpty else {
             throw TestSetupError(
                 "SHOP_TEST_DATABASE_URL is not set: these tests need PostgreSQL. Run them with bin/test, which starts a throwaway server.")
@@ -27,7 +26,7 @@ enum TestDatabase {
     }
 
     /// A new, empty database; with the event store schema unless `migrated` is false.
-    static func create(migrated: Bool = true) async throws -> DatabaseURL {
+    public static func create(migrated: Bool = true) async throws -> DatabaseURL {
         let server = try serverURL()
         let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
         do {
@@ -45,7 +44,7 @@ enum TestDatabase {
     }
 
     @discardableResult
-    static func withConnection<Result: Sendable>(_ url: DatabaseURL, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    public static func withConnection<Result: Sendable>(_ url: DatabaseURL, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         let client = PostgresClient(configuration: .init(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable))
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -56,13 +55,13 @@ enum TestDatabase {
     }
 }
 
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Runs `body` with a running event store on a fresh database.
-func withStore<Result: Sendable>(
+public func withStore<Result: Sendable>(
     pollInterval: Duration = .seconds(1),
     _ body: (EventStore, DatabaseURL) async throws -> Result
 ) async throws -> Result {
@@ -71,7 +70,7 @@ func withStore<Result: Sendable>(
 }
 
 /// Runs `body` with a running event store on the database at `url`.
-func withRunningStore<Result: Sendable>(
+public func withRunningStore<Result: Sendable>(
     _ url: DatabaseURL, pollInterval: Duration = .seconds(1), _ body: (EventStore) async throws -> Result
 ) async throws -> Result {
     let store = EventStore(.init(database: url, maximumConnections: 24, pollInterval: pollInterval), logger: TestDatabase.logger)
@@ -84,7 +83,7 @@ func withRunningStore<Result: Sendable>(
 }
 
 /// Awaits `body`, failing if it takes longer than `limit`: for waiting on a condition without sleeping.
-func within<Result: Sendable>(
+public func within<Result: Sendable>(
     _ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
     try await withThrowingTaskGroup(of: Result?.self) { group in
@@ -102,16 +101,16 @@ func within<Result: Sendable>(
 }
 
 /// An event with a small JSON payload.
-func event(_ value: Int, id: UUID = UUID(), type: String = "test.happened", metadata: EventMetadata = .init()) -> NewEvent {
+public func event(_ value: Int, id: UUID = UUID(), type: String = "test.happened", metadata: EventMetadata = .init()) -> NewEvent {
     NewEvent(id: id, type: type, payload: Data(#"{"value":\#(value)}"#.utf8), metadata: metadata)
 }
 
-func uniqueStream(_ category: String = "test") -> StreamName {
+public func uniqueStream(_ category: String = "test") -> StreamName {
     try! StreamName(category: category, id: UUID().uuidString.lowercased())
 }
 
 /// Reads every event of the store from the start, in commit order.
-func readEverything(_ store: EventStore, batch: Int = 257) async throws -> [RecordedEvent] {
+public func readEverything(_ store: EventStore, batch: Int = 257) async throws -> [RecordedEvent] {
     var all: [RecordedEvent] = []
     var position = Position.start
     while true {

@@ -1,0 +1,32 @@
+import EventStore
+import Hummingbird
+import Logging
+import ServiceKit
+
+/// The Catalog service: its event store and its HTTP API, as one Hummingbird application.
+public enum CatalogService {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var database: DatabaseURL
+
+        public init(host: String = "127.0.0.1", port: Int = 8081, database: DatabaseURL) {
+            self.host = host
+            self.port = port
+            self.database = database
+        }
+    }
+
+    public static func application(_ configuration: Configuration, logger: Logger) -> some ApplicationProtocol {
+        let store = EventStore(.init(database: configuration.database), logger: logger)
+        let router = Router()
+        router.middlewares.add(ProblemMiddleware())
+        Health(store: store).addRoutes(to: router)
+        CatalogAPI(store: store).addRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),
+            services: [store],
+            logger: logger)
+    }
+}

@@ -1,0 +1,103 @@
+import Crypto
+import EventStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PostgresNIO
+
+/// What a command answered. It is stored with the command's idempotency key, in the same transaction as the
+/// command's events, so that a retry is answered the same way and acts no more.
+public struct CommandReply: Sendable, Codable, Equatable {
+    public var status: Int
+    public var body: Data
+    public var etag: String?
+    public var location: String?
+
+    public init(status: HTTPResponse.Status, body: Data, etag: String? = nil, location: String? = nil) {
+        self.status = Int(status.code)
+        self.body = body
+        self.etag = etag
+        self.location = location
+    }
+
+    /// A JSON reply.
+    public static func json(_ status: HTTPResponse.Status, _ value: some Encodable, etag: String? = nil, location: String? = nil) throws -> CommandReply {
+        CommandReply(status: status, body: try JSONEncoder.sortedKeys.encode(value), etag: etag, location: location)
+    }
+
+    public func response(replayed: Bool) -> Response {
+        var headers: HTTPFields = [.contentType: status >= 400 ? "application/problem+json" : "application/json"]
+        if let etag { headers[.eTag] = etag }
+        if let location { headers[.location] = location }
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Runs commands exactly once per `Idempotency-Key`.
+///
+/// In one transaction: lock the key, look it up; if it was used, answer what was answered then (or 422 if
+/// the request differs); else run the command, store its reply, commit. A command refused by a domain rule
+/// (a 4xx ``Problem``) is stored too, its writes undone, so a retry gets the same refusal.
+public struct CommandRunner: Sendable {
+    public let store: EventStore
+
+    public init(store: EventStore) { self.store = store }
+
+    public func run(
+        _ request: Request, body: Data?,
+        _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
+    ) async throws -> Response {
+        guard let key = request.headers[.idempotencyKey] else {
+            throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
+        }
+        guard (1...200).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) else {
+            throw Problem.badRequest("malformed-idempotency-key", "an Idempotency-Key is 1 to 200 printable ASCII characters")
+        }
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method) \(request.uri.path)\n\(request.headers[.ifMatch] ?? "")\n".utf8))
+        if let body { hasher.update(data: body) }
+        let fingerprint = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+
+        let (reply, replayed) = try await store.withTransaction { transaction -> (CommandReply, Bool) in
+            let connection = transaction.connection
+            try await connection.run("SELECT pg_advisory_xact_lock(24159, hashtext(\(key)))", logger: transaction.logger)
+            let rows = try await connection.query(
+                "SELECT fingerprint, reply FROM idempotency_keys WHERE key = \(key)", logger: transaction.logger)
+            for try await (storedFingerprint, storedReply) in rows.decode((String, String).self) {
+                guard storedFingerprint == fingerprint else {
+                    throw Problem.ruleBroken("idempotency-key-reused",
+                                             "this Idempotency-Key was used for a different request; use a new key for a new action")
+                }
+                return (try JSONDecoder().decode(CommandReply.self, from: Data(storedReply.utf8)), true)
+            }
+            try await connection.run("SAVEPOINT command", logger: transaction.logger)
+            let reply: CommandReply
+            do {
+                reply = try await command(transaction)
+            } catch let problem as Problem where (400..<500).contains(problem.status.code) {
+                try await connection.run("ROLLBACK TO SAVEPOINT command", logger: transaction.logger)
+                reply = CommandReply(status: problem.status, body: problem.body)
+            }
+            let encoded = String(decoding: try JSONEncoder.sortedKeys.encode(reply), as: UTF8.self)
+            try await connection.run(
+                "INSERT INTO idempotency_keys (key, fingerprint, reply) VALUES (\(key), \(fingerprint), \(encoded)::jsonb)",
+                logger: transaction.logger)
+            return (reply, false)
+        }
+        return reply.response(replayed: replayed)
+    }
+}
+
+extension HTTPField.Name {
+    public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    public static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
+}
+
+extension JSONEncoder {
+    static var sortedKeys: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

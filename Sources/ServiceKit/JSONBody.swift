@@ -1,0 +1,81 @@
+import Foundation
+import Hummingbird
+
+/// Reading JSON request bodies strictly: a size limit (413), a JSON content type (415), and a decoding error
+/// that says which member was wrong (400).
+public enum JSONBody {
+    /// The largest body a command may have.
+    public static let maximumSize = 64 * 1024
+
+    /// The request's body, checked for its type and size.
+    public static func bytes(of request: Request) async throws -> Data {
+        if let contentType = request.headers[.contentType],
+            !contentType.lowercased().hasPrefix("application/json") {
+            throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "Unsupported media type",
+                          detail: "send the body as application/json, not \(contentType.prefix(60))")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maximumSize)
+        } catch {
+            throw Problem.contentTooLarge(limit: maximumSize)
+        }
+        guard buffer.readableBytes > 0 else { throw Problem.badRequest("missing-body", "the request needs a JSON body") }
+        return Data(buffer: buffer)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw Problem.badRequest("malformed-json", explain(error))
+        } catch {
+            throw Problem.badRequest("malformed-json", "the body is not valid JSON")
+        }
+    }
+
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let path = context.codingPath.reduce(into: "") { path, key in
+                if let index = key.intValue { path += "[\(index)]" } else { path += (path.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return path.isEmpty ? "the body" : "'\(path)'"
+        }
+        switch error {
+        case .typeMismatch(let type, let context): return "\(path(context)) must be \(describe(type))"
+        case .valueNotFound(let type, let context): return "\(path(context)) must be \(describe(type)), not null"
+        case .keyNotFound(let key, let context):
+            let parent = context.codingPath.isEmpty ? "" : " in \(path(context))"
+            return "'\(key.stringValue)' is missing\(parent)"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "the body is not valid JSON" }
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "the body does not have the expected shape"
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type, is Int32.Type: "a whole number"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        default: "an object of the documented shape"
+        }
+    }
+}
+
+/// Entity tags are stream versions: `"3"`.
+public enum ETag {
+    public static func make(_ version: Int64) -> String { "\"\(version)\"" }
+
+    /// The stream version an `If-Match` header expects; `nil` without one. A malformed header is a 400.
+    public static func expectedVersion(_ request: Request) throws -> Int64? {
+        guard let value = request.headers[.ifMatch] else { return nil }
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard trimmed.count >= 3, trimmed.hasPrefix("\""), trimmed.hasSuffix("\""),
+            let version = Int64(trimmed.dropFirst().dropLast()), version >= 0
+        else { throw Problem.badRequest("malformed-if-match", "If-Match must be an entity tag such as \"3\" (the version read)") }
+        return version
+    }
+}

@@ -1,0 +1,114 @@
+import EventStore
+import Foundation
+import Hummingbird
+
+/// An RFC 9457 problem document: what went wrong with a request, as `application/problem+json`.
+///
+/// Every refusal a service gives is one of these: a malformed body is a 400, a broken domain rule a 422 naming
+/// the rule, an unknown entity a 404, a concurrent write a 409 or 412. A 500 only ever means a bug.
+public struct Problem: Error, HTTPResponseError, Sendable, Equatable {
+    public var status: HTTPResponse.Status
+    /// A stable, machine-readable name: `invalid-quantity`, `insufficient-stock`, `malformed-json`.
+    public var rule: String
+    public var title: String
+    public var detail: String?
+    /// Further numeric members of the document (for example the actual version after a conflict).
+    public var extensions: [String: Int64]
+    public var headers: HTTPFields
+
+    public init(
+        _ status: HTTPResponse.Status, rule: String, title: String, detail: String? = nil,
+        extensions: [String: Int64] = [:], headers: HTTPFields = [:]
+    ) {
+        self.status = status
+        self.rule = rule
+        self.title = title
+        self.detail = detail
+        self.extensions = extensions
+        self.headers = headers
+    }
+
+    public static func badRequest(_ rule: String, _ detail: String) -> Problem {
+        Problem(.badRequest, rule: rule, title: "The request is malformed", detail: detail)
+    }
+
+    /// A domain rule refused the command.
+    public static func ruleBroken(_ rule: String, _ detail: String) -> Problem {
+        Problem(.unprocessableContent, rule: rule, title: "The request breaks a rule", detail: detail)
+    }
+
+    public static func notFound(_ detail: String) -> Problem {
+        Problem(.notFound, rule: "not-found", title: "Not found", detail: detail)
+    }
+
+    public static func conflict(_ detail: String, actualVersion: Int64) -> Problem {
+        Problem(.conflict, rule: "concurrent-write", title: "Somebody else wrote first", detail: detail,
+                extensions: ["actualVersion": actualVersion])
+    }
+
+    public static func preconditionFailed(_ detail: String, actualVersion: Int64) -> Problem {
+        Problem(.preconditionFailed, rule: "version-mismatch", title: "The entity changed since it was read", detail: detail,
+                extensions: ["actualVersion": actualVersion], headers: [.eTag: ETag.make(actualVersion)])
+    }
+
+    public static func contentTooLarge(limit: Int) -> Problem {
+        Problem(.contentTooLarge, rule: "body-too-large", title: "The request body is too large",
+                detail: "a request body may have at most \(limit) bytes")
+    }
+
+    /// The document, encoded.
+    public var body: Data {
+        var members: [String: Any] = extensions.mapValues { $0 as Any }
+        members["type"] = "urn:shop:problem:\(rule)"
+        members["title"] = title
+        members["status"] = Int(status.code)
+        members["rule"] = rule
+        if let detail { members["detail"] = detail }
+        return (try? JSONSerialization.data(withJSONObject: members, options: [.sortedKeys])) ?? Data("{}".utf8)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Turns every error a route throws into a problem document: a ``Problem`` as it is, Hummingbird's and the
+/// event store's errors as their 4xx, and anything else as a 500, logged, because it is a bug.
+public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let problem = Self.problem(for: error)
+            if problem.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["error": "\(describe(error))", "path": "\(request.uri.path)"])
+            }
+            return try problem.response(from: request, context: context)
+        }
+    }
+
+    static func problem(for error: any Error) -> Problem {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let conflict as WrongExpectedVersion:
+            return .conflict(conflict.description, actualVersion: conflict.actual)
+        case let error as HTTPError:
+            if error.status == .notFound { return .notFound(error.body ?? "no such resource") }
+            if error.status == .methodNotAllowed {
+                return Problem(.methodNotAllowed, rule: "method-not-allowed", title: "Method not allowed", headers: error.headers)
+            }
+            return Problem(error.status, rule: "http-\(error.status.code)", title: error.status.reasonPhrase, detail: error.body,
+                           headers: error.headers)
+        case let error as any HTTPResponseError where error.status == .contentTooLarge:
+            return .contentTooLarge(limit: JSONBody.maximumSize)
+        default:
+            return Problem(.internalServerError, rule: "internal-error", title: "Internal error",
+                           detail: "the service failed to handle the request; this is a bug and has been logged")
+        }
+    }
+}
