@@ -18,12 +18,15 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Pure event-sourcing vocabulary: deciders and the event codec. No I/O; domain targets may import it.
         .target(name: "EventSourcing"),
         // Value types every context speaks (Money). Pure.
         .target(name: "SharedKernel"),
+        // The published language between contexts: integration events and their shapes. Pure.
+        .target(name: "Contracts", dependencies: ["SharedKernel"]),
         // The bounded contexts' domains: deciders only, no NIO, SQL or HTTP. No context imports another.
         .target(name: "Catalog", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Catalog/Domain"),
         .target(name: "Ordering", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Ordering/Domain"),
@@ -54,13 +57,23 @@ let package = Package(
         // Each context's service: its domain on the wire.
         .target(
             name: "CatalogService",
-            dependencies: ["Catalog", "ServiceKit", "EventStore", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Catalog", "Contracts", "ServiceKit", "EventStore", .product(name: "Hummingbird", package: "hummingbird")],
             path: "Contexts/Catalog/Service"
+        ),
+        .target(
+            name: "OrderingService",
+            dependencies: [
+                "Ordering", "Contracts", "ServiceKit", "EventStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Contexts/Ordering/Service"
         ),
         .executableTarget(
             name: "shop-server",
             dependencies: [
                 "CatalogService",
+                "OrderingService",
                 "ServiceKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -85,6 +98,10 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing"]),
+        .testTarget(
+            name: "OrderingServiceTests",
+            dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         .testTarget(
             name: "CatalogServiceTests",
             dependencies: ["CatalogService", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]

@@ -46,7 +46,7 @@ public final class EventStore: Service, Sendable {
 
     public let configuration: Configuration
     let client: PostgresClient
-    let logger: Logger
+    public let logger: Logger
     /// Bumped whenever events may have become readable: a notification arrived or this process appended.
     let eventsAvailable = ChangeSignal()
     /// Bumped by every append of this process; the notifier tells the other processes.
@@ -276,25 +276,33 @@ public final class EventStore: Service, Sendable {
     /// event that commits later always comes after the last one returned: a reader that continues from
     /// the last position it got never skips an event. While a transaction stays open, readers wait at
     /// its events, even when later transactions have already committed.
-    public func readAll(after position: Position, limit: Int = 1000) async throws -> [RecordedEvent] {
+    ///
+    /// - Parameter types: only events of these types (all when `nil`).
+    public func readAll(after position: Position, limit: Int = 1000, types: [String]? = nil) async throws -> [RecordedEvent] {
         try await Self.collect(client.query("""
             SELECT \(unescaped: Self.columns) FROM events
             WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+              AND (\(types)::text[] IS NULL OR event_type = ANY (\(types)::text[]))
             ORDER BY transaction_id, global_position
             LIMIT \(Int64(clamping: limit))
             """, logger: logger))
     }
 
     /// Whether events after `position` are stored but not yet readable, because a transaction older than
-    /// theirs is still open.
-    func isHeldBack(after position: Position) async throws -> Bool {
+    /// theirs is still open (in any database of the cluster: transaction ids are cluster-wide).
+    public func isHeldBack(after position: Position) async throws -> Bool {
         let rows = try await client.query("""
             SELECT EXISTS (SELECT 1 FROM events
                 WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition)))
             """, logger: logger)
         for try await exists in rows.decode(Bool.self) { return exists }
         return false
+    }
+
+    /// Lends a connection of the store's pool, for a context's own tables in the same database.
+    public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await client.withConnection { try await body($0) }
     }
 
     /// Checks that the database answers.

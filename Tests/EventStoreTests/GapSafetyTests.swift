@@ -41,20 +41,23 @@ struct GapSafetyTests {
             // B starts after A and commits while A is still open.
             let appendedB = try await store.append([b], to: uniqueStream("b"), expectedVersion: .noStream)
 
-            // The reader gets the event before A, and stops there: not at B, which committed.
-            let whileOpen = try await readEverything(store)
-            #expect(whileOpen.map(\.id) == [before.id])
-            let checkpoint = try #require(whileOpen.last?.position)
+            // While A is open, a reader gets at most the event before A, never A or B, though B committed.
+            // (It may get less: transaction ids are cluster-wide, so other tests' transactions hold it back too.)
+            let whileOpen = try await readAvailable(store)
+            #expect(whileOpen.map(\.id) == [before.id] || whileOpen.isEmpty)
+            let checkpoint = whileOpen.last?.position ?? .start
             #expect(checkpoint < appendedB.position)
-            #expect(try await store.headPosition() == checkpoint)
+            #expect(try await store.headPosition() < appendedB.position)
+            #expect(try await store.isHeldBack(after: checkpoint))
 
             await finishA.open()
             try await transactionA.value
 
             let expected = ending == .commit ? [before.id, a.id, b.id] : [before.id, b.id]
             // Reading on from the checkpoint taken while A was open yields A (if it committed), then B.
-            #expect(try await store.readAll(after: checkpoint).map(\.id) == Array(expected.dropFirst()))
-            #expect(try await readEverything(store).map(\.id) == expected)
+            let everything = try await readEverything(store)
+            #expect(everything.map(\.id) == expected)
+            #expect(everything.filter { $0.position > checkpoint }.map(\.id) == Array(expected.dropFirst(whileOpen.count)))
             // And a live subscriber that was waiting receives exactly the same, promptly, even on a rollback
             // (which announces nothing).
             let received = try await within(.seconds(20), "the subscriber to receive B") { try await subscriber.value }

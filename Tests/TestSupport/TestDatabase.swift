@@ -26,7 +26,7 @@ public enum TestDatabase {
     }
 
     /// A new, empty database; with the event store schema unless `migrated` is false.
-    public static func create(migrated: Bool = true) async throws -> DatabaseURL {
+    public static func create(migrated: Bool = true, folders: [String] = ["eventstore"]) async throws -> DatabaseURL {
         let server = try serverURL()
         let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
         do {
@@ -38,7 +38,7 @@ public enum TestDatabase {
         }
         let url = server.with(database: String(name))
         if migrated {
-            try await Migrator(directory: migrations, folders: ["eventstore"]).migrate(url, logger: logger)
+            try await Migrator(directory: migrations, folders: folders).migrate(url, logger: logger)
         }
         return url
     }
@@ -109,10 +109,29 @@ public func uniqueStream(_ category: String = "test") -> StreamName {
     try! StreamName(category: category, id: UUID().uuidString.lowercased())
 }
 
-/// Reads every event of the store from the start, in commit order.
+/// Reads every event committed to the store, in commit order. Transaction ids are cluster-wide, so another
+/// test's open transaction can hold back what is readable here for a moment: this waits until nothing is.
 public func readEverything(_ store: EventStore, batch: Int = 257) async throws -> [RecordedEvent] {
+    var all = try await readAvailable(store, batch: batch)
+    var position = all.last?.position ?? .start
+    while try await store.isHeldBack(after: position) {
+        // A subscription waits for what is held back (looking again soon while it is).
+        for try await events in store.subscribeToAll(from: position, batchSize: batch) {
+            all += events
+            position = events.last!.position
+            break
+        }
+        let more = try await readAvailable(store, after: position, batch: batch)
+        all += more
+        position = more.last?.position ?? position
+    }
+    return all
+}
+
+/// Reads what is readable now, without waiting for anything held back.
+public func readAvailable(_ store: EventStore, after start: Position = .start, batch: Int = 257) async throws -> [RecordedEvent] {
     var all: [RecordedEvent] = []
-    var position = Position.start
+    var position = start
     while true {
         let events = try await store.readAll(after: position, limit: batch)
         guard let last = events.last else { return all }

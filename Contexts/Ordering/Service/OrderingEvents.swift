@@ -1,0 +1,27 @@
+import EventSourcing
+import EventStore
+import Ordering
+
+/// How Ordering's events are stored. Internal to Ordering.
+enum OrderingEvents {
+    static let cart = EventCodec<Cart.Event>(
+        .event("ordering.item-added", embed: Cart.Event.itemAdded) { if case .itemAdded(let e) = $0 { e } else { nil } },
+        .event("ordering.quantity-changed", embed: Cart.Event.quantityChanged) { if case .quantityChanged(let e) = $0 { e } else { nil } },
+        .event("ordering.item-removed", embed: Cart.Event.itemRemoved) { if case .itemRemoved(let e) = $0 { e } else { nil } },
+        .event("ordering.cart-cleared", embed: Cart.Event.cleared) { if case .cleared(let e) = $0 { e } else { nil } },
+        .event("ordering.cart-checked-out", embed: Cart.Event.checkedOut) { if case .checkedOut(let e) = $0 { e } else { nil } }
+    )
+
+    static let order = EventCodec<Order.Event>(
+        .event("ordering.order-placed", embed: Order.Event.placed) { if case .placed(let e) = $0 { e } else { nil } },
+        .event("ordering.order-awaiting-stock", embed: Order.Event.awaitingStock) { if case .awaitingStock(let e) = $0 { e } else { nil } },
+        .event("ordering.order-awaiting-payment", embed: Order.Event.awaitingPayment) { if case .awaitingPayment(let e) = $0 { e } else { nil } },
+        .event("ordering.order-confirmed", embed: Order.Event.confirmed) { if case .confirmed(let e) = $0 { e } else { nil } },
+        .event("ordering.order-shipped", embed: Order.Event.shipped) { if case .shipped(let e) = $0 { e } else { nil } },
+        .event("ordering.order-rejected", embed: Order.Event.rejected) { if case .rejected(let e) = $0 { e } else { nil } },
+        .event("ordering.order-cancelled", embed: Order.Event.cancelled) { if case .cancelled(let e) = $0 { e } else { nil } }
+    )
+
+    static func cartStream(_ customer: String) throws -> StreamName { try StreamName(category: "cart", id: customer) }
+    static func orderStream(_ order: String) throws -> StreamName { try StreamName(category: "order", id: order) }
+}

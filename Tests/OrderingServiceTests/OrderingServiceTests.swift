@@ -1,0 +1,141 @@
+import CatalogService
+import Contracts
+import EventStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import OrderingService
+import SharedKernel
+import TestSupport
+import Testing
+
+extension TestClientProtocol {
+    @discardableResult
+    func send(_ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil, key: String = UUID().uuidString) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers[HTTPField.Name("Idempotency-Key")!] = key
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+
+    func object(_ uri: String) async throws -> [String: Any] {
+        let response = try await execute(uri: uri, method: .get)
+        return (try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
+    }
+}
+
+extension TestResponse {
+    var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:] }
+}
+
+func consumer(_ store: EventStore, catalog port: Int) -> CatalogFeedConsumer {
+    CatalogFeedConsumer(copy: CatalogCopy(store: store), catalogURL: "http://127.0.0.1:\(port)", logger: TestDatabase.logger)
+}
+
+@Suite("Ordering service")
+struct OrderingServiceTests {
+    @Test func theCatalogCopyFollowsTheFeedAndResumesFromItsCheckpoint() async throws {
+        let catalogDatabase = try await TestDatabase.create()
+        let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        let catalog = CatalogService.application(.init(port: 0, database: catalogDatabase), logger: TestDatabase.logger)
+        try await catalog.test(.live) { catalogClient in
+            let port = try #require(catalogClient.port)
+            for (sku, price) in [("MUG-001", 1250), ("TEE-001", 1999)] {
+                let added = try await catalogClient.send(.post, "/products", #"{"sku":"\#(sku)","name":"\#(sku) name","price":{"amount":\#(price),"currency":"EUR"}}"#)
+                #expect(added.status == .created)
+            }
+            try await withRunningStore(orderingDatabase) { store in
+                let copy = CatalogCopy(store: store)
+                let applied = try await consumer(store, catalog: port).poll()
+                let mug = try await copy.product("MUG-001")
+                let expected = CatalogCopy.Product(sku: "MUG-001", name: "MUG-001 name", price: try Money(minorUnits: 1250, currency: .eur), discontinued: false)
+                #expect(applied == 2 && mug == expected)
+            }
+            // Changes while the consumer is stopped are picked up after a restart, and only those.
+            try await catalogClient.send(.put, "/products/MUG-001/price", #"{"price":{"amount":1500,"currency":"EUR"}}"#)
+            try await catalogClient.send(.post, "/products/TEE-001/discontinue")
+            try await catalogClient.send(.put, "/products/TEE-001/name", #"{"name":"ignored: discontinued"}"#)
+            try await withRunningStore(orderingDatabase) { store in
+                let copy = CatalogCopy(store: store)
+                let restarted = consumer(store, catalog: port)
+                let first = try await restarted.poll(), second = try await restarted.poll()
+                #expect(first == 2 && second == 0)
+                let mug = try await copy.product("MUG-001"), tee = try await copy.product("TEE-001")
+                #expect(mug?.price == (try Money(minorUnits: 1500, currency: .eur)))
+                #expect(tee?.discontinued == true && tee?.name == "TEE-001 name")
+            }
+        }
+    }
+
+    @Test func aRedeliveredOrOlderEventIsAppliedOnce() async throws {
+        let url = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        try await withRunningStore(url) { store in
+            let copy = CatalogCopy(store: store)
+            let eur = { (cents: Int64) in try Money(minorUnits: cents, currency: .eur) }
+            let listed = CatalogFeed.Entry(position: "100-1", id: "a", event: .productListed(sku: "MUG-001", name: "Mug", price: try eur(1250)))
+            let repriced = CatalogFeed.Entry(position: "101-2", id: "b", event: .productRepriced(sku: "MUG-001", price: try eur(1500)))
+            try await copy.apply(.init(events: [listed, repriced], next: "101-2"))
+            // Delivered again, and the listing alone (older than the price change): nothing goes back.
+            try await copy.apply(.init(events: [listed, repriced], next: "101-2"))
+            try await copy.apply(.init(events: [listed], next: "100-1"))
+            let mug = try await copy.product("MUG-001")
+            #expect(mug?.price == (try eur(1500)) && mug?.name == "Mug")
+        }
+    }
+
+    @Test func checkoutPricesFromTheCopyWhileCatalogIsDown() async throws {
+        let catalogDatabase = try await TestDatabase.create()
+        let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        let catalog = CatalogService.application(.init(port: 0, database: catalogDatabase), logger: TestDatabase.logger)
+        let catalogPort = try await catalog.test(.live) { catalogClient in
+            try await catalogClient.send(.post, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#)
+            try await catalogClient.send(.post, "/products", #"{"sku":"OLD-001","name":"Old","price":{"amount":500,"currency":"EUR"}}"#)
+            try await catalogClient.send(.post, "/products/OLD-001/discontinue")
+            let port = try #require(catalogClient.port)
+            try await withRunningStore(orderingDatabase) { store in _ = try await consumer(store, catalog: port).poll() }
+            return port
+        }
+        // Catalog has stopped: its port answers nothing now.
+        let ordering = OrderingService.application(
+            .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60)),
+            logger: TestDatabase.logger)
+        try await ordering.test(.live) { client in
+            let kim = "/carts/kim"
+            #expect(try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":2}"#).status == .ok)
+            #expect(try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":1}"#).status == .ok)
+            let unknown = try await client.send(.post, "\(kim)/items", #"{"sku":"NOPE-1","quantity":1}"#)
+            #expect(unknown.status == .unprocessableContent && unknown.object["rule"] as? String == "unknown-product")
+            let discontinued = try await client.send(.post, "\(kim)/items", #"{"sku":"OLD-001","quantity":1}"#)
+            #expect(discontinued.status == .unprocessableContent && discontinued.object["rule"] as? String == "product-discontinued")
+            let tooMany = try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":97}"#)
+            #expect(tooMany.status == .unprocessableContent && tooMany.object["rule"] as? String == "invalid-quantity")
+
+            let cart = try await client.object(kim)
+            #expect((cart["items"] as? [[String: Any]])?.first?["quantity"] as? Int == 3)
+
+            let checkout = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1"}"#, key: "checkout-1")
+            #expect(checkout.status == .created, "\(String(buffer: checkout.body))")
+            #expect(checkout.headers[.location] == "/orders/order-1")
+            let order = try await client.object("/orders/order-1")
+            #expect(order["status"] as? String == "placed" && order["customer"] as? String == "kim")
+            let total = order["total"] as? [String: Any]
+            #expect(total?["amount"] as? Int == 3750 && total?["currency"] as? String == "EUR")
+            // A retried checkout places nothing more; the cart is empty now.
+            let again = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1"}"#, key: "checkout-1")
+            #expect(again.status == .created && again.body == checkout.body)
+            #expect((try await client.object(kim)["items"] as? [Any])?.isEmpty == true)
+            let empty = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-2"}"#)
+            #expect(empty.status == .unprocessableContent && empty.object["rule"] as? String == "empty-cart")
+
+            // Cancelling before confirmation needs no refund; shipping a cancelled order is refused.
+            let cancelled = try await client.send(.post, "/orders/order-1/cancel", #"{"reason":"changed my mind"}"#)
+            #expect(cancelled.status == .ok)
+            let cancelledOrder = try await client.object("/orders/order-1")
+            #expect(cancelledOrder["status"] as? String == "cancelled" && cancelledOrder["refundRequired"] as? Bool == false)
+            let ship = try await client.send(.post, "/orders/order-1/ship")
+            #expect(ship.status == .unprocessableContent && ship.object["rule"] as? String == "order-status")
+            let missing = try await client.execute(uri: "/orders/nope", method: .get)
+            #expect(missing.status == .notFound)
+        }
+    }
+}
