@@ -69,11 +69,17 @@ let package = Package(
             ],
             path: "Contexts/Ordering/Service"
         ),
+        .target(
+            name: "BillingService",
+            dependencies: ["Billing", "Contracts", "ServiceKit", "EventStore", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Contexts/Billing/Service"
+        ),
         .executableTarget(
             name: "shop-server",
             dependencies: [
                 "CatalogService",
                 "OrderingService",
+                "BillingService",
                 "ServiceKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -84,6 +90,7 @@ let package = Package(
             dependencies: [
                 "EventStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .executableTarget(
@@ -101,6 +108,10 @@ let package = Package(
         .testTarget(
             name: "OrderingServiceTests",
             dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        .testTarget(
+            name: "BillingServiceTests",
+            dependencies: ["BillingService", "Billing", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "CatalogServiceTests",

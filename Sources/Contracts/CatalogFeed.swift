@@ -5,30 +5,8 @@ import SharedKernel
 /// Catalog's internal events, so that Catalog can change those without breaking its consumers; a change to
 /// this contract is a new versioned type.
 public enum CatalogFeed {
-    /// One page of the feed.
-    public struct Page: Codable, Sendable, Equatable {
-        public let events: [Entry]
-        /// Where to continue: the `after` of the next request.
-        public let next: String
-
-        public init(events: [Entry], next: String) {
-            self.events = events
-            self.next = next
-        }
-    }
-
-    public struct Entry: Codable, Sendable, Equatable {
-        /// Where the event stands in Catalog's commit order: a consumer's checkpoint.
-        public let position: String
-        public let id: String
-        public let event: Event
-
-        public init(position: String, id: String, event: Event) {
-            self.position = position
-            self.id = id
-            self.event = event
-        }
-    }
+    public typealias Page = FeedPage<Event>
+    public typealias Entry = FeedPage<Event>.Entry
 
     /// Type names are `catalog.v1.<fact>`.
     public enum Event: Codable, Sendable, Equatable {

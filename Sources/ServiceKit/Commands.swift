@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import PostgresNIO
 
 /// What a command answered. It is stored with the command's idempotency key, in the same transaction as the
@@ -48,28 +49,12 @@ public struct CommandRunner: Sendable {
         _ request: Request, body: Data?,
         _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
     ) async throws -> Response {
-        guard let key = request.headers[.idempotencyKey] else {
-            throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
-        }
-        guard (1...200).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) else {
-            throw Problem.badRequest("malformed-idempotency-key", "an Idempotency-Key is 1 to 200 printable ASCII characters")
-        }
-        var hasher = SHA256()
-        hasher.update(data: Data("\(request.method) \(request.uri.path)\n\(request.headers[.ifMatch] ?? "")\n".utf8))
-        if let body { hasher.update(data: body) }
-        let fingerprint = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-
+        let (key, fingerprint) = try Self.identify(request, body: body)
         let (reply, replayed) = try await store.withTransaction { transaction -> (CommandReply, Bool) in
             let connection = transaction.connection
             try await connection.run("SELECT pg_advisory_xact_lock(24159, hashtext(\(key)))", logger: transaction.logger)
-            let rows = try await connection.query(
-                "SELECT fingerprint, reply FROM idempotency_keys WHERE key = \(key)", logger: transaction.logger)
-            for try await (storedFingerprint, storedReply) in rows.decode((String, String).self) {
-                guard storedFingerprint == fingerprint else {
-                    throw Problem.ruleBroken("idempotency-key-reused",
-                                             "this Idempotency-Key was used for a different request; use a new key for a new action")
-                }
-                return (try JSONDecoder().decode(CommandReply.self, from: Data(storedReply.utf8)), true)
+            if let stored = try await Self.stored(key, fingerprint, on: connection, logger: transaction.logger) {
+                return (stored, true)
             }
             try await connection.run("SAVEPOINT command", logger: transaction.logger)
             let reply: CommandReply
@@ -86,6 +71,43 @@ public struct CommandRunner: Sendable {
             return (reply, false)
         }
         return reply.response(replayed: replayed)
+    }
+
+    /// The stored reply to this request, if its key was used before: for a command that must call
+    /// something outside (a payment provider) before it runs, and must not do so for a retry.
+    public func replay(_ request: Request, body: Data?) async throws -> Response? {
+        let (key, fingerprint) = try Self.identify(request, body: body)
+        let stored = try await store.withConnection { connection in
+            try await Self.stored(key, fingerprint, on: connection, logger: store.logger)
+        }
+        return stored?.response(replayed: true)
+    }
+
+    /// The request's key, and a fingerprint of what it asks (method, path, If-Match, body).
+    static func identify(_ request: Request, body: Data?) throws -> (key: String, fingerprint: String) {
+        guard let key = request.headers[.idempotencyKey] else {
+            throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
+        }
+        guard (1...200).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) else {
+            throw Problem.badRequest("malformed-idempotency-key", "an Idempotency-Key is 1 to 200 printable ASCII characters")
+        }
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method) \(request.uri.path)\n\(request.headers[.ifMatch] ?? "")\n".utf8))
+        if let body { hasher.update(data: body) }
+        return (key, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// The reply stored for `key`; a 422 if the key was used for another request.
+    static func stored(_ key: String, _ fingerprint: String, on connection: PostgresConnection, logger: Logger) async throws -> CommandReply? {
+        let rows = try await connection.query("SELECT fingerprint, reply FROM idempotency_keys WHERE key = \(key)", logger: logger)
+        for try await (storedFingerprint, storedReply) in rows.decode((String, String).self) {
+            guard storedFingerprint == fingerprint else {
+                throw Problem.ruleBroken("idempotency-key-reused",
+                                         "this Idempotency-Key was used for a different request; use a new key for a new action")
+            }
+            return try JSONDecoder().decode(CommandReply.self, from: Data(storedReply.utf8))
+        }
+        return nil
     }
 }
 

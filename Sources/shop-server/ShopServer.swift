@@ -1,44 +1,94 @@
 import ArgumentParser
+import BillingService
 import CatalogService
 import EventStore
 import Foundation
 import Hummingbird
 import Logging
+import OrderingService
 
 @main
 struct ShopServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shop-server",
         abstract: "Run one of the shop's services.",
-        subcommands: [Catalog.self]
+        discussion: "Each service reads its settings from options or from SHOP_<SERVICE>_* environment variables (see the README).",
+        subcommands: [Catalog.self, Ordering.self, Billing.self]
     )
+}
 
+/// What every service takes: where to listen, and its own database.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (default: $SHOP_<SERVICE>_PORT, else the service's own).")
+    var port: Int?
+
+    @Option(help: "The service's PostgreSQL URL (default: $SHOP_<SERVICE>_DATABASE_URL).")
+    var databaseURL: String?
+
+    func resolve(_ service: String, defaultPort: Int) throws -> (host: String, port: Int, database: DatabaseURL, logger: Logger) {
+        let environment = ProcessInfo.processInfo.environment
+        let prefix = "SHOP_\(service.uppercased())"
+        guard let text = databaseURL ?? environment["\(prefix)_DATABASE_URL"], !text.isEmpty else {
+            throw ValidationError("\(prefix)_DATABASE_URL is not set: run 'bin/db start', then 'eval \"$(bin/db env)\"' (or pass --database-url)")
+        }
+        let database: DatabaseURL
+        do { database = try DatabaseURL(text) } catch { throw ValidationError("\(prefix)_DATABASE_URL: \(error)") }
+        let port: Int
+        if let explicit = self.port {
+            port = explicit
+        } else if let text = environment["\(prefix)_PORT"] {
+            guard let parsed = Int(text) else { throw ValidationError("\(prefix)_PORT '\(text)' is not a port number") }
+            port = parsed
+        } else {
+            port = defaultPort
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("port \(port) is not between 0 and 65535") }
+        var logger = Logger(label: service)
+        logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return (host, port, database, logger)
+    }
+}
+
+extension ShopServer {
     struct Catalog: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The Catalog service: products, prices, stock and reservations.")
-
-        @Option(help: "The address to listen on.")
-        var host = "127.0.0.1"
-
-        @Option(help: "The port to listen on (default: $SHOP_CATALOG_PORT, else 8081).")
-        var port: Int?
-
-        @Option(help: "Catalog's PostgreSQL URL (default: $SHOP_CATALOG_DATABASE_URL).")
-        var databaseURL: String?
+        static let configuration = CommandConfiguration(abstract: "The Catalog service: products, prices, stock and reservations (port 8081).")
+        @OptionGroup var options: ServiceOptions
 
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
-            guard let text = databaseURL ?? environment["SHOP_CATALOG_DATABASE_URL"] else {
-                throw ValidationError("SHOP_CATALOG_DATABASE_URL is not set: run 'bin/db start', then 'eval \"$(bin/db env)\"' (or pass --database-url)")
+            let (host, port, database, logger) = try options.resolve("catalog", defaultPort: 8081)
+            try await CatalogService.application(.init(host: host, port: port, database: database), logger: logger).runService()
+        }
+    }
+
+    struct Ordering: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The Ordering service: carts and orders (port 8082).")
+        @OptionGroup var options: ServiceOptions
+
+        @Option(help: "Where the Catalog service runs, for its product feed (default: $SHOP_CATALOG_URL, else http://127.0.0.1:8081).")
+        var catalogURL: String?
+
+        func run() async throws {
+            let (host, port, database, logger) = try options.resolve("ordering", defaultPort: 8082)
+            let catalog = catalogURL ?? ProcessInfo.processInfo.environment["SHOP_CATALOG_URL"] ?? "http://127.0.0.1:8081"
+            guard let url = URL(string: catalog), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ValidationError("the Catalog URL '\(catalog)' is not an http(s) URL")
             }
-            let database: DatabaseURL
-            do { database = try DatabaseURL(text) } catch { throw ValidationError("\(error)") }
-            guard let port = port ?? environment["SHOP_CATALOG_PORT"].flatMap(Int.init) ?? Optional(8081), (0...65535).contains(port) else {
-                throw ValidationError("SHOP_CATALOG_PORT is not a port number")
-            }
-            var logger = Logger(label: "catalog")
-            logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-            let app = CatalogService.application(.init(host: host, port: port, database: database), logger: logger)
-            try await app.runService()
+            try await OrderingService.application(.init(host: host, port: port, database: database, catalogURL: catalog), logger: logger)
+                .runService()
+        }
+    }
+
+    struct Billing: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The Billing service: payments through the payment provider simulator (port 8083).")
+        @OptionGroup var options: ServiceOptions
+
+        func run() async throws {
+            let (host, port, database, logger) = try options.resolve("billing", defaultPort: 8083)
+            try await BillingService.application(.init(host: host, port: port, database: database), logger: logger).runService()
         }
     }
 }

@@ -136,6 +136,13 @@ struct OrderingServiceTests {
             #expect(ship.status == .unprocessableContent && ship.object["rule"] as? String == "order-status")
             let missing = try await client.execute(uri: "/orders/nope", method: .get)
             #expect(missing.status == .notFound)
+
+            // What happened to the order is published on Ordering's feed, in order.
+            let feed = try await client.execute(uri: "/feed/orders", method: .get)
+            let page = try JSONDecoder().decode(OrderingFeed.Page.self, from: Data(buffer: feed.body))
+            #expect(page.events.map(\.event.type) == ["ordering.v1.order-placed", "ordering.v1.order-cancelled"])
+            #expect(page.events.first?.event.total == (try Money(minorUnits: 3750, currency: .eur)))
+            #expect(page.events.last?.event.reason == "changed my mind" && page.events.last?.event.refundRequired == false)
         }
     }
 }

@@ -23,7 +23,7 @@ public enum CatalogService {
         router.middlewares.add(ProblemMiddleware())
         Health(store: store).addRoutes(to: router)
         CatalogAPI(store: store).addRoutes(to: router)
-        ProductFeed(store: store).addRoutes(to: router)
+        ProductFeed.feed(store).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),

@@ -30,6 +30,7 @@ public enum OrderingService {
         router.middlewares.add(ProblemMiddleware())
         Health(store: store).addRoutes(to: router)
         OrderingAPI(store: store, copy: copy).addRoutes(to: router)
+        OrderFeed.feed(store).addRoutes(to: router)
         let consumer = CatalogFeedConsumer(copy: copy, catalogURL: configuration.catalogURL,
                                            pollInterval: configuration.feedPollInterval, logger: logger)
         return Application(

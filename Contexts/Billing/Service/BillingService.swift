@@ -1,0 +1,38 @@
+import Billing
+import EventStore
+import Hummingbird
+import Logging
+import ServiceKit
+
+/// The Billing service: payments, through a payment provider (the simulator unless told otherwise).
+public enum BillingService {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var database: DatabaseURL
+        /// How long a call to the provider may take before the request gives up (and records nothing).
+        public var providerDeadline: Duration
+
+        public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerDeadline: Duration = .seconds(5)) {
+            self.host = host
+            self.port = port
+            self.database = database
+            self.providerDeadline = providerDeadline
+        }
+    }
+
+    public static func application(_ configuration: Configuration, provider: any PaymentProvider = PaymentProviderSimulator(),
+                                   logger: Logger) -> some ApplicationProtocol {
+        let store = EventStore(.init(database: configuration.database), logger: logger)
+        let router = Router()
+        router.middlewares.add(ProblemMiddleware())
+        Health(store: store).addRoutes(to: router)
+        BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
+        PaymentFeed.feed(store).addRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),
+            services: [store],
+            logger: logger)
+    }
+}

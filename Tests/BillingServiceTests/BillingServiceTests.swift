@@ -1,0 +1,126 @@
+import Billing
+import Contracts
+import BillingService
+import EventStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import TestSupport
+import Testing
+
+extension TestClientProtocol {
+    @discardableResult
+    func send(_ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil, key: String = UUID().uuidString) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers[HTTPField.Name("Idempotency-Key")!] = key
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+}
+
+extension TestResponse {
+    var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:] }
+}
+
+func withBilling(deadline: Duration = .seconds(5), _ body: @escaping @Sendable (any TestClientProtocol, PaymentProviderSimulator) async throws -> Void) async throws {
+    let url = try await TestDatabase.create()
+    let provider = PaymentProviderSimulator(slowDelay: .seconds(30))
+    let app = BillingService.application(.init(port: 0, database: url, providerDeadline: deadline), provider: provider, logger: TestDatabase.logger)
+    try await app.test(.live) { client in try await body(client, provider) }
+}
+
+func authorise(_ card: String, cents: Int = 4499, currency: String = "EUR") -> String {
+    #"{"amount":{"amount":\#(cents),"currency":"\#(currency)"},"card":"\#(card)"}"#
+}
+
+@Suite("Billing service")
+struct BillingServiceTests {
+    @Test func authorisesOnceAndCapturesNeverMoreThanAuthorised() async throws {
+        try await withBilling { client, provider in
+            let first = try await client.send(.post, "/payments/o-1/authorise", authorise(PaymentProviderSimulator.approve), key: "auth-o-1")
+            #expect(first.status == .created && first.object["status"] as? String == "authorised")
+            let retry = try await client.send(.post, "/payments/o-1/authorise", authorise(PaymentProviderSimulator.approve), key: "auth-o-1")
+            #expect(retry.status == .created && retry.body == first.body)
+            let again = try await client.send(.post, "/payments/o-1/authorise", authorise(PaymentProviderSimulator.approve))
+            #expect(again.status == .unprocessableContent && again.object["rule"] as? String == "already-authorised")
+
+            let tooMuch = try await client.send(.post, "/payments/o-1/capture", #"{"amount":{"amount":4500,"currency":"EUR"}}"#)
+            #expect(tooMuch.status == .unprocessableContent && tooMuch.object["rule"] as? String == "exceeds-authorised")
+            let capture = try await client.send(.post, "/payments/o-1/capture", #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "cap-o-1")
+            #expect(capture.status == .ok && capture.object["status"] as? String == "captured")
+            let captureRetry = try await client.send(.post, "/payments/o-1/capture", #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "cap-o-1")
+            #expect(captureRetry.body == capture.body)
+            let void = try await client.send(.post, "/payments/o-1/void")
+            #expect(void.status == .unprocessableContent && void.object["rule"] as? String == "already-captured")
+            let refundTooMuch = try await client.send(.post, "/payments/o-1/refund", #"{"amount":{"amount":5000,"currency":"EUR"}}"#)
+            #expect(refundTooMuch.status == .unprocessableContent && refundTooMuch.object["rule"] as? String == "exceeds-captured")
+            let refund = try await client.send(.post, "/payments/o-1/refund", #"{"amount":{"amount":4499,"currency":"EUR"}}"#)
+            #expect(refund.status == .ok && refund.object["status"] as? String == "refunded")
+
+            #expect(provider.ledger.authorisations == ["o-1": 1])
+            #expect(provider.ledger.captures == ["o-1": 1] && provider.ledger.refunds == ["o-1": 1])
+        }
+    }
+
+    @Test func aDeclineIsRecordedWithItsReason() async throws {
+        try await withBilling { client, provider in
+            let declined = try await client.send(.post, "/payments/o-2/authorise", authorise(PaymentProviderSimulator.insufficientFunds))
+            #expect(declined.status == .created && declined.object["status"] as? String == "declined")
+            #expect(declined.object["declines"] as? [String] == ["insufficient funds"])
+            // Another card may still be authorised after a decline.
+            let approved = try await client.send(.post, "/payments/o-2/authorise", authorise(PaymentProviderSimulator.approve))
+            #expect(approved.object["status"] as? String == "authorised")
+            let void = try await client.send(.post, "/payments/o-2/void")
+            #expect(void.status == .ok && void.object["status"] as? String == "voided")
+            #expect(provider.ledger.voids == ["o-2": 1])
+        }
+    }
+
+    @Test func aFailingOrSlowProviderRecordsNothing() async throws {
+        try await withBilling(deadline: .milliseconds(200)) { client, _ in
+            let failing = try await client.send(.post, "/payments/o-3/authorise", authorise(PaymentProviderSimulator.providerError))
+            #expect(failing.status == .serviceUnavailable && failing.object["rule"] as? String == "provider-unavailable")
+            #expect(failing.headers[.retryAfter] != nil)
+            let slow = try await client.send(.post, "/payments/o-3/authorise", authorise(PaymentProviderSimulator.slow))
+            #expect(slow.status == .gatewayTimeout && slow.object["rule"] as? String == "provider-timeout")
+            let payment = try await client.execute(uri: "/payments/o-3", method: .get)
+            #expect(payment.status == .notFound)
+        }
+    }
+
+    @Test func badPaymentRequestsAreRefused() async throws {
+        try await withBilling { client, provider in
+            let cases: [(String, String, HTTPResponse.Status, String)] = [
+                ("/payments/o-4/authorise", authorise(PaymentProviderSimulator.approve, currency: "XYZ"), .unprocessableContent, "invalid-money"),
+                ("/payments/o-4/authorise", authorise(PaymentProviderSimulator.approve, cents: -1), .unprocessableContent, "invalid-money"),
+                ("/payments/o-4/authorise", authorise(PaymentProviderSimulator.approve, cents: 0), .unprocessableContent, "invalid-amount"),
+                ("/payments/o-4/authorise", #"{"amount":12,"card":"4242424242424242"}"#, .badRequest, "malformed-json"),
+                ("/payments/o-4/capture", #"{"amount":{"amount":100,"currency":"EUR"}}"#, .unprocessableContent, "not-authorised"),
+            ]
+            for (uri, body, status, rule) in cases {
+                let response = try await client.send(.post, uri, body)
+                #expect(response.status == status && response.object["rule"] as? String == rule, "\(body): \(String(buffer: response.body))")
+            }
+            #expect(provider.ledger.authorisations.isEmpty)
+        }
+    }
+
+    @Test func paymentsArePublishedOnTheFeed() async throws {
+        try await withBilling { client, _ in
+            try await client.send(.post, "/payments/o-5/authorise", authorise(PaymentProviderSimulator.decline))
+            try await client.send(.post, "/payments/o-5/authorise", authorise(PaymentProviderSimulator.approve))
+            try await client.send(.post, "/payments/o-5/capture", #"{"amount":{"amount":4499,"currency":"EUR"}}"#)
+            let first = try await client.execute(uri: "/feed/payments?limit=2", method: .get)
+            let page = try JSONDecoder().decode(BillingFeed.Page.self, from: Data(buffer: first.body))
+            #expect(page.events.map(\.event.type) == ["billing.v1.payment-declined", "billing.v1.payment-authorised"])
+            #expect(page.events.first?.event.reason == "card declined")
+            let second = try await client.execute(uri: "/feed/payments?after=\(page.next)", method: .get)
+            let rest = try JSONDecoder().decode(BillingFeed.Page.self, from: Data(buffer: second.body))
+            #expect(rest.events.map(\.event.type) == ["billing.v1.payment-captured"])
+            let empty = try JSONDecoder().decode(BillingFeed.Page.self, from: Data(buffer: try await client.execute(uri: "/feed/payments?after=\(rest.next)", method: .get).body))
+            #expect(empty.events.isEmpty && empty.next == rest.next)
+            let malformed = try await client.execute(uri: "/feed/payments?after=yesterday", method: .get)
+            #expect(malformed.status == .badRequest && malformed.object["rule"] as? String == "malformed-position")
+        }
+    }
+}
