@@ -28,6 +28,9 @@ struct ServiceOptions: ParsableArguments {
     @Option(help: "The service's PostgreSQL URL (default: $SHOP_<SERVICE>_DATABASE_URL).")
     var databaseURL: String?
 
+    @Option(help: "The Migrations folder (default: $SHOP_MIGRATIONS_DIR, or found above the working directory or the executable).")
+    var migrations: String?
+
     func resolve(_ service: String, defaultPort: Int) throws -> (host: String, port: Int, database: DatabaseURL, logger: Logger) {
         let environment = ProcessInfo.processInfo.environment
         let prefix = "SHOP_\(service.uppercased())"
@@ -50,6 +53,19 @@ struct ServiceOptions: ParsableArguments {
         logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         return (host, port, database, logger)
     }
+
+    /// Brings the service's database up to its code before it serves: the event store's schema, then the
+    /// context's own. Safe when several instances start at once (the migrator takes a lock).
+    func migrate(_ service: String, _ database: DatabaseURL, logger: Logger) async throws {
+        let directory = try migrations.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? Migrator.defaultDirectory()
+        do {
+            try await Migrator(directory: directory, folders: ["eventstore", service]).migrate(database, logger: logger)
+        } catch let error as MigrationError {
+            throw ValidationError("\(service): \(error)")
+        } catch {
+            throw ValidationError("\(service): cannot reach its database \(database): \(describe(error))")
+        }
+    }
 }
 
 extension ShopServer {
@@ -59,6 +75,7 @@ extension ShopServer {
 
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("catalog", defaultPort: 8081)
+            try await options.migrate("catalog", database, logger: logger)
             try await CatalogService.application(.init(host: host, port: port, database: database), logger: logger).runService()
         }
     }
@@ -72,6 +89,7 @@ extension ShopServer {
 
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("ordering", defaultPort: 8082)
+            try await options.migrate("ordering", database, logger: logger)
             let catalog = catalogURL ?? ProcessInfo.processInfo.environment["SHOP_CATALOG_URL"] ?? "http://127.0.0.1:8081"
             guard let url = URL(string: catalog), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw ValidationError("the Catalog URL '\(catalog)' is not an http(s) URL")
@@ -88,6 +106,7 @@ extension ShopServer {
 
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("billing", defaultPort: 8083)
+            try await options.migrate("billing", database, logger: logger)
             try await BillingService.application(.init(host: host, port: port, database: database), logger: logger).runService()
         }
     }

@@ -110,6 +110,7 @@ public struct CatalogFeedConsumer: Service {
     }
 
     public func run() async throws {
+        await copy.store.waitUntilRunning()
         await cancelWhenGracefulShutdown {
             var failures = 0
             while !Task.isCancelled {
