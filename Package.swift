@@ -48,6 +48,7 @@ let package = Package(
             name: "ServiceKit",
             dependencies: [
                 "EventStore",
+                "SharedKernel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -118,7 +119,15 @@ let package = Package(
             dependencies: ["CatalogService", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         // Helpers the integration tests share: a database per test in the PostgreSQL bin/test starts.
-        .target(name: "TestSupport", dependencies: ["EventStore", .product(name: "PostgresNIO", package: "postgres-nio")], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "EventStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -39,7 +39,7 @@ public struct CommandReply: Sendable, Codable, Equatable {
 ///
 /// In one transaction: lock the key, look it up; if it was used, answer what was answered then (or 422 if
 /// the request differs); else run the command, store its reply, commit. A command refused by a domain rule
-/// (a 4xx ``Problem``) is stored too, its writes undone, so a retry gets the same refusal.
+/// (a 4xx ``ProblemConvertible``) is stored too, its writes undone, so a retry gets the same refusal.
 public struct CommandRunner: Sendable {
     public let store: EventStore
 
@@ -60,9 +60,9 @@ public struct CommandRunner: Sendable {
             let reply: CommandReply
             do {
                 reply = try await command(transaction)
-            } catch let problem as Problem where (400..<500).contains(problem.status.code) {
+            } catch let refusal as any ProblemConvertible where (400..<500).contains(refusal.problem.status.code) {
                 try await connection.run("ROLLBACK TO SAVEPOINT command", logger: transaction.logger)
-                reply = CommandReply(status: problem.status, body: problem.body)
+                reply = CommandReply(status: refusal.problem.status, body: refusal.problem.body)
             }
             let encoded = String(decoding: try JSONEncoder.sortedKeys.encode(reply), as: UTF8.self)
             try await connection.run(

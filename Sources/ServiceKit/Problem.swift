@@ -74,8 +74,27 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable {
     }
 }
 
-/// Turns every error a route throws into a problem document: a ``Problem`` as it is, Hummingbird's and the
-/// event store's errors as their 4xx, and anything else as a 500, logged, because it is a bug.
+/// An error that knows its problem document: each context's domain error conforms, so that its rules
+/// become HTTP statuses in one place, the context's own.
+public protocol ProblemConvertible: Error {
+    var problem: Problem { get }
+}
+
+extension Problem: ProblemConvertible {
+    public var problem: Problem { self }
+}
+
+/// Runs a command that carries an `If-Match` version: a mismatch is a 412, not a 409.
+public func ifMatch<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let mismatch as WrongExpectedVersion {
+        throw Problem.preconditionFailed(mismatch.description, actualVersion: mismatch.actual)
+    }
+}
+
+/// Turns every error a route throws into a problem document: a ``ProblemConvertible`` as it says, Hummingbird's
+/// and the event store's errors as their 4xx, and anything else as a 500, logged, because it is a bug.
 public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
@@ -93,8 +112,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 
     static func problem(for error: any Error) -> Problem {
         switch error {
-        case let problem as Problem:
-            return problem
+        case let error as any ProblemConvertible:
+            return error.problem
         case let conflict as WrongExpectedVersion:
             return .conflict(conflict.description, actualVersion: conflict.actual)
         case let error as HTTPError:

@@ -9,19 +9,6 @@ import HummingbirdTesting
 import TestSupport
 import Testing
 
-extension TestClientProtocol {
-    @discardableResult
-    func send(_ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil, key: String = UUID().uuidString) async throws -> TestResponse {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        headers[HTTPField.Name("Idempotency-Key")!] = key
-        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
-    }
-}
-
-extension TestResponse {
-    var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:] }
-}
-
 func withBilling(deadline: Duration = .seconds(5), _ body: @escaping @Sendable (any TestClientProtocol, PaymentProviderSimulator) async throws -> Void) async throws {
     let url = try await TestDatabase.create()
     let provider = PaymentProviderSimulator(slowDelay: .seconds(30))
@@ -42,18 +29,18 @@ struct BillingServiceTests {
             let retry = try await client.send(.post, "/payments/o-1/authorise", authorise(PaymentProviderSimulator.approve), key: "auth-o-1")
             #expect(retry.status == .created && retry.body == first.body)
             let again = try await client.send(.post, "/payments/o-1/authorise", authorise(PaymentProviderSimulator.approve))
-            #expect(again.status == .unprocessableContent && again.object["rule"] as? String == "already-authorised")
+            #expect(again.status == .unprocessableContent && again.rule == "already-authorised")
 
             let tooMuch = try await client.send(.post, "/payments/o-1/capture", #"{"amount":{"amount":4500,"currency":"EUR"}}"#)
-            #expect(tooMuch.status == .unprocessableContent && tooMuch.object["rule"] as? String == "exceeds-authorised")
+            #expect(tooMuch.status == .unprocessableContent && tooMuch.rule == "exceeds-authorised")
             let capture = try await client.send(.post, "/payments/o-1/capture", #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "cap-o-1")
             #expect(capture.status == .ok && capture.object["status"] as? String == "captured")
             let captureRetry = try await client.send(.post, "/payments/o-1/capture", #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "cap-o-1")
             #expect(captureRetry.body == capture.body)
             let void = try await client.send(.post, "/payments/o-1/void")
-            #expect(void.status == .unprocessableContent && void.object["rule"] as? String == "already-captured")
+            #expect(void.status == .unprocessableContent && void.rule == "already-captured")
             let refundTooMuch = try await client.send(.post, "/payments/o-1/refund", #"{"amount":{"amount":5000,"currency":"EUR"}}"#)
-            #expect(refundTooMuch.status == .unprocessableContent && refundTooMuch.object["rule"] as? String == "exceeds-captured")
+            #expect(refundTooMuch.status == .unprocessableContent && refundTooMuch.rule == "exceeds-captured")
             let refund = try await client.send(.post, "/payments/o-1/refund", #"{"amount":{"amount":4499,"currency":"EUR"}}"#)
             #expect(refund.status == .ok && refund.object["status"] as? String == "refunded")
 
@@ -79,10 +66,10 @@ struct BillingServiceTests {
     @Test func aFailingOrSlowProviderRecordsNothing() async throws {
         try await withBilling(deadline: .milliseconds(200)) { client, _ in
             let failing = try await client.send(.post, "/payments/o-3/authorise", authorise(PaymentProviderSimulator.providerError))
-            #expect(failing.status == .serviceUnavailable && failing.object["rule"] as? String == "provider-unavailable")
+            #expect(failing.status == .serviceUnavailable && failing.rule == "provider-unavailable")
             #expect(failing.headers[.retryAfter] != nil)
             let slow = try await client.send(.post, "/payments/o-3/authorise", authorise(PaymentProviderSimulator.slow))
-            #expect(slow.status == .gatewayTimeout && slow.object["rule"] as? String == "provider-timeout")
+            #expect(slow.status == .gatewayTimeout && slow.rule == "provider-timeout")
             let payment = try await client.execute(uri: "/payments/o-3", method: .get)
             #expect(payment.status == .notFound)
         }
@@ -99,7 +86,7 @@ struct BillingServiceTests {
             ]
             for (uri, body, status, rule) in cases {
                 let response = try await client.send(.post, uri, body)
-                #expect(response.status == status && response.object["rule"] as? String == rule, "\(body): \(String(buffer: response.body))")
+                #expect(response.status == status && response.rule == rule, "\(body): \(String(buffer: response.body))")
             }
             #expect(provider.ledger.authorisations.isEmpty)
         }
@@ -120,7 +107,7 @@ struct BillingServiceTests {
             let empty = try JSONDecoder().decode(BillingFeed.Page.self, from: Data(buffer: try await client.execute(uri: "/feed/payments?after=\(rest.next)", method: .get).body))
             #expect(empty.events.isEmpty && empty.next == rest.next)
             let malformed = try await client.execute(uri: "/feed/payments?after=yesterday", method: .get)
-            #expect(malformed.status == .badRequest && malformed.object["rule"] as? String == "malformed-position")
+            #expect(malformed.status == .badRequest && malformed.rule == "malformed-position")
         }
     }
 }

@@ -15,39 +15,14 @@ func withCatalog(_ body: @escaping @Sendable (any TestClientProtocol, DatabaseUR
 }
 
 extension TestClientProtocol {
-    /// A command: JSON body, a fresh Idempotency-Key unless one is given.
-    @discardableResult
-    func command(
-        _ method: HTTPRequest.Method, _ uri: String, _ json: String?, key: String? = UUID().uuidString, ifMatch: String? = nil,
-        contentType: String = "application/json"
-    ) async throws -> TestResponse {
-        var headers: HTTPFields = [.contentType: contentType]
-        if let key { headers[HTTPField.Name("Idempotency-Key")!] = key }
-        if let ifMatch { headers[.ifMatch] = ifMatch }
-        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
-    }
-
     func addProduct(_ sku: String, price: Int = 1250, stock: Int? = nil) async throws {
-        let added = try await command(.post, "/products", #"{"sku":"\#(sku)","name":"Product \#(sku)","description":"","price":{"amount":\#(price),"currency":"EUR"}}"#)
+        let added = try await send(.post, "/products", #"{"sku":"\#(sku)","name":"Product \#(sku)","description":"","price":{"amount":\#(price),"currency":"EUR"}}"#)
         #expect(added.status == .created, "\(String(buffer: added.body))")
         if let stock {
-            let received = try await command(.post, "/products/\(sku)/stock", #"{"quantity":\#(stock)}"#)
+            let received = try await send(.post, "/products/\(sku)/stock", #"{"quantity":\#(stock)}"#)
             #expect(received.status == .ok, "\(String(buffer: received.body))")
         }
     }
-
-    func json(_ uri: String) async throws -> [String: Any] {
-        let response = try await execute(uri: uri, method: .get)
-        #expect(response.status == .ok)
-        return try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any] ?? [:]
-    }
-}
-
-extension TestResponse {
-    var problem: [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:]
-    }
-    var rule: String? { problem["rule"] as? String }
 }
 
 func eventCount(_ url: DatabaseURL) async throws -> Int {
@@ -64,23 +39,23 @@ struct CatalogServiceTests {
     @Test func aReplayedCommandAnswersTheSameAndWritesNothing() async throws {
         try await withCatalog { client, url in
             let body = #"{"sku":"MUG-001","name":"Mug","description":"A mug.","price":{"amount":1250,"currency":"EUR"}}"#
-            let first = try await client.command(.post, "/products", body, key: "add-mug")
+            let first = try await client.send(.post, "/products", body, key: "add-mug")
             #expect(first.status == .created)
             #expect(first.headers[.eTag] == "\"1\"" && first.headers[.location] == "/products/MUG-001")
-            let again = try await client.command(.post, "/products", body, key: "add-mug")
+            let again = try await client.send(.post, "/products", body, key: "add-mug")
             #expect(again.status == .created && again.body == first.body)
             #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
             #expect(try await eventCount(url) == 1)
 
             // The same key with another body is refused, and acts no more.
-            let reused = try await client.command(.post, "/products", body.replacingOccurrences(of: "1250", with: "999"), key: "add-mug")
+            let reused = try await client.send(.post, "/products", body.replacingOccurrences(of: "1250", with: "999"), key: "add-mug")
             #expect(reused.status == .unprocessableContent && reused.rule == "idempotency-key-reused")
             #expect(try await eventCount(url) == 1)
 
             // A refusal is kept as well: the retry gets the same refusal.
-            let twice = try await client.command(.post, "/products", body, key: "add-mug-again")
+            let twice = try await client.send(.post, "/products", body, key: "add-mug-again")
             #expect(twice.status == .unprocessableContent && twice.rule == "product-already-exists")
-            let twiceAgain = try await client.command(.post, "/products", body, key: "add-mug-again")
+            let twiceAgain = try await client.send(.post, "/products", body, key: "add-mug-again")
             #expect(twiceAgain.status == .unprocessableContent && twiceAgain.body == twice.body)
             #expect(try await eventCount(url) == 1)
         }
@@ -89,15 +64,15 @@ struct CatalogServiceTests {
     @Test func ifMatchGivesOptimisticConcurrency() async throws {
         try await withCatalog { client, url in
             try await client.addProduct("MUG-001")
-            let stale = try await client.command(.put, "/products/MUG-001/name", #"{"name":"Big mug"}"#, ifMatch: "\"0\"")
+            let stale = try await client.send(.put, "/products/MUG-001/name", #"{"name":"Big mug"}"#, ifMatch: "\"0\"")
             #expect(stale.status == .preconditionFailed && stale.rule == "version-mismatch")
-            #expect(stale.problem["actualVersion"] as? Int == 1)
+            #expect(stale.object["actualVersion"] as? Int == 1)
             #expect(stale.headers[.contentType] == "application/problem+json")
-            let current = try await client.command(.put, "/products/MUG-001/name", #"{"name":"Big mug"}"#, ifMatch: "\"1\"")
+            let current = try await client.send(.put, "/products/MUG-001/name", #"{"name":"Big mug"}"#, ifMatch: "\"1\"")
             #expect(current.status == .ok && current.headers[.eTag] == "\"2\"")
-            let malformed = try await client.command(.put, "/products/MUG-001/name", #"{"name":"Mug"}"#, ifMatch: "2")
+            let malformed = try await client.send(.put, "/products/MUG-001/name", #"{"name":"Mug"}"#, ifMatch: "2")
             #expect(malformed.status == .badRequest && malformed.rule == "malformed-if-match")
-            #expect(try await client.json("/products/MUG-001")["name"] as? String == "Big mug")
+            #expect(try await client.object("/products/MUG-001")["name"] as? String == "Big mug")
             #expect(try await eventCount(url) == 2)
         }
     }
@@ -109,7 +84,7 @@ struct CatalogServiceTests {
             let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for order in 0..<50 {
                     group.addTask {
-                        let response = try await client.command(.post, "/reservations", #"{"order":"order-\#(order)","lines":[{"sku":"MUG-001","quantity":1}]}"#)
+                        let response = try await client.send(.post, "/reservations", #"{"order":"order-\#(order)","lines":[{"sku":"MUG-001","quantity":1}]}"#)
                         return (response.status, response.rule)
                     }
                 }
@@ -117,7 +92,7 @@ struct CatalogServiceTests {
             }
             #expect(statuses.filter { $0.0 == .created }.count == 10)
             #expect(statuses.filter { $0.0 == .unprocessableContent && $0.1 == "insufficient-stock" }.count == 40)
-            let stock = try await client.json("/products/MUG-001")["stock"] as? [String: Int]
+            let stock = try await client.object("/products/MUG-001")["stock"] as? [String: Int]
             #expect(stock == ["onHand": 10, "reserved": 10, "available": 0])
         }
     }
@@ -126,20 +101,20 @@ struct CatalogServiceTests {
         try await withCatalog { client, _ in
             try await client.addProduct("MUG-001", stock: 5)
             try await client.addProduct("TEE-001", stock: 1)
-            let refused = try await client.command(.post, "/reservations", #"{"order":"o-1","lines":[{"sku":"MUG-001","quantity":2},{"sku":"TEE-001","quantity":2}]}"#)
+            let refused = try await client.send(.post, "/reservations", #"{"order":"o-1","lines":[{"sku":"MUG-001","quantity":2},{"sku":"TEE-001","quantity":2}]}"#)
             #expect(refused.status == .unprocessableContent && refused.rule == "insufficient-stock")
-            #expect((try await client.json("/products/MUG-001")["stock"] as? [String: Int])?["available"] == 5)
-            let reserved = try await client.command(.post, "/reservations", #"{"order":"o-1","lines":[{"sku":"MUG-001","quantity":2},{"sku":"TEE-001","quantity":1}]}"#)
+            #expect((try await client.object("/products/MUG-001")["stock"] as? [String: Int])?["available"] == 5)
+            let reserved = try await client.send(.post, "/reservations", #"{"order":"o-1","lines":[{"sku":"MUG-001","quantity":2},{"sku":"TEE-001","quantity":1}]}"#)
             #expect(reserved.status == .created)
-            #expect((try await client.json("/products/MUG-001")["stock"] as? [String: Int])?["available"] == 3)
-            #expect((try await client.json("/products/TEE-001")["stock"] as? [String: Int])?["available"] == 0)
+            #expect((try await client.object("/products/MUG-001")["stock"] as? [String: Int])?["available"] == 3)
+            #expect((try await client.object("/products/TEE-001")["stock"] as? [String: Int])?["available"] == 0)
             // Releasing and committing, per SKU; each twice changes nothing the second time.
             for _ in 0..<2 {
-                #expect(try await client.command(.post, "/stock/MUG-001/reservations/o-1/release", nil).status == .ok)
-                #expect(try await client.command(.post, "/stock/TEE-001/reservations/o-1/commit", nil).status == .ok)
+                #expect(try await client.send(.post, "/stock/MUG-001/reservations/o-1/release", nil).status == .ok)
+                #expect(try await client.send(.post, "/stock/TEE-001/reservations/o-1/commit", nil).status == .ok)
             }
-            #expect(try await client.json("/products/MUG-001")["stock"] as? [String: Int] == ["onHand": 5, "reserved": 0, "available": 5])
-            #expect(try await client.json("/products/TEE-001")["stock"] as? [String: Int] == ["onHand": 0, "reserved": 0, "available": 0])
+            #expect(try await client.object("/products/MUG-001")["stock"] as? [String: Int] == ["onHand": 5, "reserved": 0, "available": 5])
+            #expect(try await client.object("/products/TEE-001")["stock"] as? [String: Int] == ["onHand": 0, "reserved": 0, "available": 0])
         }
     }
 
@@ -185,11 +160,11 @@ struct CatalogServiceTests {
             try await client.addProduct("MUG-001", stock: 3)
             let before = try await eventCount(url)
             for bad in Self.badRequests {
-                let response = try await client.command(bad.method, bad.uri, bad.body, key: bad.key.map { _ in UUID().uuidString }, contentType: bad.contentType)
+                let response = try await client.send(bad.method, bad.uri, bad.body, key: bad.key.map { _ in UUID().uuidString }, contentType: bad.contentType)
                 #expect(response.status == bad.status, "\(bad.name): \(String(buffer: response.body))")
                 #expect(response.rule == bad.rule, "\(bad.name): \(String(buffer: response.body))")
                 #expect(response.headers[.contentType] == "application/problem+json", "\(bad.name)")
-                #expect(response.problem["status"] as? Int == Int(bad.status.code), "\(bad.name)")
+                #expect(response.object["status"] as? Int == Int(bad.status.code), "\(bad.name)")
             }
             #expect(try await eventCount(url) == before)
         }

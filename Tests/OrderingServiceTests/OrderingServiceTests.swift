@@ -10,24 +10,6 @@ import SharedKernel
 import TestSupport
 import Testing
 
-extension TestClientProtocol {
-    @discardableResult
-    func send(_ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil, key: String = UUID().uuidString) async throws -> TestResponse {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        headers[HTTPField.Name("Idempotency-Key")!] = key
-        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
-    }
-
-    func object(_ uri: String) async throws -> [String: Any] {
-        let response = try await execute(uri: uri, method: .get)
-        return (try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
-    }
-}
-
-extension TestResponse {
-    var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:] }
-}
-
 func consumer(_ store: EventStore, catalog port: Int) -> CatalogFeedConsumer {
     CatalogFeedConsumer(copy: CatalogCopy(store: store), catalogURL: "http://127.0.0.1:\(port)", logger: TestDatabase.logger)
 }
@@ -104,11 +86,11 @@ struct OrderingServiceTests {
             #expect(try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":2}"#).status == .ok)
             #expect(try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":1}"#).status == .ok)
             let unknown = try await client.send(.post, "\(kim)/items", #"{"sku":"NOPE-1","quantity":1}"#)
-            #expect(unknown.status == .unprocessableContent && unknown.object["rule"] as? String == "unknown-product")
+            #expect(unknown.status == .unprocessableContent && unknown.rule == "unknown-product")
             let discontinued = try await client.send(.post, "\(kim)/items", #"{"sku":"OLD-001","quantity":1}"#)
-            #expect(discontinued.status == .unprocessableContent && discontinued.object["rule"] as? String == "product-discontinued")
+            #expect(discontinued.status == .unprocessableContent && discontinued.rule == "product-discontinued")
             let tooMany = try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":97}"#)
-            #expect(tooMany.status == .unprocessableContent && tooMany.object["rule"] as? String == "invalid-quantity")
+            #expect(tooMany.status == .unprocessableContent && tooMany.rule == "invalid-quantity")
 
             let cart = try await client.object(kim)
             #expect((cart["items"] as? [[String: Any]])?.first?["quantity"] as? Int == 3)
@@ -125,7 +107,7 @@ struct OrderingServiceTests {
             #expect(again.status == .created && again.body == checkout.body)
             #expect((try await client.object(kim)["items"] as? [Any])?.isEmpty == true)
             let empty = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-2"}"#)
-            #expect(empty.status == .unprocessableContent && empty.object["rule"] as? String == "empty-cart")
+            #expect(empty.status == .unprocessableContent && empty.rule == "empty-cart")
 
             // Cancelling before confirmation needs no refund; shipping a cancelled order is refused.
             let cancelled = try await client.send(.post, "/orders/order-1/cancel", #"{"reason":"changed my mind"}"#)
@@ -133,7 +115,7 @@ struct OrderingServiceTests {
             let cancelledOrder = try await client.object("/orders/order-1")
             #expect(cancelledOrder["status"] as? String == "cancelled" && cancelledOrder["refundRequired"] as? Bool == false)
             let ship = try await client.send(.post, "/orders/order-1/ship")
-            #expect(ship.status == .unprocessableContent && ship.object["rule"] as? String == "order-status")
+            #expect(ship.status == .unprocessableContent && ship.rule == "order-status")
             let missing = try await client.execute(uri: "/orders/nope", method: .get)
             #expect(missing.status == .notFound)
 

@@ -25,17 +25,6 @@ struct BillingAPI: Sendable {
         self.commands = CommandRunner(store: store)
     }
 
-    struct MoneyBody: Decodable {
-        let amount: Int64
-        let currency: String
-
-        func money() throws -> Money {
-            do { return try Money(minorUnits: amount, currency: try Currency(currency)) } catch {
-                throw Problem.ruleBroken("invalid-money", error.description)
-            }
-        }
-    }
-
     struct Authorise: Decodable { let amount: MoneyBody, card: String }
     struct Amount: Decodable { let amount: MoneyBody }
 
@@ -82,7 +71,7 @@ struct BillingAPI: Sendable {
         if let replayed = try await commands.replay(request, body: bytes) { return replayed }
         // Refuse early, without calling the provider, what the payment would refuse anyway.
         let (state, _) = try await payments.load(stream)
-        try await refusing { _ = try Payment.decide(.recordAuthorisation(order: order, authorisation: "check", amount: amount), state) }
+        _ = try Payment.decide(.recordAuthorisation(order: order, authorisation: "check", amount: amount), state)
         let answer = try await callingProvider {
             try await provider.authorise(AuthorisationRequest(order: order, amount: amount, cardNumber: body.card, idempotencyKey: key))
         }
@@ -102,7 +91,7 @@ struct BillingAPI: Sendable {
         let stream = try paymentStream(order)
         if let replayed = try await commands.replay(request, body: bytes) { return replayed }
         let (state, _) = try await payments.load(stream)
-        let events = try await refusing { try Payment.decide(command, state) }
+        let events = try Payment.decide(command, state)
         if !events.isEmpty, let authorisation = state.authorisation {
             let key = try providerKey(request, "\(command)")
             try await callingProvider { try await call(authorisation, key) }
@@ -113,10 +102,8 @@ struct BillingAPI: Sendable {
     private func record(_ request: Request, _ bytes: Data?, _ stream: StreamName, _ command: Payment.Command,
                         status: HTTPResponse.Status) async throws -> Response {
         try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                let result = try await payments.handle(command, on: stream, in: transaction)
-                return try .json(status, view(command.order, result.state, result.streamVersion), etag: ETag.make(result.streamVersion))
-            }
+            let result = try await payments.handle(command, on: stream, in: transaction)
+            return try .json(status, view(command.order, result.state, result.streamVersion), etag: ETag.make(result.streamVersion))
         }
     }
 
@@ -172,15 +159,7 @@ struct BillingAPI: Sendable {
     }
 }
 
-extension BillingError {
+extension BillingError: ProblemConvertible {
     /// Every Billing refusal is a broken rule (422) naming it.
-    var problem: Problem { .ruleBroken(rule, description) }
-}
-
-func refusing<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as BillingError {
-        throw error.problem
-    }
+    public var problem: Problem { .ruleBroken(rule, description) }
 }

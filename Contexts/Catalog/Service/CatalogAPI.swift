@@ -22,17 +22,6 @@ struct CatalogAPI: Sendable {
 
     // MARK: Request bodies (shapes only: values are checked by the domain)
 
-    struct MoneyBody: Decodable {
-        let amount: Int64
-        let currency: String
-
-        func money() throws -> Money {
-            do { return try Money(minorUnits: amount, currency: try Currency(currency)) } catch {
-                throw CatalogError.invalidMoney(error)
-            }
-        }
-    }
-
     struct AddProduct: Decodable { let sku: String, name: String, description: String?, price: MoneyBody }
     struct Rename: Decodable { let name: String }
     struct Reprice: Decodable { let price: MoneyBody }
@@ -96,14 +85,12 @@ struct CatalogAPI: Sendable {
         let bytes = try await JSONBody.bytes(of: request)
         let body = try JSONBody.decode(AddProduct.self, from: bytes)
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                let sku = try SKU(body.sku)
-                let command = Product.Command.add(sku: sku, name: body.name, description: body.description ?? "", price: try body.price.money())
-                let stream = CatalogEvents.productStream(sku)
-                let result = try await products.handle(command, on: stream, in: transaction)
-                return try .json(.created, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                                 etag: ETag.make(result.streamVersion), location: "/products/\(sku)")
-            }
+            let sku = try SKU(body.sku)
+            let command = Product.Command.add(sku: sku, name: body.name, description: body.description ?? "", price: try body.price.money())
+            let stream = CatalogEvents.productStream(sku)
+            let result = try await products.handle(command, on: stream, in: transaction)
+            return try .json(.created, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion), location: "/products/\(sku)")
         }
     }
 
@@ -113,16 +100,14 @@ struct CatalogAPI: Sendable {
         let bytes = bodyless ? nil : try await JSONBody.bytes(of: request)
         let body = try bytes.map { try JSONBody.decode(Body.self, from: $0) } ?? JSONBody.decode(Body.self, from: Data("{}".utf8))
         let expected = try ETag.expectedVersion(request)
-        let command = try await refusing { try command(body) }
+        let command = try command(body)
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                let stream = CatalogEvents.productStream(sku)
-                let result = try await versioned {
-                    try await products.handle(command, on: stream, in: transaction, expectedVersion: expected)
-                }
-                return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                                 etag: ETag.make(result.streamVersion))
+            let stream = CatalogEvents.productStream(sku)
+            let result = try await ifMatch {
+                try await products.handle(command, on: stream, in: transaction, expectedVersion: expected)
             }
+            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion))
         }
     }
 
@@ -131,26 +116,22 @@ struct CatalogAPI: Sendable {
         let body = try JSONBody.decode(Receive.self, from: bytes)
         let expected = try ETag.expectedVersion(request)
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                try await requireProduct(sku, in: transaction)
-                let stream = CatalogEvents.stockStream(sku)
-                let result = try await versioned {
-                    try await stock.handle(.receive(sku, quantity: body.quantity), on: stream, in: transaction, expectedVersion: expected)
-                }
-                return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                                 etag: ETag.make(result.streamVersion))
+            try await requireProduct(sku, in: transaction)
+            let stream = CatalogEvents.stockStream(sku)
+            let result = try await ifMatch {
+                try await stock.handle(.receive(sku, quantity: body.quantity), on: stream, in: transaction, expectedVersion: expected)
             }
+            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion))
         }
     }
 
     private func stockCommand(_ request: Request, _ sku: SKU, _ command: Stock.Command) async throws -> Response {
         try await commands.run(request, body: nil) { transaction in
-            try await refusing {
-                let stream = CatalogEvents.stockStream(sku)
-                let result = try await stock.handle(command, on: stream, in: transaction)
-                return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                                 etag: ETag.make(result.streamVersion))
-            }
+            let stream = CatalogEvents.stockStream(sku)
+            let result = try await stock.handle(command, on: stream, in: transaction)
+            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion))
         }
     }
 
@@ -160,33 +141,31 @@ struct CatalogAPI: Sendable {
         let bytes = try await JSONBody.bytes(of: request)
         let body = try JSONBody.decode(Reserve.self, from: bytes)
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                guard !body.lines.isEmpty else { throw Problem.ruleBroken("empty-reservation", "a reservation needs at least one line") }
-                guard body.lines.count <= 50 else { throw Problem.ruleBroken("too-many-lines", "a reservation has at most 50 lines") }
-                let lines = try body.lines.map { (sku: try SKU($0.sku), quantity: $0.quantity) }
-                guard Set(lines.map(\.sku)).count == lines.count else {
-                    throw Problem.ruleBroken("duplicate-sku", "each SKU may appear once in a reservation")
-                }
-                try await transaction.lock(lines.map { CatalogEvents.stockStream($0.sku) })
-                var decided: [(StreamName, Int64, [Stock.Event])] = []
-                for line in lines.sorted(by: { $0.sku < $1.sku }) {
-                    try await requireProduct(line.sku, in: transaction)
-                    let stream = CatalogEvents.stockStream(line.sku)
-                    let (state, version) = try stock.fold(try await transaction.readStream(stream))
-                    decided.append((stream, version, try Stock.decide(.reserve(line.sku, order: body.order, quantity: line.quantity), state)))
-                }
-                var last: Position?
-                for (stream, version, events) in decided where !events.isEmpty {
-                    let new = try events.map { try NewEvent($0, codec: CatalogEvents.stock) }
-                    last = try await transaction.append(new, to: stream, expectedVersion: .exact(version)).position
-                }
-                struct Reserved: Encodable {
-                    struct Line: Encodable { let sku: String, quantity: Int }
-                    let order: String, lines: [Line], position: String?
-                }
-                return try .json(.created, Reserved(
-                    order: body.order, lines: lines.map { .init(sku: $0.sku.rawValue, quantity: $0.quantity) }, position: last?.description))
+            guard !body.lines.isEmpty else { throw Problem.ruleBroken("empty-reservation", "a reservation needs at least one line") }
+            guard body.lines.count <= 50 else { throw Problem.ruleBroken("too-many-lines", "a reservation has at most 50 lines") }
+            let lines = try body.lines.map { (sku: try SKU($0.sku), quantity: $0.quantity) }
+            guard Set(lines.map(\.sku)).count == lines.count else {
+                throw Problem.ruleBroken("duplicate-sku", "each SKU may appear once in a reservation")
             }
+            try await transaction.lock(lines.map { CatalogEvents.stockStream($0.sku) })
+            var decided: [(StreamName, Int64, [Stock.Event])] = []
+            for line in lines.sorted(by: { $0.sku < $1.sku }) {
+                try await requireProduct(line.sku, in: transaction)
+                let stream = CatalogEvents.stockStream(line.sku)
+                let (state, version) = try stock.fold(try await transaction.readStream(stream))
+                decided.append((stream, version, try Stock.decide(.reserve(line.sku, order: body.order, quantity: line.quantity), state)))
+            }
+            var last: Position?
+            for (stream, version, events) in decided where !events.isEmpty {
+                let new = try events.map { try NewEvent($0, codec: CatalogEvents.stock) }
+                last = try await transaction.append(new, to: stream, expectedVersion: .exact(version)).position
+            }
+            struct Reserved: Encodable {
+                struct Line: Encodable { let sku: String, quantity: Int }
+                let order: String, lines: [Line], position: String?
+            }
+            return try .json(.created, Reserved(
+                order: body.order, lines: lines.map { .init(sku: $0.sku.rawValue, quantity: $0.quantity) }, position: last?.description))
         }
     }
 
@@ -207,12 +186,4 @@ struct CatalogAPI: Sendable {
         return try CommandReply.json(.ok, view, etag: ETag.make(version)).response(replayed: false)
     }
 
-    /// A version mismatch from `If-Match` is a 412, not a 409.
-    private func versioned<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let mismatch as WrongExpectedVersion {
-            throw Problem.preconditionFailed(mismatch.description, actualVersion: mismatch.actual)
-        }
-    }
 }

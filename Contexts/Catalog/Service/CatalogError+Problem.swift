@@ -1,9 +1,9 @@
 import Catalog
 import ServiceKit
 
-extension CatalogError {
+extension CatalogError: ProblemConvertible {
     /// The one place where Catalog's rules become HTTP statuses.
-    var problem: Problem {
+    public var problem: Problem {
         switch self {
         case .unknownProduct: .notFound(description)
         case .insufficientStock(_, _, let available):
@@ -11,14 +11,5 @@ extension CatalogError {
                     extensions: ["available": Int64(available)])
         default: .ruleBroken(rule, description)
         }
-    }
-}
-
-/// Runs domain code, turning its refusals into problem documents.
-func refusing<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as CatalogError {
-        throw error.problem
     }
 }

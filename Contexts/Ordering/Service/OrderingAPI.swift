@@ -92,28 +92,24 @@ struct OrderingAPI: Sendable {
     ) async throws -> Response {
         let expected = try ETag.expectedVersion(request)
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                let stream = try OrderingEvents.cartStream(customer)
-                let result = try await versioned {
-                    try await carts.handle(try await command(transaction), on: stream, in: transaction, expectedVersion: expected)
-                }
-                return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                                 etag: ETag.make(result.streamVersion))
+            let stream = try OrderingEvents.cartStream(customer)
+            let result = try await ifMatch {
+                try await carts.handle(try await command(transaction), on: stream, in: transaction, expectedVersion: expected)
             }
+            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion))
         }
     }
 
     private func orderCommand(_ request: Request, _ bytes: Data?, _ order: String, _ command: Order.Command) async throws -> Response {
         let expected = try ETag.expectedVersion(request)
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                let stream = try OrderingEvents.orderStream(order)
-                let result = try await versioned {
-                    try await orders.handle(command, on: stream, in: transaction, expectedVersion: expected)
-                }
-                return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                                 etag: ETag.make(result.streamVersion))
+            let stream = try OrderingEvents.orderStream(order)
+            let result = try await ifMatch {
+                try await orders.handle(command, on: stream, in: transaction, expectedVersion: expected)
             }
+            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion))
         }
     }
 
@@ -124,33 +120,31 @@ struct OrderingAPI: Sendable {
         let body = try bytes.map { try JSONBody.decode(Checkout.self, from: $0) }
         let order = body?.order ?? UUID().uuidString.lowercased()
         return try await commands.run(request, body: bytes) { transaction in
-            try await refusing {
-                let cartStream = try OrderingEvents.cartStream(customer), orderStream = try OrderingEvents.orderStream(order)
-                try await transaction.lock([cartStream, orderStream])
-                let (cart, cartVersion) = try carts.fold(try await transaction.readStream(cartStream))
-                var lines: [Order.Line] = []
-                for item in cart.items {
-                    guard let product = try await copy.product(item.sku, on: transaction.connection) else {
-                        throw Problem.ruleBroken("unknown-product", "product \(item.sku) is no longer in the catalog: remove it from the cart")
-                    }
-                    guard !product.discontinued else {
-                        throw Problem.ruleBroken("product-discontinued", "product \(item.sku) is discontinued: remove it from the cart")
-                    }
-                    lines.append(Order.Line(sku: item.sku, name: product.name, unitPrice: product.price, quantity: item.quantity))
+            let cartStream = try OrderingEvents.cartStream(customer), orderStream = try OrderingEvents.orderStream(order)
+            try await transaction.lock([cartStream, orderStream])
+            let (cart, cartVersion) = try carts.fold(try await transaction.readStream(cartStream))
+            var lines: [Order.Line] = []
+            for item in cart.items {
+                guard let product = try await copy.product(item.sku, on: transaction.connection) else {
+                    throw Problem.ruleBroken("unknown-product", "product \(item.sku) is no longer in the catalog: remove it from the cart")
                 }
-                let (orderState, orderVersion) = try orders.fold(try await transaction.readStream(orderStream))
-                let placed = try Order.decide(.place(order: order, customer: customer, lines: lines), orderState)
-                let checkedOut = try Cart.decide(.checkOut(customer: customer, order: order), cart)
-                try await transaction.append(try checkedOut.map { try NewEvent($0, codec: OrderingEvents.cart) }, to: cartStream,
-                                             expectedVersion: .exact(cartVersion))
-                let appended = try await transaction.append(try placed.map { try NewEvent($0, codec: OrderingEvents.order) }, to: orderStream,
-                                                            expectedVersion: .exact(orderVersion))
-                let state = Order.replay(placed, from: orderState)
-                return try .json(.created, OrderView(
-                    order: order, customer: customer, status: state.status?.rawValue ?? "placed", lines: state.lines, total: state.total,
-                    reason: nil, refundRequired: false, version: appended.streamVersion), etag: ETag.make(appended.streamVersion),
-                    location: "/orders/\(order)")
+                guard !product.discontinued else {
+                    throw Problem.ruleBroken("product-discontinued", "product \(item.sku) is discontinued: remove it from the cart")
+                }
+                lines.append(Order.Line(sku: item.sku, name: product.name, unitPrice: product.price, quantity: item.quantity))
             }
+            let (orderState, orderVersion) = try orders.fold(try await transaction.readStream(orderStream))
+            let placed = try Order.decide(.place(order: order, customer: customer, lines: lines), orderState)
+            let checkedOut = try Cart.decide(.checkOut(customer: customer, order: order), cart)
+            try await transaction.append(try checkedOut.map { try NewEvent($0, codec: OrderingEvents.cart) }, to: cartStream,
+                                         expectedVersion: .exact(cartVersion))
+            let appended = try await transaction.append(try placed.map { try NewEvent($0, codec: OrderingEvents.order) }, to: orderStream,
+                                                        expectedVersion: .exact(orderVersion))
+            let state = Order.replay(placed, from: orderState)
+            return try .json(.created, OrderView(
+                order: order, customer: customer, status: state.status?.rawValue ?? "placed", lines: state.lines, total: state.total,
+                reason: nil, refundRequired: false, version: appended.streamVersion), etag: ETag.make(appended.streamVersion),
+                location: "/orders/\(order)")
         }
     }
 
@@ -179,27 +173,11 @@ struct OrderingAPI: Sendable {
     }
 }
 
-extension OrderingError {
-    var problem: Problem {
+extension OrderingError: ProblemConvertible {
+    public var problem: Problem {
         switch self {
         case .unknownOrder: .notFound(description)
         default: .ruleBroken(rule, description)
         }
-    }
-}
-
-func refusing<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as OrderingError {
-        throw error.problem
-    }
-}
-
-func versioned<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let mismatch as WrongExpectedVersion {
-        throw Problem.preconditionFailed(mismatch.description, actualVersion: mismatch.actual)
     }
 }
