@@ -24,6 +24,22 @@ public enum JSONBody {
         return Data(buffer: buffer)
     }
 
+    /// The request's body if it has one (checked as ``bytes(of:)``), `nil` if it is empty.
+    public static func optionalBytes(of request: Request) async throws -> Data? {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maximumSize)
+        } catch {
+            throw Problem.contentTooLarge(limit: maximumSize)
+        }
+        guard buffer.readableBytes > 0 else { return nil }
+        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "Unsupported media type",
+                          detail: "send the body as application/json, not \(contentType.prefix(60))")
+        }
+        return Data(buffer: buffer)
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: data)

@@ -106,6 +106,10 @@ struct OrderingServiceTests {
             let again = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1"}"#, key: "checkout-1")
             #expect(again.status == .created && again.body == checkout.body)
             #expect((try await client.object(kim)["items"] as? [Any])?.isEmpty == true)
+            let notJSON = try await client.send(.post, "\(kim)/checkout", "order=order-2", contentType: "text/plain")
+            #expect(notJSON.status == .unsupportedMediaType)
+            let badOrder = try await client.send(.post, "\(kim)/checkout", #"{"order":42}"#)
+            #expect(badOrder.status == .badRequest && badOrder.rule == "malformed-json")
             let empty = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-2"}"#)
             #expect(empty.status == .unprocessableContent && empty.rule == "empty-cart")
 

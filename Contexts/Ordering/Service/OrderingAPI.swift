@@ -116,7 +116,7 @@ struct OrderingAPI: Sendable {
     /// Checks the cart out into an order, priced from Ordering's own copy of the catalog: the cart's
     /// checkout and the order's placement are appended in one transaction.
     private func checkout(_ request: Request, _ customer: String) async throws -> Response {
-        let bytes = request.headers[.contentLength] == "0" ? nil : try? await JSONBody.bytes(of: request)
+        let bytes = try await JSONBody.optionalBytes(of: request)
         let body = try bytes.map { try JSONBody.decode(Checkout.self, from: $0) }
         let order = body?.order ?? UUID().uuidString.lowercased()
         return try await commands.run(request, body: bytes) { transaction in
