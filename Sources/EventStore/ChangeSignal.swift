@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// A waiter first reads ``generation``, then looks for work, and waits past that generation only if it
 /// found none: a signal that arrives while it was looking is not lost.
-final class ChangeSignal: Sendable {
+public final class ChangeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var nextWaiter = 0
@@ -13,9 +13,11 @@ final class ChangeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    var generation: UInt64 { state.withLock { $0.generation } }
+    public init() {}
 
-    func signal() {
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    public func signal() {
         let waiters = state.withLock { state in
             state.generation &+= 1
             defer { state.waiters.removeAll() }
@@ -25,7 +27,7 @@ final class ChangeSignal: Sendable {
     }
 
     /// Returns when the generation is no longer `seen`, or the task is cancelled.
-    func wait(past seen: UInt64) async {
+    public func wait(past seen: UInt64) async {
         let id = state.withLock { state in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
@@ -45,7 +47,7 @@ final class ChangeSignal: Sendable {
     }
 
     /// Returns when the generation is no longer `seen`, after `timeout`, or when the task is cancelled.
-    func wait(past seen: UInt64, timeout: Duration) async {
+    public func wait(past seen: UInt64, timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(past: seen) }
             group.addTask { try? await Task.sleep(for: timeout) }
