@@ -305,6 +305,18 @@ public final class EventStore: Service, Sendable {
         try await client.withConnection { try await body($0) }
     }
 
+    /// The position of the last committed event, readable yet or not (an older transaction still open holds
+    /// it back from readers): where a reader will stand once it has read everything committed so far.
+    public func lastCommittedPosition() async throws -> Position {
+        let rows = try await client.query("""
+            SELECT transaction_id, global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+            """, logger: logger)
+        for try await (transaction, position) in rows.decode((Int64, Int64).self) {
+            return Position(transactionID: transaction, globalPosition: position)
+        }
+        return .start
+    }
+
     /// Checks that the database answers.
     public func ping() async throws {
         try await client.run("SELECT 1", logger: logger)
