@@ -55,12 +55,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The views, one folder each: schema and projector.
+        .target(
+            name: "ProductListing",
+            dependencies: ["Catalog", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "ReadModels/ProductListing"
+        ),
         // HTTP plumbing every service shares: problem documents, bodies, idempotency, concurrency, health.
         .target(
             name: "ServiceKit",
             dependencies: [
                 "EventStore",
                 "SharedKernel",
+                "Projections",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -70,7 +77,10 @@ let package = Package(
         // Each context's service: its domain on the wire.
         .target(
             name: "CatalogService",
-            dependencies: ["Catalog", "Contracts", "ServiceKit", "EventStore", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "Catalog", "Contracts", "ServiceKit", "EventStore", "Projections", "ProductListing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Contexts/Catalog/Service"
         ),
         .target(

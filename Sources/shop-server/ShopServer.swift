@@ -31,6 +31,15 @@ struct ServiceOptions: ParsableArguments {
     @Option(help: "The Migrations folder (default: $SHOP_MIGRATIONS_DIR, or found above the working directory or the executable).")
     var migrations: String?
 
+    @Option(help: "Where the service keeps its SQLite views (default: $SHOP_VIEWS_DIR/<service>, else .shop/views/<service>).")
+    var views: String?
+
+    func viewsDirectory(_ service: String) -> URL {
+        if let views { return URL(fileURLWithPath: views, isDirectory: true) }
+        let base = ProcessInfo.processInfo.environment["SHOP_VIEWS_DIR"] ?? ".shop/views"
+        return URL(fileURLWithPath: base, isDirectory: true).appendingPathComponent(service, isDirectory: true)
+    }
+
     func resolve(_ service: String, defaultPort: Int) throws -> (host: String, port: Int, database: DatabaseURL, logger: Logger) {
         let environment = ProcessInfo.processInfo.environment
         let prefix = "SHOP_\(service.uppercased())"
@@ -76,7 +85,9 @@ extension ShopServer {
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("catalog", defaultPort: 8081)
             try await options.migrate("catalog", database, logger: logger)
-            try await CatalogService.application(.init(host: host, port: port, database: database), logger: logger).runService()
+            try await CatalogService.application(
+                .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("catalog")), logger: logger
+            ).runService()
         }
     }
 

@@ -10,7 +10,7 @@ import Testing
 /// Runs `body` against a Catalog service on a fresh database, over real HTTP.
 func withCatalog(_ body: @escaping @Sendable (any TestClientProtocol, DatabaseURL) async throws -> Void) async throws {
     let url = try await TestDatabase.create()
-    let app = CatalogService.application(.init(port: 0, database: url), logger: TestDatabase.logger)
+    let app = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
     try await app.test(.live) { client in try await body(client, url) }
 }
 
@@ -175,6 +175,44 @@ struct CatalogServiceTests {
             let live = try await client.execute(uri: "/health/live", method: .get)
             let ready = try await client.execute(uri: "/health/ready", method: .get)
             #expect(live.status == .ok && ready.status == .ok)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theListingAndSearchReadTheViewAndReadTheirOwnWrites() async throws {
+        try await withCatalog { client, _ in
+            try await client.addProduct("MUG-001", stock: 5)
+            try await client.send(.post, "/products", #"{"sku":"MUG-002","name":"Big mug","description":"For long builds.","price":{"amount":1590,"currency":"EUR"}}"#)
+            try await client.send(.post, "/products", #"{"sku":"TEE-001","name":"Tee","description":"Cotton, with a mug printed on it.","price":{"amount":2200,"currency":"EUR"}}"#)
+            let reserved = try await client.send(.post, "/reservations", #"{"order":"o-1","lines":[{"sku":"MUG-001","quantity":2}]}"#)
+            let position = try #require(reserved.object["position"] as? String)
+
+            let first = try await client.object("/products?limit=2&minPosition=\(position)")
+            let view = try #require(first["view"] as? [String: Any])
+            #expect(view["stale"] as? Bool == false)
+            let products = try #require(first["products"] as? [[String: Any]])
+            #expect(products.map { $0["sku"] as? String } == ["MUG-001", "MUG-002"])
+            #expect(products.first?["available"] as? Int == 3 && products.first?["reserved"] as? Int == 2)
+            let next = try #require(first["next"] as? String)
+            let second = try await client.object("/products?limit=2&after=\(next)")
+            #expect((second["products"] as? [[String: Any]])?.map { $0["sku"] as? String } == ["TEE-001"])
+            #expect(second["next"] == nil)
+
+            // Search: by name first, then by description; prefixes match; FTS syntax in the text is just text.
+            let mugs = try await client.object("/products/search?q=mug")
+            #expect((mugs["products"] as? [[String: Any]])?.map { $0["sku"] as? String } == ["MUG-001", "MUG-002", "TEE-001"])
+            let big = try await client.object("/products/search?q=BIG%20mu")
+            #expect((big["products"] as? [[String: Any]])?.map { $0["sku"] as? String } == ["MUG-002"])
+            let odd = try await client.execute(uri: "/products/search?q=%22mug%22%20OR%20NEAR(*", method: .get)
+            #expect(odd.status == .ok)
+            let none = try await client.execute(uri: "/products/search?q=", method: .get)
+            #expect(none.status == .badRequest && none.rule == "missing-query")
+
+            // A position the view cannot reach in time: the answer comes anyway, and says it is stale.
+            let far = try await client.object("/products?minPosition=999999999-1")
+            #expect((far["view"] as? [String: Any])?["stale"] as? Bool == true)
+            let malformed = try await client.execute(uri: "/products?minPosition=soon", method: .get)
+            #expect(malformed.status == .badRequest && malformed.rule == "malformed-position")
         }
     }
 }

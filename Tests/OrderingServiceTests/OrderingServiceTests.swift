@@ -19,7 +19,7 @@ struct OrderingServiceTests {
     @Test func theCatalogCopyFollowsTheFeedAndResumesFromItsCheckpoint() async throws {
         let catalogDatabase = try await TestDatabase.create()
         let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
-        let catalog = CatalogService.application(.init(port: 0, database: catalogDatabase), logger: TestDatabase.logger)
+        let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
         try await catalog.test(.live) { catalogClient in
             let port = try #require(catalogClient.port)
             for (sku, price) in [("MUG-001", 1250), ("TEE-001", 1999)] {
@@ -68,7 +68,7 @@ struct OrderingServiceTests {
     @Test func checkoutPricesFromTheCopyWhileCatalogIsDown() async throws {
         let catalogDatabase = try await TestDatabase.create()
         let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
-        let catalog = CatalogService.application(.init(port: 0, database: catalogDatabase), logger: TestDatabase.logger)
+        let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
         let catalogPort = try await catalog.test(.live) { catalogClient in
             try await catalogClient.send(.post, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#)
             try await catalogClient.send(.post, "/products", #"{"sku":"OLD-001","name":"Old","price":{"amount":500,"currency":"EUR"}}"#)

@@ -26,9 +26,7 @@ struct StreamTally: Projection {
     }
 }
 
-func scratchDirectory() -> URL {
-    FileManager.default.temporaryDirectory.appendingPathComponent("views-\(UUID())", isDirectory: true)
-}
+func scratchDirectory() -> URL { scratchViews() }
 
 /// Runs a projector until it has applied everything committed to the store so far (which other tests' open
 /// transactions may hold back for a moment: transaction ids are cluster-wide).

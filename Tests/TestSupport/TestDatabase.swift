@@ -139,3 +139,8 @@ public func readAvailable(_ store: EventStore, after start: Position = .start, b
         position = last.position
     }
 }
+
+/// A new, empty folder for a test's SQLite views.
+public func scratchViews() -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("views-\(UUID())", isDirectory: true)
+}

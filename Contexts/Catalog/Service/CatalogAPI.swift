@@ -87,7 +87,7 @@ struct CatalogAPI: Sendable {
         return try await commands.run(request, body: bytes) { transaction in
             let sku = try SKU(body.sku)
             let command = Product.Command.add(sku: sku, name: body.name, description: body.description ?? "", price: try body.price.money())
-            let stream = CatalogEvents.productStream(sku)
+            let stream = CatalogStreams.product(sku)
             let result = try await products.handle(command, on: stream, in: transaction)
             return try .json(.created, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
                              etag: ETag.make(result.streamVersion), location: "/products/\(sku)")
@@ -102,7 +102,7 @@ struct CatalogAPI: Sendable {
         let expected = try ETag.expectedVersion(request)
         let command = try command(body)
         return try await commands.run(request, body: bytes) { transaction in
-            let stream = CatalogEvents.productStream(sku)
+            let stream = CatalogStreams.product(sku)
             let result = try await ifMatch {
                 try await products.handle(command, on: stream, in: transaction, expectedVersion: expected)
             }
@@ -117,7 +117,7 @@ struct CatalogAPI: Sendable {
         let expected = try ETag.expectedVersion(request)
         return try await commands.run(request, body: bytes) { transaction in
             try await requireProduct(sku, in: transaction)
-            let stream = CatalogEvents.stockStream(sku)
+            let stream = CatalogStreams.stock(sku)
             let result = try await ifMatch {
                 try await stock.handle(.receive(sku, quantity: body.quantity), on: stream, in: transaction, expectedVersion: expected)
             }
@@ -128,7 +128,7 @@ struct CatalogAPI: Sendable {
 
     private func stockCommand(_ request: Request, _ sku: SKU, _ command: Stock.Command) async throws -> Response {
         try await commands.run(request, body: nil) { transaction in
-            let stream = CatalogEvents.stockStream(sku)
+            let stream = CatalogStreams.stock(sku)
             let result = try await stock.handle(command, on: stream, in: transaction)
             return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
                              etag: ETag.make(result.streamVersion))
@@ -147,11 +147,11 @@ struct CatalogAPI: Sendable {
             guard Set(lines.map(\.sku)).count == lines.count else {
                 throw Problem.ruleBroken("duplicate-sku", "each SKU may appear once in a reservation")
             }
-            try await transaction.lock(lines.map { CatalogEvents.stockStream($0.sku) })
+            try await transaction.lock(lines.map { CatalogStreams.stock($0.sku) })
             var decided: [(StreamName, Int64, [Stock.Event])] = []
             for line in lines.sorted(by: { $0.sku < $1.sku }) {
                 try await requireProduct(line.sku, in: transaction)
-                let stream = CatalogEvents.stockStream(line.sku)
+                let stream = CatalogStreams.stock(line.sku)
                 let (state, version) = try stock.fold(try await transaction.readStream(stream))
                 decided.append((stream, version, try Stock.decide(.reserve(line.sku, order: body.order, quantity: line.quantity), state)))
             }
@@ -170,15 +170,15 @@ struct CatalogAPI: Sendable {
     }
 
     private func requireProduct(_ sku: SKU, in transaction: EventStore.Transaction) async throws {
-        let (state, _) = try products.fold(try await transaction.readStream(CatalogEvents.productStream(sku)))
+        let (state, _) = try products.fold(try await transaction.readStream(CatalogStreams.product(sku)))
         guard state.exists else { throw CatalogError.unknownProduct(sku) }
         guard !state.isDiscontinued else { throw CatalogError.productDiscontinued(sku) }
     }
 
     private func product(_ sku: SKU) async throws -> Response {
-        let (product, version) = try await products.load(CatalogEvents.productStream(sku))
+        let (product, version) = try await products.load(CatalogStreams.product(sku))
         guard product.exists, let price = product.price else { throw Problem.notFound("there is no product \(sku)") }
-        let (stock, _) = try await self.stock.load(CatalogEvents.stockStream(sku))
+        let (stock, _) = try await self.stock.load(CatalogStreams.stock(sku))
         let view = ProductView(
             sku: sku.rawValue, name: product.name, description: product.description, price: price,
             discontinued: product.isDiscontinued, version: version,

@@ -1,6 +1,9 @@
 import EventStore
+import Foundation
 import Hummingbird
 import Logging
+import ProductListing
+import Projections
 import ServiceKit
 
 /// The Catalog service: its event store and its HTTP API, as one Hummingbird application.
@@ -9,25 +12,30 @@ public enum CatalogService {
         public var host: String
         public var port: Int
         public var database: DatabaseURL
+        /// Where its SQLite views live.
+        public var viewsDirectory: URL
 
-        public init(host: String = "127.0.0.1", port: Int = 8081, database: DatabaseURL) {
+        public init(host: String = "127.0.0.1", port: Int = 8081, database: DatabaseURL, viewsDirectory: URL) {
             self.host = host
             self.port = port
             self.database = database
+            self.viewsDirectory = viewsDirectory
         }
     }
 
-    public static func application(_ configuration: Configuration, logger: Logger) -> some ApplicationProtocol {
+    public static func application(_ configuration: Configuration, logger: Logger) throws -> some ApplicationProtocol {
         let store = EventStore(.init(database: configuration.database), logger: logger)
+        let listing = try Projector(ProductListing(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
         router.middlewares.add(ProblemMiddleware())
         Health(store: store).addRoutes(to: router)
         CatalogAPI(store: store).addRoutes(to: router)
         ProductFeed.feed(store).addRoutes(to: router)
+        ProductQueries(listing: listing).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),
-            services: [store],
+            services: [store, listing],
             logger: logger)
     }
 }
