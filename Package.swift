@@ -61,6 +61,21 @@ let package = Package(
             dependencies: ["Catalog", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/ProductListing"
         ),
+        .target(
+            name: "OrderHistory",
+            dependencies: ["Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "ReadModels/OrderHistory"
+        ),
+        .target(
+            name: "SalesSummary",
+            dependencies: ["Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "ReadModels/SalesSummary"
+        ),
+        .target(
+            name: "PaymentLedger",
+            dependencies: ["Billing", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "ReadModels/PaymentLedger"
+        ),
         // HTTP plumbing every service shares: problem documents, bodies, idempotency, concurrency, health.
         .target(
             name: "ServiceKit",
@@ -86,7 +101,7 @@ let package = Package(
         .target(
             name: "OrderingService",
             dependencies: [
-                "Ordering", "Contracts", "ServiceKit", "EventStore",
+                "Ordering", "Contracts", "ServiceKit", "EventStore", "Projections", "OrderHistory", "SalesSummary",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -94,7 +109,10 @@ let package = Package(
         ),
         .target(
             name: "BillingService",
-            dependencies: ["Billing", "Contracts", "ServiceKit", "EventStore", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "Billing", "Contracts", "ServiceKit", "EventStore", "Projections", "PaymentLedger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Contexts/Billing/Service"
         ),
         .executableTarget(
@@ -151,6 +169,11 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"]),
+        .testTarget(
+            name: "ReadModelsTests",
+            dependencies: ["OrderHistory", "SalesSummary", "PaymentLedger", "Ordering", "Billing", "TestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

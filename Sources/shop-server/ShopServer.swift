@@ -105,8 +105,10 @@ extension ShopServer {
             guard let url = URL(string: catalog), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw ValidationError("the Catalog URL '\(catalog)' is not an http(s) URL")
             }
-            try await OrderingService.application(.init(host: host, port: port, database: database, catalogURL: catalog), logger: logger)
-                .runService()
+            try await OrderingService.application(
+                .init(host: host, port: port, database: database, catalogURL: catalog, viewsDirectory: options.viewsDirectory("ordering")),
+                logger: logger
+            ).runService()
         }
     }
 
@@ -118,7 +120,9 @@ extension ShopServer {
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("billing", defaultPort: 8083)
             try await options.migrate("billing", database, logger: logger)
-            try await BillingService.application(.init(host: host, port: port, database: database), logger: logger).runService()
+            try await BillingService.application(
+                .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("billing")), logger: logger
+            ).runService()
         }
     }
 }

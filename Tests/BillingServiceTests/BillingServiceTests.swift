@@ -12,7 +12,8 @@ import Testing
 func withBilling(deadline: Duration = .seconds(5), _ body: @escaping @Sendable (any TestClientProtocol, PaymentProviderSimulator) async throws -> Void) async throws {
     let url = try await TestDatabase.create()
     let provider = PaymentProviderSimulator(slowDelay: .seconds(30))
-    let app = BillingService.application(.init(port: 0, database: url, providerDeadline: deadline), provider: provider, logger: TestDatabase.logger)
+    let app = try BillingService.application(.init(port: 0, database: url, providerDeadline: deadline, viewsDirectory: scratchViews()),
+                                             provider: provider, logger: TestDatabase.logger)
     try await app.test(.live) { client in try await body(client, provider) }
 }
 

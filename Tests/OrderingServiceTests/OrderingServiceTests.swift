@@ -78,8 +78,9 @@ struct OrderingServiceTests {
             return port
         }
         // Catalog has stopped: its port answers nothing now.
-        let ordering = OrderingService.application(
-            .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60)),
+        let ordering = try OrderingService.application(
+            .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60),
+                  viewsDirectory: scratchViews()),
             logger: TestDatabase.logger)
         try await ordering.test(.live) { client in
             let kim = "/carts/kim"
@@ -122,6 +123,16 @@ struct OrderingServiceTests {
             #expect(ship.status == .unprocessableContent && ship.rule == "order-status")
             let missing = try await client.execute(uri: "/orders/nope", method: .get)
             #expect(missing.status == .notFound)
+
+            // The customer's order history and the order's timeline come from Ordering's view.
+            let history = try await client.object("/customers/kim/orders?minPosition=\(try #require(cancelled.object["position"] as? String))")
+            #expect((history["orders"] as? [[String: Any]])?.map { $0["status"] as? String } == ["cancelled"])
+            let detail = try await client.object("/orders/order-1/detail")
+            let timeline = (detail["order"] as? [String: Any])?["timeline"] as? [[String: Any]]
+            #expect(timeline?.map { $0["status"] as? String } == ["placed", "cancelled"])
+            #expect(timeline?.last?["reason"] as? String == "changed my mind")
+            let sales = try await client.execute(uri: "/sales?from=2026-01-01&to=yesterday", method: .get)
+            #expect(sales.status == .badRequest && sales.rule == "malformed-to")
 
             // What happened to the order is published on Ordering's feed, in order.
             let feed = try await client.execute(uri: "/feed/orders", method: .get)

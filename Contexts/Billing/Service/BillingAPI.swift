@@ -139,7 +139,7 @@ struct BillingAPI: Sendable {
     }
 
     private func paymentStream(_ order: String) throws -> StreamName {
-        do { return try BillingEvents.paymentStream(order) } catch { throw Problem.notFound("there is no payment '\(order.prefix(40))'") }
+        do { return try BillingStreams.payment(order) } catch { throw Problem.notFound("there is no payment '\(order.prefix(40))'") }
     }
 
     private func view(_ order: String, _ state: Payment.State, _ version: Int64) -> PaymentView {

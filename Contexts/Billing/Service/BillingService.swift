@@ -1,7 +1,10 @@
 import Billing
 import EventStore
+import Foundation
 import Hummingbird
 import Logging
+import PaymentLedger
+import Projections
 import ServiceKit
 
 /// The Billing service: payments, through a payment provider (the simulator unless told otherwise).
@@ -12,27 +15,33 @@ public enum BillingService {
         public var database: DatabaseURL
         /// How long a call to the provider may take before the request gives up (and records nothing).
         public var providerDeadline: Duration
+        /// Where its SQLite views live.
+        public var viewsDirectory: URL
 
-        public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerDeadline: Duration = .seconds(5)) {
+        public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerDeadline: Duration = .seconds(5),
+                    viewsDirectory: URL) {
             self.host = host
             self.port = port
             self.database = database
             self.providerDeadline = providerDeadline
+            self.viewsDirectory = viewsDirectory
         }
     }
 
     public static func application(_ configuration: Configuration, provider: any PaymentProvider = PaymentProviderSimulator(),
-                                   logger: Logger) -> some ApplicationProtocol {
+                                   logger: Logger) throws -> some ApplicationProtocol {
         let store = EventStore(.init(database: configuration.database), logger: logger)
+        let ledger = try Projector(PaymentLedger(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
         router.middlewares.add(ProblemMiddleware())
         Health(store: store).addRoutes(to: router)
         BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
         PaymentFeed.feed(store).addRoutes(to: router)
+        PaymentQueries(ledger: ledger).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),
-            services: [store],
+            services: [store, ledger],
             logger: logger)
     }
 }

@@ -92,7 +92,7 @@ struct OrderingAPI: Sendable {
     ) async throws -> Response {
         let expected = try ETag.expectedVersion(request)
         return try await commands.run(request, body: bytes) { transaction in
-            let stream = try OrderingEvents.cartStream(customer)
+            let stream = try OrderingStreams.cart(customer)
             let result = try await ifMatch {
                 try await carts.handle(try await command(transaction), on: stream, in: transaction, expectedVersion: expected)
             }
@@ -104,7 +104,7 @@ struct OrderingAPI: Sendable {
     private func orderCommand(_ request: Request, _ bytes: Data?, _ order: String, _ command: Order.Command) async throws -> Response {
         let expected = try ETag.expectedVersion(request)
         return try await commands.run(request, body: bytes) { transaction in
-            let stream = try OrderingEvents.orderStream(order)
+            let stream = try OrderingStreams.order(order)
             let result = try await ifMatch {
                 try await orders.handle(command, on: stream, in: transaction, expectedVersion: expected)
             }
@@ -120,7 +120,7 @@ struct OrderingAPI: Sendable {
         let body = try bytes.map { try JSONBody.decode(Checkout.self, from: $0) }
         let order = body?.order ?? UUID().uuidString.lowercased()
         return try await commands.run(request, body: bytes) { transaction in
-            let cartStream = try OrderingEvents.cartStream(customer), orderStream = try OrderingEvents.orderStream(order)
+            let cartStream = try OrderingStreams.cart(customer), orderStream = try OrderingStreams.order(order)
             try await transaction.lock([cartStream, orderStream])
             let (cart, cartVersion) = try carts.fold(try await transaction.readStream(cartStream))
             var lines: [Order.Line] = []
@@ -150,7 +150,7 @@ struct OrderingAPI: Sendable {
 
     private func cart(_ customer: String) async throws -> Response {
         let stream: StreamName
-        do { stream = try OrderingEvents.cartStream(customer) } catch { throw Problem.notFound("there is no cart '\(customer.prefix(40))'") }
+        do { stream = try OrderingStreams.cart(customer) } catch { throw Problem.notFound("there is no cart '\(customer.prefix(40))'") }
         let (cart, version) = try await carts.load(stream)
         var items: [CartView.Item] = []
         for item in cart.items {
@@ -163,7 +163,7 @@ struct OrderingAPI: Sendable {
 
     private func order(_ id: String) async throws -> Response {
         let stream: StreamName
-        do { stream = try OrderingEvents.orderStream(id) } catch { throw Problem.notFound("there is no order '\(id.prefix(40))'") }
+        do { stream = try OrderingStreams.order(id) } catch { throw Problem.notFound("there is no order '\(id.prefix(40))'") }
         let (order, version) = try await orders.load(stream)
         guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
         return try CommandReply.json(.ok, OrderView(

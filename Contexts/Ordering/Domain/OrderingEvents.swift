@@ -1,10 +1,9 @@
 import EventSourcing
-import EventStore
-import Ordering
 
-/// How Ordering's events are stored. Internal to Ordering.
-enum OrderingEvents {
-    static let cart = EventCodec<Cart.Event>(
+/// How Ordering's events are stored: stable type names and schema versions. Ordering's own business: other
+/// contexts see its published feed instead (`Contracts.OrderingFeed`).
+public enum OrderingEvents {
+    public static let cart = EventCodec<Cart.Event>(
         .event("ordering.item-added", embed: Cart.Event.itemAdded) { if case .itemAdded(let e) = $0 { e } else { nil } },
         .event("ordering.quantity-changed", embed: Cart.Event.quantityChanged) { if case .quantityChanged(let e) = $0 { e } else { nil } },
         .event("ordering.item-removed", embed: Cart.Event.itemRemoved) { if case .itemRemoved(let e) = $0 { e } else { nil } },
@@ -12,7 +11,7 @@ enum OrderingEvents {
         .event("ordering.cart-checked-out", embed: Cart.Event.checkedOut) { if case .checkedOut(let e) = $0 { e } else { nil } }
     )
 
-    static let order = EventCodec<Order.Event>(
+    public static let order = EventCodec<Order.Event>(
         .event("ordering.order-placed", embed: Order.Event.placed) { if case .placed(let e) = $0 { e } else { nil } },
         .event("ordering.order-awaiting-stock", embed: Order.Event.awaitingStock) { if case .awaitingStock(let e) = $0 { e } else { nil } },
         .event("ordering.order-awaiting-payment", embed: Order.Event.awaitingPayment) { if case .awaitingPayment(let e) = $0 { e } else { nil } },
@@ -22,6 +21,4 @@ enum OrderingEvents {
         .event("ordering.order-cancelled", embed: Order.Event.cancelled) { if case .cancelled(let e) = $0 { e } else { nil } }
     )
 
-    static func cartStream(_ customer: String) throws -> StreamName { try StreamName(category: "cart", id: customer) }
-    static func orderStream(_ order: String) throws -> StreamName { try StreamName(category: "order", id: order) }
 }

@@ -1,10 +1,9 @@
-import Billing
 import EventSourcing
-import EventStore
 
-/// How Billing's events are stored. Internal to Billing.
-enum BillingEvents {
-    static let payment = EventCodec<Payment.Event>(
+/// How Billing's events are stored: stable type names and schema versions. Billing's own business: other
+/// contexts see its published feed instead (`Contracts.BillingFeed`).
+public enum BillingEvents {
+    public static let payment = EventCodec<Payment.Event>(
         .event("billing.payment-authorised", embed: Payment.Event.authorised) { if case .authorised(let e) = $0 { e } else { nil } },
         .event("billing.payment-declined", embed: Payment.Event.declined) { if case .declined(let e) = $0 { e } else { nil } },
         .event("billing.payment-captured", embed: Payment.Event.captured) { if case .captured(let e) = $0 { e } else { nil } },
@@ -12,5 +11,4 @@ enum BillingEvents {
         .event("billing.payment-refunded", embed: Payment.Event.refunded) { if case .refunded(let e) = $0 { e } else { nil } }
     )
 
-    static func paymentStream(_ order: String) throws -> StreamName { try StreamName(category: "payment", id: order) }
 }

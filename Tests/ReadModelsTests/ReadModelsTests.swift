@@ -1,0 +1,104 @@
+import Billing
+import EventStore
+import Foundation
+import GRDB
+import OrderHistory
+import Ordering
+import PaymentLedger
+import Projections
+import SalesSummary
+import SharedKernel
+import TestSupport
+import Testing
+
+func eur(_ cents: Int64) -> Money { try! Money(minorUnits: cents, currency: .eur) }
+
+/// Appends `events` to the order's stream.
+func record(_ events: [Order.Event], order: String, in store: EventStore) async throws {
+    let stream = try StreamName(category: "order", id: order)
+    try await store.append(try events.map { try NewEvent($0, codec: OrderingEvents.order) }, to: stream, expectedVersion: .any)
+}
+
+func caughtUp(_ projection: any Projection, _ store: EventStore) async throws -> Projector {
+    let projector = try Projector(projection, store: store, directory: scratchViews(), logger: TestDatabase.logger)
+    let head = try await store.lastCommittedPosition()
+    await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await projector.run() }
+        defer { group.cancelAll() }
+        #expect(await projector.wait(until: head, timeout: .seconds(30)))
+    }
+    return projector
+}
+
+@Suite("Read models")
+struct ReadModelsTests {
+    func placed(_ order: String, _ lines: [(String, Int64, Int)]) -> Order.Event {
+        let lines = lines.map { Order.Line(sku: $0.0, name: $0.0, unitPrice: eur($0.1), quantity: $0.2) }
+        let total = lines.reduce(eur(0)) { try! $0.adding(try! $1.unitPrice.multiplied(by: $1.quantity)) }
+        return .placed(.init(order: order, customer: "kim", lines: lines, total: total))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theSalesSummaryCountsConfirmedOrdersPerProductAndDay() async throws {
+        try await withStore { store, _ in
+            try await record([placed("o-1", [("MUG-001", 1250, 2), ("TEE-001", 2200, 1)]), .confirmed(.init(order: "o-1"))], order: "o-1", in: store)
+            try await record([placed("o-2", [("MUG-001", 1250, 1)]), .confirmed(.init(order: "o-2"))], order: "o-2", in: store)
+            try await record([placed("o-3", [("MUG-001", 1250, 5)])], order: "o-3", in: store)  // never confirmed
+            try await record([placed("o-4", [("TEE-001", 2200, 3)]), .confirmed(.init(order: "o-4")),
+                              .cancelled(.init(order: "o-4", reason: "changed my mind", refundRequired: true))], order: "o-4", in: store)
+            let sales = try await caughtUp(SalesSummary(), store)
+            let today = String(Date().formatted(.iso8601).prefix(10))
+            let rows = try await sales.read { try SalesSummary.sales($0, from: "2000-01-01", to: "2999-12-31") }
+            #expect(rows == [
+                .init(day: today, sku: "MUG-001", units: 3, revenue: 3750, currency: "EUR"),
+                .init(day: today, sku: "TEE-001", units: 1, revenue: 2200, currency: "EUR"),
+            ])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theOrderHistoryKeepsEachOrdersTimelineWithItsReasons() async throws {
+        try await withStore { store, _ in
+            try await record([placed("o-1", [("MUG-001", 1250, 2)]), .awaitingStock(.init(order: "o-1")),
+                              .rejected(.init(order: "o-1", reason: "not enough stock of MUG-001"))], order: "o-1", in: store)
+            try await record([placed("o-2", [("TEE-001", 2200, 1)])], order: "o-2", in: store)
+            let history = try await caughtUp(OrderHistory(), store)
+            let orders = try await history.read { try OrderHistory.orders($0, customer: "kim", before: nil, limit: 10) }
+            #expect(orders.map(\.order) == ["o-2", "o-1"])
+            let older = try await history.read { try OrderHistory.orders($0, customer: "kim", before: "o-2", limit: 10) }
+            #expect(older.map(\.order) == ["o-1"])
+            let detail = try #require(try await history.read { try OrderHistory.detail($0, order: "o-1") })
+            #expect(detail.summary.status == "rejected" && detail.summary.reason == "not enough stock of MUG-001")
+            #expect(detail.summary.total == .init(amount: 2500, currency: "EUR"))
+            #expect(detail.lines.map(\.sku) == ["MUG-001"])
+            #expect(detail.timeline.map(\.status) == ["placed", "awaiting-stock", "rejected"])
+            #expect(detail.timeline.last?.reason == "not enough stock of MUG-001")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theLedgerAddsUpEveryKindOfPaymentEvent() async throws {
+        try await withStore { store, _ in
+            func pay(_ order: String, _ events: [Payment.Event]) async throws {
+                try await store.append(try events.map { try NewEvent($0, codec: BillingEvents.payment) },
+                                       to: try StreamName(category: "payment", id: order), expectedVersion: .any)
+            }
+            try await pay("o-1", [.authorised(.init(order: "o-1", authorisation: "a-1", amount: eur(4499))),
+                                  .captured(.init(order: "o-1", amount: eur(4499))), .refunded(.init(order: "o-1", amount: eur(1000)))])
+            try await pay("o-2", [.declined(.init(order: "o-2", amount: eur(500), reason: "card declined"))])
+            try await pay("o-3", [.authorised(.init(order: "o-3", authorisation: "a-3", amount: eur(300))), .voided(.init(order: "o-3"))])
+            let ledger = try await caughtUp(PaymentLedger(), store)
+            let entries = try await ledger.read { try PaymentLedger.ledger($0) }
+            #expect(entries == [
+                .init(currency: "EUR", entry: "authorised", amount: 4799, count: 2),
+                .init(currency: "EUR", entry: "captured", amount: 4499, count: 1),
+                .init(currency: "EUR", entry: "declined", amount: 500, count: 1),
+                .init(currency: "EUR", entry: "refunded", amount: 1000, count: 1),
+                .init(currency: "EUR", entry: "voided", amount: 300, count: 1),
+            ])
+            let payments = try await ledger.read { try PaymentLedger.payments($0, after: nil, limit: 10) }
+            #expect(payments.map(\.status) == ["refunded", "declined", "voided"])
+            #expect(payments[1].lastDecline == "card declined")
+        }
+    }
+}
