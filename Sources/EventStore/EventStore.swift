@@ -317,6 +317,17 @@ public final class EventStore: Service, Sendable {
         return .start
     }
 
+    /// How many committed events come after `position`, and when the oldest of them was recorded: how far
+    /// behind a reader at `position` is.
+    public func backlog(after position: Position) async throws -> (events: Int, oldest: Date?) {
+        let rows = try await client.query("""
+            SELECT count(*), min(recorded_at) FROM events
+            WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+            """, logger: logger)
+        for try await (count, oldest) in rows.decode((Int, Date?).self) { return (count, oldest) }
+        return (0, nil)
+    }
+
     /// Checks that the database answers.
     public func ping() async throws {
         try await client.run("SELECT 1", logger: logger)

@@ -73,6 +73,17 @@ public final class Projector: Service, Sendable {
     }
 
     public var status: Status { state.withLock { $0 } }
+
+    /// How far behind the store the view is: events committed but not yet applied, and the age of the oldest.
+    public struct Lag: Sendable, Equatable, Codable {
+        public let events: Int
+        public let seconds: Double
+    }
+
+    public func lag() async throws -> Lag {
+        let (events, oldest) = try await store.backlog(after: position)
+        return Lag(events: events, seconds: oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
+    }
     public var position: Position { state.withLock { $0.position } }
 
     /// Reads the view.

@@ -213,6 +213,12 @@ struct CatalogServiceTests {
             #expect((far["view"] as? [String: Any])?["stale"] as? Bool == true)
             let malformed = try await client.execute(uri: "/products?minPosition=soon", method: .get)
             #expect(malformed.status == .badRequest && malformed.rule == "malformed-position")
+
+            // The service reports its views: caught up here, so no lag.
+            let views = try #require(try await client.object("/admin/views")["views"] as? [[String: Any]])
+            #expect(views.map { $0["name"] as? String } == ["catalog-product-listing"])
+            #expect((views.first?["lag"] as? [String: Any])?["events"] as? Int == 0)
+            #expect((views.first?["eventsHandled"] as? Int ?? 0) >= 4)
         }
     }
 }

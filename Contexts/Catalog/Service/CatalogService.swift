@@ -32,6 +32,7 @@ public enum CatalogService {
         CatalogAPI(store: store).addRoutes(to: router)
         ProductFeed.feed(store).addRoutes(to: router)
         ProductQueries(listing: listing).addRoutes(to: router)
+        ViewsStatus([listing]).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),

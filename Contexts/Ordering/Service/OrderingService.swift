@@ -41,6 +41,7 @@ public enum OrderingService {
         OrderingAPI(store: store, copy: copy).addRoutes(to: router)
         OrderFeed.feed(store).addRoutes(to: router)
         OrderQueries(history: history, sales: sales).addRoutes(to: router)
+        ViewsStatus([history, sales]).addRoutes(to: router)
         let consumer = CatalogFeedConsumer(copy: copy, catalogURL: configuration.catalogURL,
                                            pollInterval: configuration.feedPollInterval, logger: logger)
         return Application(
