@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -173,6 +174,16 @@ let package = Package(
             name: "ReadModelsTests",
             dependencies: ["OrderHistory", "SalesSummary", "PaymentLedger", "Ordering", "Billing", "TestSupport",
                            .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Tests that run the built executables as real processes.
+        .testTarget(
+            name: "ProcessTests",
+            dependencies: [
+                "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

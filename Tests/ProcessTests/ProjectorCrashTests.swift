@@ -1,0 +1,122 @@
+import AsyncHTTPClient
+import Catalog
+import EventStore
+import Foundation
+import GRDB
+import ProductListing
+import Projections
+import SharedKernel
+import NIOCore
+import NIOFoundationCompat
+import TestSupport
+import Testing
+
+/// The built `shop-server`, beside the test bundle in the build folder.
+func shopServerBinary() throws -> URL {
+    let binary = TestDatabase.repositoryRoot.appendingPathComponent(".build/debug/shop-server")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        throw TestSetupError("\(binary.path) is missing: build first (bin/test runs swift test, which builds it)")
+    }
+    return binary
+}
+
+func freePort() -> Int { Int.random(in: 20_000...29_999) }
+
+/// `GET http://127.0.0.1:port/path`, or nil while nothing answers.
+func get(_ port: Int, _ path: String) async -> [String: Any]? {
+    guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5)),
+        let body = try? await response.body.collect(upTo: 1 << 20)
+    else { return nil }
+    return try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+}
+
+/// Starts `shop-server catalog` on the database, keeping its views in `views`.
+func startCatalog(_ database: DatabaseURL, views: URL, port: Int) throws -> Process {
+    let process = Process()
+    process.executableURL = try shopServerBinary()
+    process.arguments = ["catalog", "--port", "\(port)", "--views", views.path,
+                         "--migrations", TestDatabase.migrations.path]
+    process.environment = ProcessInfo.processInfo.environment.merging(
+        ["SHOP_CATALOG_DATABASE_URL": "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable",
+         "SHOP_LOG_LEVEL": "error"]) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+/// The view's position as the service reports it; nil while it does not answer.
+func viewPosition(_ port: Int) async -> Position? {
+    guard let views = await get(port, "/admin/views")?["views"] as? [[String: Any]],
+        let text = views.first?["position"] as? String
+    else { return nil }
+    return Position(text)
+}
+
+@Suite("Crash safety, with real processes")
+struct ProjectorCrashTests {
+    @Test(.timeLimit(.minutes(3)))
+    func aProjectorKilledMidBatchLeavesAConsistentViewAndResumesWithoutDoubleApplying() async throws {
+        let database = try await TestDatabase.create()
+        let views = scratchViews()
+        // Thousands of events for the listing: products, and stock moving on each.
+        let head = try await withRunningStore(database) { store -> Position in
+            for batch in 0..<40 {
+                var events: [(StreamName, [NewEvent])] = []
+                for index in 0..<25 {
+                    let sku = try SKU("P-\(batch)-\(index)")
+                    let added = Product.Event.added(.init(sku: sku, name: "Product \(batch) \(index)", description: "Number \(index)",
+                                                          price: try Money(minorUnits: Int64(100 + index), currency: .eur)))
+                    events.append((try StreamName(category: "product", id: sku.rawValue), [try NewEvent(added, codec: CatalogEvents.product)]))
+                    let stock = (1...5).map { Stock.Event.received(.init(sku: sku, quantity: $0)) }
+                    events.append((try StreamName(category: "stock", id: sku.rawValue), try stock.map { try NewEvent($0, codec: CatalogEvents.stock) }))
+                }
+                for (stream, new) in events { try await store.append(new, to: stream, expectedVersion: .any) }
+            }
+            return try await store.lastCommittedPosition()
+        }
+
+        // Start the service, let its projector get some way, and kill it without warning.
+        let port = freePort()
+        let first = try startCatalog(database, views: views, port: port)
+        var killedAt: Position?
+        while killedAt == nil {
+            if let position = await viewPosition(port), position > .start {
+                kill(first.processIdentifier, SIGKILL)
+                killedAt = position
+            }
+            #expect(first.isRunning || killedAt != nil, "the service died on its own")
+            if !first.isRunning && killedAt == nil { return }
+            try await Task.sleep(for: .milliseconds(2))  // polling another process, which cannot notify us
+        }
+        first.waitUntilExit()
+        #expect(first.terminationReason == .uncaughtSignal)
+        #expect(try #require(killedAt) < head, "killed before it had caught up, so mid-way")
+
+        // Restart on the same views: it resumes from its checkpoint and catches up.
+        let secondPort = freePort()
+        let second = try startCatalog(database, views: views, port: secondPort)
+        defer { if second.isRunning { second.terminate(); second.waitUntilExit() } }
+        while (await viewPosition(secondPort)).map({ $0 < head }) ?? true {
+            #expect(second.isRunning, "the restarted service died")
+            if !second.isRunning { return }
+            try await Task.sleep(for: .milliseconds(20))  // polling another process, which cannot notify us
+        }
+        second.terminate()
+        second.waitUntilExit()
+
+        // The crashed-and-resumed view equals one built from scratch: nothing applied twice, nothing lost.
+        try await withRunningStore(database) { store in
+            let resumed = try Projector(ProductListing(), store: store, directory: views, logger: TestDatabase.logger)
+            #expect(resumed.position == head)
+            let fresh = try Projector(ProductListing(), store: store, directory: scratchViews(), logger: TestDatabase.logger)
+            await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await fresh.run() }
+                defer { group.cancelAll() }
+                #expect(await fresh.wait(until: head, timeout: .seconds(60)))
+            }
+            #expect(try await resumed.contentChecksum() == (try await fresh.contentChecksum()))
+            let onHand = try await resumed.read { try Int.fetchOne($0, sql: "SELECT sum(on_hand) FROM products") }
+            #expect(onHand == 1000 * 15)
+        }
+    }
+}
