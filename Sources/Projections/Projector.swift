@@ -9,15 +9,22 @@ import Synchronization
 /// each batch of events and the new checkpoint in one SQLite transaction (WAL), so an event's effect lands
 /// exactly once, also across crashes. Queries read the view through ``read(_:)`` while it is written.
 ///
+/// A view is a folder of generations (see ``ViewFiles``): ``rebuild(progress:)`` builds the next one from the
+/// first event while the current one keeps serving, then swaps it in atomically; readers and the projector
+/// (in this process or another) move to it on their next access. A projection whose version changed is
+/// rebuilt that way when its projector starts.
+///
 /// A `Service`: run it in the context's process beside the store.
 public final class Projector: Service, Sendable {
     public let projection: any Projection
     let store: EventStore
-    let database: DatabasePool
+    let files: ViewFiles
     let batchSize: Int
     let logger: Logger
 
     public struct Status: Sendable, Equatable {
+        /// The generation being followed.
+        public var generation: Int
         /// The position of the last event the view has applied (or skipped).
         public var position: Position
         /// Events handled since the projector started.
@@ -30,49 +37,72 @@ public final class Projector: Service, Sendable {
 
     private let state: Mutex<Status>
     private let progress = ChangeSignal()
+    /// The generation this process has open, and its connection pool.
+    private let opened: Mutex<(generation: Int, pool: DatabasePool)>
+    /// The serving generation was written by another version of the projection.
+    private let isOutdated: Bool
 
-    /// Opens (or creates) `<directory>/<name>.sqlite`. A file of another version of the projection is
-    /// replaced by a new one, to be rebuilt from the first event.
+    /// Opens the view's current generation in `<directory>/<name>/`, creating the first one if there is none.
     public init(_ projection: any Projection, store: EventStore, directory: URL, batchSize: Int = 500, logger: Logger) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent("\(projection.name).sqlite").path
-        var database = try DatabasePool(path: path)
-        if try Self.storedVersion(database) != projection.version {
-            try database.close()
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            database = try DatabasePool(path: path)
+        let files = try ViewFiles(directory: directory, name: projection.name)
+        let generation: Int
+        if let current = files.current() {
+            generation = current
+        } else {
+            generation = (files.generations().max() ?? 0) + 1
+            _ = try ViewFile.open(files.path(generation), projection)
+            try files.setCurrent(generation)
         }
-        try database.write { db in
-            if try !db.tableExists("projection_state") {
-                try db.execute(sql: """
-                    CREATE TABLE projection_state (
-                        name TEXT PRIMARY KEY, version INTEGER NOT NULL,
-                        transaction_id INTEGER NOT NULL, global_position INTEGER NOT NULL, updated_at TEXT)
-                    """)
-                try projection.createSchema(db)
-                try db.execute(sql: "INSERT INTO projection_state VALUES (?, ?, 0, 0, NULL)", arguments: [projection.name, projection.version])
-            }
-        }
-        let position = try database.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT transaction_id, global_position FROM projection_state")
-            return Position(transactionID: row?["transaction_id"] ?? 0, globalPosition: row?["global_position"] ?? 0)
-        }
+        let pool = try ViewFile.open(files.path(generation), projection)
+        self.isOutdated = try pool.read { try ViewFile.version($0) } != projection.version
         self.projection = projection
         self.store = store
-        self.database = database
+        self.files = files
         self.batchSize = batchSize
         self.logger = logger
-        self.state = Mutex(Status(position: position, eventsHandled: 0, lastBatchAt: nil, rate: 0))
-    }
-
-    static func storedVersion(_ database: DatabasePool) throws -> Int? {
-        try database.read { db in
-            guard try db.tableExists("projection_state") else { return nil }
-            return try Int.fetchOne(db, sql: "SELECT version FROM projection_state")
-        }
+        self.opened = Mutex((generation, pool))
+        self.state = Mutex(Status(generation: generation, position: try pool.read(ViewFile.checkpoint), eventsHandled: 0,
+                                  lastBatchAt: nil, rate: 0))
     }
 
     public var status: Status { state.withLock { $0 } }
+    public var position: Position { state.withLock { $0.position } }
+    /// The generation serving now.
+    public var generation: Int { (try? current().generation) ?? opened.withLock { $0.generation } }
+
+    /// The serving generation, opening it if it changed since this process last looked.
+    func current() throws -> (generation: Int, pool: DatabasePool) {
+        let pointed = files.current()
+        return try opened.withLock { opened in
+            if let pointed, pointed != opened.generation {
+                opened = (pointed, try ViewFile.open(files.path(pointed), projection))
+            }
+            return opened
+        }
+    }
+
+    /// Reads the view (its serving generation).
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await current().pool.read(body)
+    }
+
+    /// Waits until the view has reached `position` (for a client that reads its own writes), at most
+    /// `timeout`; says whether it did.
+    public func wait(until position: Position, timeout: Duration) async -> Bool {
+        await wait(for: { $0.position >= position }, timeout: timeout)
+    }
+
+    /// Waits until the status meets `condition`, at most `timeout`; says whether it did.
+    public func wait(for condition: @Sendable (Status) -> Bool, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let seen = progress.generation
+            if condition(status) { return true }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            await progress.wait(past: seen, timeout: left)
+        }
+    }
 
     /// How far behind the store the view is: events committed but not yet applied, and the age of the oldest.
     public struct Lag: Sendable, Equatable, Codable {
@@ -84,29 +114,21 @@ public final class Projector: Service, Sendable {
         let (events, oldest) = try await store.backlog(after: position)
         return Lag(events: events, seconds: oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
     }
-    public var position: Position { state.withLock { $0.position } }
 
-    /// Reads the view.
-    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await database.read(body)
-    }
-
-    /// Waits until the view has reached `position` (for a client that reads its own writes), at most
-    /// `timeout`; says whether it did.
-    public func wait(until position: Position, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let seen = progress.generation
-            if self.position >= position { return true }
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return false }
-            await progress.wait(past: seen, timeout: left)
-        }
-    }
+    // MARK: Following the store
 
     public func run() async throws {
         await store.waitUntilRunning()
         await cancelWhenGracefulShutdown {
+            if self.isOutdated {
+                do {
+                    self.logger.info("projection version changed: rebuilding while the old view serves",
+                                     metadata: ["projection": "\(self.projection.name)"])
+                    try await self.rebuild()
+                } catch {
+                    self.logger.error("rebuilding the projection failed", metadata: ["projection": "\(self.projection.name)", "error": "\(describe(error))"])
+                }
+            }
             while !Task.isCancelled {
                 do {
                     try await self.follow()
@@ -121,14 +143,23 @@ public final class Projector: Service, Sendable {
         }
     }
 
+    /// Follows the store into the serving generation until another generation is swapped in.
     private func follow() async throws {
-        for try await batch in store.subscribeToAll(from: position, batchSize: batchSize) {
+        let (generation, pool) = try current()
+        let start = try await pool.read(ViewFile.checkpoint)
+        state.withLock {
+            $0.generation = generation
+            $0.position = start
+        }
+        progress.signal()
+        for try await batch in store.subscribeToAll(from: start, batchSize: batchSize) {
+            let (now, pool) = try current()
+            if now != generation { return }  // swapped: follow the new generation from its own checkpoint
             let started = ContinuousClock.now
-            try await apply(batch)
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let reached = try await ViewFile.apply(batch, projection, to: pool)
+            let seconds = (ContinuousClock.now - started).seconds
             state.withLock { status in
-                status.position = batch.last!.position
+                status.position = reached
                 status.eventsHandled += batch.count
                 status.lastBatchAt = Date()
                 status.rate = seconds > 0 ? Double(batch.count) / seconds : 0
@@ -137,17 +168,99 @@ public final class Projector: Service, Sendable {
         }
     }
 
-    /// Applies `batch` and moves the checkpoint, in one transaction.
-    func apply(_ batch: [RecordedEvent]) async throws {
-        guard let last = batch.last else { return }
-        let projection = self.projection
-        try await database.write { db in
-            for event in batch where projection.eventTypes.contains(event.type) {
-                try projection.apply(event, to: db)
-            }
-            try db.execute(
-                sql: "UPDATE projection_state SET transaction_id = ?, global_position = ?, updated_at = ?",
-                arguments: [last.position.transactionID, last.position.globalPosition, Date().formatted(.iso8601)])
-        }
+    // MARK: Rebuilding
+
+    /// How a rebuild is going.
+    public struct RebuildProgress: Sendable {
+        public let events: Int
+        /// Events to apply in all, as counted when it began (more may arrive).
+        public let total: Int
+        public let position: Position
+        public let elapsed: Duration
     }
+
+    public struct RebuildResult: Sendable {
+        public let generation: Int
+        public let position: Position
+        public let events: Int
+        public let elapsed: Duration
+    }
+
+    /// Builds the next generation from the first event while the current one serves, checks it, and swaps it
+    /// in. Only one rebuild of a view runs at a time, across processes: a second throws
+    /// ``ViewError/rebuildRunning(_:)``.
+    @discardableResult
+    public func rebuild(progress report: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> RebuildResult {
+        let lock = try files.lockForRebuild()
+        defer { lock.release() }
+        let generation = (files.generations().max() ?? 0) + 1
+        files.remove(generation)
+        let pool = try ViewFile.open(files.path(generation), projection)
+        let started = ContinuousClock.now
+        let (position, events) = try await Self.build(projection, from: store, into: pool, until: nil, batchSize: batchSize, started: started, progress: report)
+        try await ViewFile.check(pool)
+        let previous = opened.withLock { opened in
+            defer { opened = (generation, pool) }
+            return opened.generation
+        }
+        try files.setCurrent(generation)
+        // Keep the generation that served until now (readers may still be on it); remove older ones.
+        for old in files.generations() where old < previous { files.remove(old) }
+        logger.info("projection rebuilt", metadata: ["projection": "\(projection.name)", "generation": "\(generation)", "events": "\(events)"])
+        return RebuildResult(generation: generation, position: position, events: events, elapsed: ContinuousClock.now - started)
+    }
+
+    /// Builds this view as it was at `position` into the file at `output` (a point-in-time copy; nothing is
+    /// swapped). A position beyond the last committed event builds up to that event.
+    @discardableResult
+    public func build(until position: Position, output: URL, progress report: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> Position {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output.path + suffix) }
+        let pool = try ViewFile.open(output.path, projection)
+        let (reached, _) = try await Self.build(projection, from: store, into: pool, until: position, batchSize: batchSize,
+                                                started: .now, progress: report)
+        try pool.close()
+        return reached
+    }
+
+    /// Compares the serving view with one rebuilt into a scratch file up to the same position.
+    public func verify(progress report: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> (matches: Bool, position: Position, live: String, rebuilt: String) {
+        let (position, live) = try await current().pool.read { db in (try ViewFile.checkpoint(db), try ViewFile.checksum(db)) }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(projection.name)-\(UUID()).sqlite")
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: scratch.path + suffix) } }
+        let pool = try ViewFile.open(scratch.path, projection)
+        _ = try await Self.build(projection, from: store, into: pool, until: position, batchSize: batchSize, started: .now, progress: report)
+        let rebuilt = try await pool.read(ViewFile.checksum)
+        try pool.close()
+        return (live == rebuilt, position, live, rebuilt)
+    }
+
+    /// A checksum of the serving view's content (see ``ViewFile/checksum(_:)``).
+    public func contentChecksum() async throws -> String {
+        try await current().pool.read(ViewFile.checksum)
+    }
+
+    /// Applies every event into `pool` from the first, up to `until` (or everything committed when it began,
+    /// and whatever is readable after that).
+    static func build(
+        _ projection: any Projection, from store: EventStore, into pool: DatabasePool, until limit: Position?, batchSize: Int,
+        started: ContinuousClock.Instant, progress report: (@Sendable (RebuildProgress) -> Void)?
+    ) async throws -> (Position, Int) {
+        let last = try await store.lastCommittedPosition()
+        let target = limit.map { min($0, last) } ?? last
+        let total = try await store.backlog(after: .start).events
+        var position = try await pool.read(ViewFile.checkpoint), events = 0
+        guard position < target else { return (position, 0) }
+        for try await batch in store.subscribeToAll(from: position, batchSize: batchSize) {
+            let wanted = batch.prefix { $0.position <= target }
+            position = try await ViewFile.apply(Array(wanted), projection, to: pool)
+            events += wanted.count
+            report?(RebuildProgress(events: events, total: total, position: position, elapsed: ContinuousClock.now - started))
+            if position >= target || wanted.count < batch.count { break }
+        }
+        return (position, events)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

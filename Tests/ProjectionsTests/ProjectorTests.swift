@@ -2,7 +2,7 @@ import EventStore
 import Foundation
 import GRDB
 import Logging
-import Projections
+@testable import Projections
 import TestSupport
 import Testing
 
@@ -98,16 +98,104 @@ struct ProjectorTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func aNewVersionRebuildsTheViewFromTheFirstEvent() async throws {
+    func aNewVersionIsRebuiltWhileTheOldViewServes() async throws {
         try await withStore { store, _ in
             let directory = scratchDirectory(), stream = uniqueStream()
             try await store.append([event(1), event(2)], to: stream, expectedVersion: .noStream)
             let v1 = try Projector(StreamTally(), store: store, directory: directory, logger: TestDatabase.logger)
             try await catchUp(v1, store)
             let v2 = try Projector(StreamTally(version: 2), store: store, directory: directory, logger: TestDatabase.logger)
-            #expect(v2.position == .start)
-            try await catchUp(v2, store)
+            // Until it has run, the old view serves.
+            #expect(v2.generation == 1 && v2.position == v1.position)
             #expect(try await tally(v2) == [stream.rawValue: [2, 3]])
+            await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await v2.run() }
+                defer { group.cancelAll() }
+                #expect(await v2.wait(for: { $0.generation == 2 }, timeout: .seconds(30)))
+            }
+            #expect(v2.generation == 2)
+            #expect(try await v2.read { try Int.fetchOne($0, sql: "SELECT version FROM projection_state") } == 2)
+            #expect(try await tally(v2) == [stream.rawValue: [2, 3]])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aRebuildSwapsInANewFileWhileReadersAndTheProjectorCarryOn() async throws {
+        try await withStore { store, _ in
+            let directory = scratchDirectory()
+            let streams = (0..<4).map { _ in uniqueStream() }
+            for round in 0..<50 {
+                for stream in streams { try await store.append([event(round)], to: stream, expectedVersion: .exact(Int64(round))) }
+            }
+            let live = try Projector(StreamTally(), store: store, directory: directory, batchSize: 10, logger: TestDatabase.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await live.run() }
+                #expect(await live.wait(until: try await store.lastCommittedPosition(), timeout: .seconds(30)))
+                let before = try await live.contentChecksum()
+                // Readers read all along; none may fail or see a partial view.
+                let readers = Task {
+                    var reads = 0
+                    while !Task.isCancelled {
+                        let rows: [String: [Int]]
+                        do { rows = try await tally(live) } catch is CancellationError { break }
+                        #expect(rows.count == 4 && rows.values.allSatisfy { $0[0] >= 50 })
+                        reads += 1
+                    }
+                    return reads
+                }
+                // Another projector on the same folder stands for shop-admin in another process.
+                let admin = try Projector(StreamTally(), store: store, directory: directory, batchSize: 10, logger: TestDatabase.logger)
+                let result = try await admin.rebuild()
+                #expect(result.generation == 2 && result.events == 200)
+                readers.cancel()
+                #expect(try await readers.value > 0)
+                #expect(live.generation == 2)
+                #expect(try await live.contentChecksum() == before)
+                // The live projector follows into the new generation.
+                try await store.append([event(1000)], to: streams[0], expectedVersion: .exact(50))
+                #expect(await live.wait(until: try await store.lastCommittedPosition(), timeout: .seconds(30)))
+                #expect(try await tally(live)[streams[0].rawValue] == [51, 1000 + (0..<50).reduce(0, +)])
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test func aSecondRebuildOfTheSameViewIsRefused() async throws {
+        try await withStore { store, _ in
+            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
+            let held = try projector.files.lockForRebuild()
+            await #expect(throws: ViewError.rebuildRunning("stream-tally")) { try await projector.rebuild() }
+            held.release()
+            #expect(try await projector.rebuild().generation == 2)
+        }
+    }
+
+    @Test func verifyComparesTheLiveViewWithARebuildAndCatchesADifference() async throws {
+        try await withStore { store, _ in
+            try await store.append([event(1), event(2)], to: uniqueStream(), expectedVersion: .noStream)
+            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
+            try await catchUp(projector, store)
+            #expect(try await projector.verify().matches)
+            // Somebody writes into the view behind the projector's back.
+            let file = try DatabaseQueue(path: projector.files.path(projector.generation))
+            try await file.write { try $0.execute(sql: "UPDATE tally SET total = total + 1") }
+            let verdict = try await projector.verify()
+            #expect(!verdict.matches && verdict.live != verdict.rebuilt)
+        }
+    }
+
+    @Test func aPointInTimeCopyHoldsOnlyWhatHadHappenedThen() async throws {
+        try await withStore { store, _ in
+            let stream = uniqueStream()
+            let then = try await store.append([event(1), event(2)], to: stream, expectedVersion: .noStream)
+            try await store.append([event(100)], to: stream, expectedVersion: .exact(2))
+            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
+            let output = scratchDirectory().appendingPathComponent("then.sqlite")
+            try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+            #expect(try await projector.build(until: then.position, output: output) == then.position)
+            let copy = try DatabaseQueue(path: output.path)
+            let row = try copy.read { try Row.fetchOne($0, sql: "SELECT events, total FROM tally") }
+            #expect(row?["events"] == 2 && row?["total"] == 3)
         }
     }
 
