@@ -131,6 +131,7 @@ let package = Package(
             name: "shop-admin",
             dependencies: [
                 "EventStore",
+                "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -58,7 +58,10 @@ public final class EventStore: Service, Sendable {
         self.logger = logger
         var clientConfiguration = configuration.database.clientConfiguration
         clientConfiguration.options.maximumConnections = configuration.maximumConnections
-        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        // The pool's own chatter (such as a lease racing the pool's start) only when debugging; errors always.
+        var background = logger
+        if background.logLevel > .debug { background.logLevel = max(background.logLevel, .error) }
+        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: background)
     }
 
     /// Runs the store until the task is cancelled or, under a `ServiceGroup`, a graceful shutdown begins.

@@ -87,7 +87,11 @@ public enum ViewError: Error, Equatable, CustomStringConvertible {
 enum ViewFile {
     /// Opens (or creates, with the projection's schema and a checkpoint at the start) the file at `path`.
     static func open(_ path: String, _ projection: any Projection) throws -> DatabasePool {
-        let pool = try DatabasePool(path: path)
+        var configuration = Configuration()
+        // Another process (a rebuild, the service's projector) may be writing: wait for it rather than fail.
+        configuration.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        if try pool.read({ try $0.tableExists("projection_state") }) { return pool }
         try pool.write { db in
             guard try !db.tableExists("projection_state") else { return }
             try db.execute(sql: """
