@@ -1,0 +1,73 @@
+import Catalog
+import EventStore
+import Foundation
+import GRDB
+import SharedKernel
+import TestSupport
+import Testing
+
+/// Runs the built `shop-admin` with `arguments`; returns its exit status and output.
+func shopAdmin(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = TestDatabase.repositoryRoot.appendingPathComponent(".build/debug/shop-admin")
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+extension DatabaseURL {
+    var withPassword: String { "postgres://\(username):\(password ?? "")@\(host):\(port)/\(database)?sslmode=disable" }
+}
+
+@Suite("shop-admin projections, as a process")
+struct ProjectionsCommandTests {
+    @Test(.timeLimit(.minutes(2)))
+    func rebuildsVerifiesAndCatchesATamperedView() async throws {
+        let database = try await TestDatabase.create()
+        try await withRunningStore(database) { store in
+            for index in 0..<30 {
+                let sku = try SKU("SKU-\(index)")
+                let added = Product.Event.added(.init(sku: sku, name: "Product \(index)", description: "", price: try Money(minorUnits: 100, currency: .eur)))
+                try await store.append([try NewEvent(added, codec: CatalogEvents.product)], to: try StreamName(category: "product", id: sku.rawValue), expectedVersion: .noStream)
+            }
+        }
+        let views = scratchViews()
+        let environment = ["SHOP_CATALOG_DATABASE_URL": database.withPassword, "SHOP_VIEWS_DIR": views.path]
+
+        let rebuilt = try shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
+        #expect(rebuilt.status == 0, "\(rebuilt.output)")
+        #expect(rebuilt.output.contains("rebuilt catalog-product-listing: generation 2, 30 events"))
+        let again = try shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
+        #expect(again.status == 0 && again.output.contains("generation 3"))
+
+        let verified = try shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
+        #expect(verified.status == 0 && verified.output.contains("matches a rebuild"), "\(verified.output)")
+
+        // Tamper with the serving file: verify must notice, and say so with exit status 1.
+        let current = try String(contentsOf: views.appendingPathComponent("catalog/catalog-product-listing/current"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let file = try DatabaseQueue(path: views.appendingPathComponent("catalog/catalog-product-listing/g\(current).sqlite").path)
+        try await file.write { try $0.execute(sql: "UPDATE products SET price_amount = 1 WHERE sku = 'SKU-7'") }
+        let tampered = try shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
+        #expect(tampered.status == 1 && tampered.output.contains("DIFFERS"), "\(tampered.output)")
+
+        let copy = views.appendingPathComponent("copy.sqlite")
+        let pointInTime = try shopAdmin(["projections", "rebuild", "catalog-product-listing", "--until", "1-1", "--output", copy.path], environment: environment)
+        #expect(pointInTime.status == 0, "\(pointInTime.output)")
+        let copied = try await DatabaseQueue(path: copy.path).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM products") }
+        #expect(copied == 0)
+
+        let unknown = try shopAdmin(["projections", "rebuild", "nope"], environment: environment)
+        #expect(unknown.status == 64 && unknown.output.contains("no view named 'nope'"))
+        let half = try shopAdmin(["projections", "rebuild", "catalog-product-listing", "--until", "1-1"], environment: environment)
+        #expect(half.status == 64 && half.output.contains("--until and --output go together"))
+        let noDatabase = try shopAdmin(["projections", "verify", "catalog-product-listing"], environment: ["SHOP_CATALOG_DATABASE_URL": ""])
+        #expect(noDatabase.status != 0 && noDatabase.output.contains("SHOP_CATALOG_DATABASE_URL"))
+    }
+}
