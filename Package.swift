@@ -139,7 +139,8 @@ let package = Package(
         .executableTarget(
             name: "shop-bench",
             dependencies: [
-                "EventStore",
+                "EventStore", "Projections", "OrderHistory", "Ordering", "SharedKernel",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

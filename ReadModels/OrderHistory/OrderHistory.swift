@@ -44,12 +44,12 @@ public struct OrderHistory: Projection {
         let order: Order.Event = try event.decode(with: OrderingEvents.order)
         switch order {
         case .placed(let e):
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO orders (order_id, customer, status, total_amount, total_currency, placed_at, updated_at, placed_position)
                 VALUES (?, ?, 'placed', ?, ?, ?, ?, ?)
-                """, arguments: [e.order, e.customer, e.total.minorUnits, e.total.currency.code, at, at, event.globalPosition])
+                """).execute(arguments: [e.order, e.customer, e.total.minorUnits, e.total.currency.code, at, at, event.globalPosition])
             for (index, line) in e.lines.enumerated() {
-                try db.execute(sql: "INSERT OR REPLACE INTO order_lines VALUES (?, ?, ?, ?, ?, ?, ?)", arguments: [
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO order_lines VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
                     e.order, index + 1, line.sku, line.name, line.unitPrice.minorUnits, line.unitPrice.currency.code, line.quantity])
             }
             try step(e.order, "placed", nil, at, db)
@@ -65,10 +65,10 @@ public struct OrderHistory: Projection {
     private func step(_ order: String, _ status: String, _ reason: String?, _ at: String, _ db: Database) throws {
         try db.execute(sql: "UPDATE orders SET status = ?, reason = coalesce(?, reason), updated_at = ? WHERE order_id = ?",
                        arguments: [status, reason, at, order])
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO order_timeline (order_id, step, status, reason, at)
             VALUES (?, (SELECT count(*) + 1 FROM order_timeline WHERE order_id = ?), ?, ?, ?)
-            """, arguments: [order, order, status, reason, at])
+            """).execute(arguments: [order, order, status, reason, at])
     }
 }
 

@@ -32,11 +32,11 @@ public struct PaymentLedger: Projection {
         switch try event.decode(with: BillingEvents.payment) {
         case .authorised(let e):
             try upsert(e.order, status: "authorised", currency: e.amount.currency.code, at: at, db)
-            try db.execute(sql: "UPDATE payments SET authorised = ? WHERE order_id = ?", arguments: [e.amount.minorUnits, e.order])
+            try db.cachedStatement(sql: "UPDATE payments SET authorised = ? WHERE order_id = ?").execute(arguments: [e.amount.minorUnits, e.order])
             try post("authorised", e.amount.minorUnits, e.amount.currency.code, db)
         case .declined(let e):
             try upsert(e.order, status: "declined", currency: e.amount.currency.code, at: at, db)
-            try db.execute(sql: "UPDATE payments SET declines = declines + 1, last_decline = ? WHERE order_id = ?", arguments: [e.reason, e.order])
+            try db.cachedStatement(sql: "UPDATE payments SET declines = declines + 1, last_decline = ? WHERE order_id = ?").execute(arguments: [e.reason, e.order])
             try post("declined", e.amount.minorUnits, e.amount.currency.code, db)
         case .captured(let e):
             try db.execute(sql: "UPDATE payments SET status = 'captured', captured = captured + ?, updated_at = ? WHERE order_id = ?",
@@ -46,7 +46,7 @@ public struct PaymentLedger: Projection {
             if let (amount, currency) = try authorised(e.order, db) {
                 try post("voided", amount, currency, db)
             }
-            try db.execute(sql: "UPDATE payments SET status = 'voided', updated_at = ? WHERE order_id = ?", arguments: [at, e.order])
+            try db.cachedStatement(sql: "UPDATE payments SET status = 'voided', updated_at = ? WHERE order_id = ?").execute(arguments: [at, e.order])
         case .refunded(let e):
             try db.execute(sql: "UPDATE payments SET status = 'refunded', refunded = refunded + ?, updated_at = ? WHERE order_id = ?",
                            arguments: [e.amount.minorUnits, at, e.order])
@@ -55,10 +55,10 @@ public struct PaymentLedger: Projection {
     }
 
     private func upsert(_ order: String, status: String, currency: String, at: String, _ db: Database) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO payments (order_id, status, currency, updated_at) VALUES (?, ?, ?, ?)
             ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
-            """, arguments: [order, status, currency, at])
+            """).execute(arguments: [order, status, currency, at])
     }
 
     private func authorised(_ order: String, _ db: Database) throws -> (Int64, String)? {
@@ -67,10 +67,10 @@ public struct PaymentLedger: Projection {
     }
 
     private func post(_ entry: String, _ amount: Int64, _ currency: String, _ db: Database) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO ledger VALUES (?, ?, ?, 1)
             ON CONFLICT (currency, entry) DO UPDATE SET amount = amount + excluded.amount, count = count + 1
-            """, arguments: [currency, entry, amount])
+            """).execute(arguments: [currency, entry, amount])
     }
 }
 

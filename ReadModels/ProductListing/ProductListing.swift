@@ -42,33 +42,33 @@ public struct ProductListing: Projection {
     private func apply(_ event: Product.Event, _ db: Database) throws {
         switch event {
         case .added(let e):
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO products (sku, name, description, price_amount, price_currency) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description,
                     price_amount = excluded.price_amount, price_currency = excluded.price_currency
-                """, arguments: [e.sku.rawValue, e.name, e.description, e.price.minorUnits, e.price.currency.code])
-            try db.execute(sql: "DELETE FROM product_search WHERE sku = ?", arguments: [e.sku.rawValue])
+                """).execute(arguments: [e.sku.rawValue, e.name, e.description, e.price.minorUnits, e.price.currency.code])
+            try db.cachedStatement(sql: "DELETE FROM product_search WHERE sku = ?").execute(arguments: [e.sku.rawValue])
             try db.execute(sql: "INSERT INTO product_search (sku, name, description) VALUES (?, ?, ?)",
                            arguments: [e.sku.rawValue, e.name, e.description])
         case .renamed(let e):
-            try db.execute(sql: "UPDATE products SET name = ? WHERE sku = ?", arguments: [e.name, e.sku.rawValue])
-            try db.execute(sql: "UPDATE product_search SET name = ? WHERE sku = ?", arguments: [e.name, e.sku.rawValue])
+            try db.cachedStatement(sql: "UPDATE products SET name = ? WHERE sku = ?").execute(arguments: [e.name, e.sku.rawValue])
+            try db.cachedStatement(sql: "UPDATE product_search SET name = ? WHERE sku = ?").execute(arguments: [e.name, e.sku.rawValue])
         case .priceChanged(let e):
             try db.execute(sql: "UPDATE products SET price_amount = ?, price_currency = ? WHERE sku = ?",
                            arguments: [e.price.minorUnits, e.price.currency.code, e.sku.rawValue])
         case .discontinued(let e):
-            try db.execute(sql: "UPDATE products SET discontinued = 1 WHERE sku = ?", arguments: [e.sku.rawValue])
+            try db.cachedStatement(sql: "UPDATE products SET discontinued = 1 WHERE sku = ?").execute(arguments: [e.sku.rawValue])
         }
     }
 
     private func apply(_ event: Stock.Event, _ db: Database) throws {
         switch event {
         case .received(let e):
-            try db.execute(sql: "UPDATE products SET on_hand = on_hand + ? WHERE sku = ?", arguments: [e.quantity, e.sku.rawValue])
+            try db.cachedStatement(sql: "UPDATE products SET on_hand = on_hand + ? WHERE sku = ?").execute(arguments: [e.quantity, e.sku.rawValue])
         case .reserved(let e):
-            try db.execute(sql: "UPDATE products SET reserved = reserved + ? WHERE sku = ?", arguments: [e.quantity, e.sku.rawValue])
+            try db.cachedStatement(sql: "UPDATE products SET reserved = reserved + ? WHERE sku = ?").execute(arguments: [e.quantity, e.sku.rawValue])
         case .released(let e):
-            try db.execute(sql: "UPDATE products SET reserved = reserved - ? WHERE sku = ?", arguments: [e.quantity, e.sku.rawValue])
+            try db.cachedStatement(sql: "UPDATE products SET reserved = reserved - ? WHERE sku = ?").execute(arguments: [e.quantity, e.sku.rawValue])
         case .committed(let e):
             try db.execute(sql: "UPDATE products SET reserved = reserved - ?, on_hand = on_hand - ? WHERE sku = ?",
                            arguments: [e.quantity, e.quantity, e.sku.rawValue])

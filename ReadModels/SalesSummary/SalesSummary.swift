@@ -28,14 +28,14 @@ public struct SalesSummary: Projection {
         case .placed(let e):
             for line in e.lines {
                 let revenue = line.unitPrice.minorUnits * Int64(line.quantity)
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO order_lines VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (order_id, sku) DO UPDATE SET units = units + excluded.units, revenue = revenue + excluded.revenue
-                    """, arguments: [e.order, line.sku, line.quantity, revenue, line.unitPrice.currency.code])
+                    """).execute(arguments: [e.order, line.sku, line.quantity, revenue, line.unitPrice.currency.code])
             }
         case .confirmed(let e):
             let day = String(event.recordedAt.formatted(.iso8601).prefix(10))
-            try db.execute(sql: "INSERT OR IGNORE INTO confirmed_orders VALUES (?, ?)", arguments: [e.order, day])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO confirmed_orders VALUES (?, ?)").execute(arguments: [e.order, day])
             try add(e.order, day: day, sign: 1, db)
         case .cancelled(let e) where e.refundRequired:
             if let day = try String.fetchOne(db, sql: "SELECT day FROM confirmed_orders WHERE order_id = ?", arguments: [e.order]) {
@@ -47,11 +47,11 @@ public struct SalesSummary: Projection {
     }
 
     private func add(_ order: String, day: String, sign: Int, _ db: Database) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO daily_sales (day, sku, currency, units, revenue)
             SELECT ?, sku, currency, ? * units, ? * revenue FROM order_lines WHERE order_id = ?
             ON CONFLICT (day, sku, currency) DO UPDATE SET units = units + excluded.units, revenue = revenue + excluded.revenue
-            """, arguments: [day, sign, sign, order])
+            """).execute(arguments: [day, sign, sign, order])
     }
 }
 

@@ -1,0 +1,123 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import GRDB
+import Logging
+import OrderHistory
+import Ordering
+import Projections
+import SharedKernel
+import Synchronization
+
+/// Rebuilds the order-history view from an event store of `events` order events, against inserting the
+/// equivalent rows straight through GRDB in one transaction (the baseline), and reports peak memory.
+struct Rebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Projection rebuild against direct SQLite inserts.")
+
+    @Option(help: "A scratch database's PostgreSQL URL (bin/bench makes one).")
+    var databaseURL: String
+
+    @Option(help: "How many events to rebuild from (5 per order).")
+    var events: Int = 200_000
+
+    func run() async throws {
+        var logger = Logger(label: "shop-bench")
+        logger.logLevel = .error
+        let url = try DatabaseURL(databaseURL)
+        try await Migrator(directory: try Migrator.defaultDirectory(), folders: ["eventstore"]).migrate(url, logger: logger)
+        let store = EventStore(.init(database: url, maximumConnections: 12), logger: logger)
+        let orders = max(1, events / 5)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            await store.waitUntilRunning()
+
+            print("Filling the event store with \(orders * 5) order events (\(orders) orders: placed, awaiting stock, awaiting payment, confirmed, shipped)...")
+            let filling = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { writers in
+                for writer in 0..<8 {
+                    writers.addTask {
+                        for order in stride(from: writer, to: orders, by: 8) {
+                            try await store.append(try Self.history(of: order).map { try NewEvent($0, codec: OrderingEvents.order) },
+                                                   to: try StreamName(category: "order", id: "bench-\(order)"), expectedVersion: .noStream)
+                        }
+                    }
+                }
+                try await writers.waitForAll()
+            }
+            print("  filled in \(format((ContinuousClock.now - filling).seconds, 1)) s\n")
+
+            // The rebuild, with its memory sampled as it goes.
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-views-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let projector = try Projector(OrderHistory(), store: store, directory: directory, batchSize: 1000, logger: logger)
+            let samples = Mutex<[(fraction: Double, rss: Int)]>([])
+            let baseRSS = residentKilobytes()
+            let result = try await projector.rebuild { progress in
+                samples.withLock { $0.append((Double(progress.events) / Double(max(progress.total, 1)), residentKilobytes())) }
+            }
+            let rebuildRate = Double(result.events) / result.elapsed.seconds
+
+            // The baseline: the same rows, inserted directly in one transaction.
+            let baselinePath = FileManager.default.temporaryDirectory.appendingPathComponent("bench-baseline-\(UUID()).sqlite").path
+            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: baselinePath + suffix) } }
+            let baseline = try DatabasePool(path: baselinePath)
+            try await baseline.write { try OrderHistory().createSchema($0) }
+            let started = ContinuousClock.now
+            try await baseline.write { db in
+                let order = try db.makeStatement(sql: "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                let line = try db.makeStatement(sql: "INSERT INTO order_lines VALUES (?, ?, ?, ?, ?, ?, ?)")
+                let step = try db.makeStatement(sql: "INSERT INTO order_timeline VALUES (?, ?, ?, ?, ?)")
+                let at = Date().formatted(.iso8601)
+                for index in 0..<orders {
+                    let id = "bench-\(index)"
+                    try order.execute(arguments: [id, "customer-\(index % 1000)", "shipped", nil, 2500, "EUR", at, at, index])
+                    for number in 1...(1 + index % 3) {
+                        try line.execute(arguments: [id, number, "SKU-\(number)", "Product \(number)", 1250, "EUR", 2])
+                    }
+                    for (number, status) in ["placed", "awaiting-stock", "awaiting-payment", "confirmed", "shipped"].enumerated() {
+                        try step.execute(arguments: [id, number + 1, status, nil, at])
+                    }
+                }
+            }
+            let baselineRate = Double(orders * 5) / (ContinuousClock.now - started).seconds
+            try baseline.close()
+
+            let memory = samples.withLock { $0 }
+            let early = memory.first { $0.fraction >= 0.25 }?.rss ?? baseRSS
+            let peak = memory.map(\.rss).max() ?? baseRSS
+            print("""
+                Rebuild of ordering-order-history from \(result.events) events: \(format(rebuildRate, 0)) events/s (goal ≥ 100,000: \(rebuildRate >= 100_000 ? "met" : "NOT MET"))
+                Baseline, the same rows inserted directly in one transaction: \(format(baselineRate, 0)) events/s
+                Ratio: \(format(rebuildRate / baselineRate, 2)) (goal ≥ 0.3: \(rebuildRate / baselineRate >= 0.3 ? "met" : "NOT MET"))
+                Resident memory: \(baseRSS / 1024) MiB before, \(early / 1024) MiB a quarter of the way, \(peak / 1024) MiB at its peak \
+                (\(peak - early <= max(early / 5, 16 * 1024) ? "flat: the rebuild streams" : "GROWING"))
+                """)
+        }
+    }
+
+    /// An order's five events, with one to three lines.
+    static func history(of index: Int) throws -> [Order.Event] {
+        let id = "bench-\(index)"
+        let lines = try (1...(1 + index % 3)).map {
+            Order.Line(sku: "SKU-\($0)", name: "Product \($0)", unitPrice: try Money(minorUnits: 1250, currency: .eur), quantity: 2)
+        }
+        let total = try lines.reduce(Money.zero(.eur)) { try $0.adding(try $1.unitPrice.multiplied(by: $1.quantity)) }
+        return [
+            .placed(.init(order: id, customer: "customer-\(index % 1000)", lines: lines, total: total)),
+            .awaitingStock(.init(order: id)), .awaitingPayment(.init(order: id)), .confirmed(.init(order: id)), .shipped(.init(order: id)),
+        ]
+    }
+}
+
+/// The process's resident memory, in KiB (VmRSS).
+func residentKilobytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
