@@ -8,7 +8,7 @@ import Projections
 /// order's lines, total, status and timeline (every change of status, with its reason and time).
 public struct OrderHistory: Projection {
     public let name = "ordering-order-history"
-    public let version = 1
+    public let version = 2
     public let eventTypes = OrderingEvents.order.typeNames
 
     public init() {}
@@ -24,7 +24,8 @@ public struct OrderHistory: Projection {
                 total_currency TEXT    NOT NULL,
                 placed_at      TEXT    NOT NULL,
                 updated_at     TEXT    NOT NULL,
-                placed_position INTEGER NOT NULL
+                placed_position INTEGER NOT NULL,
+                steps          INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX orders_by_customer ON orders (customer, placed_position DESC);
             CREATE TABLE order_lines (
@@ -63,12 +64,13 @@ public struct OrderHistory: Projection {
     }
 
     private func step(_ order: String, _ status: String, _ reason: String?, _ at: String, _ db: Database) throws {
-        try db.execute(sql: "UPDATE orders SET status = ?, reason = coalesce(?, reason), updated_at = ? WHERE order_id = ?",
-                       arguments: [status, reason, at, order])
-        try db.cachedStatement(sql: """
-            INSERT INTO order_timeline (order_id, step, status, reason, at)
-            VALUES (?, (SELECT count(*) + 1 FROM order_timeline WHERE order_id = ?), ?, ?, ?)
-            """).execute(arguments: [order, order, status, reason, at])
+        let step = try Int.fetchOne(db.cachedStatement(sql: """
+            UPDATE orders SET status = ?, reason = coalesce(?, reason), updated_at = ?, steps = steps + 1
+            WHERE order_id = ? RETURNING steps
+            """), arguments: [status, reason, at, order])
+        guard let step else { return }
+        try db.cachedStatement(sql: "INSERT INTO order_timeline (order_id, step, status, reason, at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [order, step, status, reason, at])
     }
 }
 

@@ -239,8 +239,8 @@ public final class Projector: Service, Sendable {
         try await current().pool.read(ViewFile.checksum)
     }
 
-    /// Applies every event into `pool` from the first, up to `until` (or everything committed when it began,
-    /// and whatever is readable after that).
+    /// Applies every event into `pool` from the first, up to `until` (or everything committed when it began).
+    /// The next batch is read from the store while the current one is written to SQLite.
     static func build(
         _ projection: any Projection, from store: EventStore, into pool: DatabasePool, until limit: Position?, batchSize: Int,
         started: ContinuousClock.Instant, progress report: (@Sendable (RebuildProgress) -> Void)?
@@ -249,13 +249,26 @@ public final class Projector: Service, Sendable {
         let target = limit.map { min($0, last) } ?? last
         let total = try await store.backlog(after: .start).events
         var position = try await pool.read(ViewFile.checkpoint), events = 0
-        guard position < target else { return (position, 0) }
-        for try await batch in store.subscribeToAll(from: position, batchSize: batchSize) {
+        let first = position
+        var next = Task { try await store.readAll(after: first, limit: batchSize) }
+        defer { next.cancel() }
+        while position < target {
+            var batch = try await next.value
+            if batch.isEmpty {
+                // What is left is held back by an open transaction: wait for it as a subscription does.
+                for try await waited in store.subscribeToAll(from: position, batchSize: batchSize) {
+                    batch = waited
+                    break
+                }
+            }
+            guard let end = batch.last else { break }
+            let from = end.position
+            next = Task { try await store.readAll(after: from, limit: batchSize) }
             let wanted = batch.prefix { $0.position <= target }
             position = try await ViewFile.apply(Array(wanted), projection, to: pool)
             events += wanted.count
             report?(RebuildProgress(events: events, total: total, position: position, elapsed: ContinuousClock.now - started))
-            if position >= target || wanted.count < batch.count { break }
+            if wanted.count < batch.count { break }
         }
         return (position, events)
     }
