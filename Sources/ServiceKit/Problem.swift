@@ -84,6 +84,20 @@ extension Problem: ProblemConvertible {
     public var problem: Problem { self }
 }
 
+/// The event store's own refusals, should one reach the edge: a malformed append is the client's (an id no
+/// stream can have), a clash of event ids a conflict; a store that answers unexpectedly is a bug.
+extension EventStoreError: ProblemConvertible {
+    public var problem: Problem {
+        switch self {
+        case .invalidAppend(let reason): .ruleBroken("invalid-identifier", reason)
+        case .eventIDConflict: Problem(.conflict, rule: "event-id-conflict", title: "Somebody else wrote first", detail: description)
+        case .unexpectedResponse:
+            Problem(.internalServerError, rule: "internal-error", title: "Internal error",
+                    detail: "the service failed to handle the request; this is a bug and has been logged")
+        }
+    }
+}
+
 /// Runs a command that carries an `If-Match` version: a mismatch is a 412, not a 409.
 public func ifMatch<T>(_ body: () async throws -> T) async throws -> T {
     do {

@@ -90,6 +90,12 @@ struct OrderingServiceTests {
             #expect(unknown.status == .unprocessableContent && unknown.rule == "unknown-product")
             let discontinued = try await client.send(.post, "\(kim)/items", #"{"sku":"OLD-001","quantity":1}"#)
             #expect(discontinued.status == .unprocessableContent && discontinued.rule == "product-discontinued")
+            // Ids no stream could have are the domain's refusal, never a 500.
+            let long = String(repeating: "k", count: 250)
+            let longCustomer = try await client.send(.post, "/carts/\(long)/items", #"{"sku":"MUG-001","quantity":1}"#)
+            #expect(longCustomer.status == .unprocessableContent && longCustomer.rule == "invalid-reference")
+            let longOrder = try await client.send(.post, "\(kim)/checkout", #"{"order":"\#(long)"}"#)
+            #expect(longOrder.status == .unprocessableContent && longOrder.rule == "invalid-reference")
             let tooMany = try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":97}"#)
             #expect(tooMany.status == .unprocessableContent && tooMany.rule == "invalid-quantity")
 
