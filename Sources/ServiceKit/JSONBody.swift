@@ -7,21 +7,12 @@ public enum JSONBody {
     /// The largest body a command may have.
     public static let maximumSize = 64 * 1024
 
-    /// The request's body, checked for its type and size.
+    /// The request's body, checked for its type and size; a 400 if there is none.
     public static func bytes(of request: Request) async throws -> Data {
-        if let contentType = request.headers[.contentType],
-            !contentType.lowercased().hasPrefix("application/json") {
-            throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "Unsupported media type",
-                          detail: "send the body as application/json, not \(contentType.prefix(60))")
+        guard let data = try await optionalBytes(of: request) else {
+            throw Problem.badRequest("missing-body", "the request needs a JSON body")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maximumSize)
-        } catch {
-            throw Problem.contentTooLarge(limit: maximumSize)
-        }
-        guard buffer.readableBytes > 0 else { throw Problem.badRequest("missing-body", "the request needs a JSON body") }
-        return Data(buffer: buffer)
+        return data
     }
 
     /// The request's body if it has one (checked as ``bytes(of:)``), `nil` if it is empty.

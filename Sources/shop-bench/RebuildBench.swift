@@ -14,17 +14,13 @@ import Synchronization
 struct Rebuild: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Projection rebuild against direct SQLite inserts.")
 
-    @Option(help: "A scratch database's PostgreSQL URL (bin/bench makes one).")
-    var databaseURL: String
+    @OptionGroup var database: BenchDatabase
 
     @Option(help: "How many events to rebuild from (5 per order).")
     var events: Int = 200_000
 
     func run() async throws {
-        var logger = Logger(label: "shop-bench")
-        logger.logLevel = .error
-        let url = try DatabaseURL(databaseURL)
-        try await Migrator(directory: try Migrator.defaultDirectory(), folders: ["eventstore"]).migrate(url, logger: logger)
+        let (url, logger) = try await database.prepare()
         let store = EventStore(.init(database: url, maximumConnections: 12), logger: logger)
         let orders = max(1, events / 5)
         try await withThrowingTaskGroup(of: Void.self) { group in

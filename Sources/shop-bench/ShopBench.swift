@@ -13,13 +13,26 @@ struct ShopBench: AsyncParsableCommand {
     )
 }
 
+/// The scratch database every benchmark runs on, with the event store's schema.
+struct BenchDatabase: ParsableArguments {
+    @Option(help: "A scratch database's PostgreSQL URL (bin/bench makes one).")
+    var databaseURL: String
+
+    func prepare() async throws -> (DatabaseURL, Logger) {
+        var logger = Logger(label: "shop-bench")
+        logger.logLevel = .error
+        let url = try DatabaseURL(databaseURL)
+        try await Migrator(directory: try Migrator.defaultDirectory(), folders: ["eventstore"]).migrate(url, logger: logger)
+        return (url, logger)
+    }
+}
+
 /// Appends through the event store against plain parameterised INSERTs of the same rows into a table of the
 /// same shape (same columns, same indexes), measured in alternating rounds so that both see the same machine.
 struct Append: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Event store appends against raw INSERTs.")
 
-    @Option(help: "A scratch database's PostgreSQL URL (bin/bench makes one).")
-    var databaseURL: String
+    @OptionGroup var database: BenchDatabase
 
     @Option(help: "Seconds each measurement runs.")
     var seconds: Double = 2
@@ -28,10 +41,7 @@ struct Append: AsyncParsableCommand {
     var rounds: Int = 3
 
     func run() async throws {
-        var logger = Logger(label: "shop-bench")
-        logger.logLevel = .error
-        let url = try DatabaseURL(databaseURL)
-        try await Migrator(directory: try Migrator.defaultDirectory(), folders: ["eventstore"]).migrate(url, logger: logger)
+        let (url, logger) = try await database.prepare()
         let store = EventStore(.init(database: url, maximumConnections: 12), logger: logger)
         let eagerStore = EventStore(.init(database: url, maximumConnections: 12, announceInterval: .zero), logger: logger)
         var configuration = PostgresClient.Configuration(

@@ -26,7 +26,6 @@ struct StreamTally: Projection {
     }
 }
 
-func scratchDirectory() -> URL { scratchViews() }
 
 /// Runs a projector until it has applied everything committed to the store so far (which other tests' open
 /// transactions may hold back for a moment: transaction ids are cluster-wide).
@@ -53,7 +52,7 @@ struct ProjectorTests {
     @Test(.timeLimit(.minutes(1)))
     func appliesEachEventOnceAndResumesFromItsCheckpoint() async throws {
         try await withStore { store, _ in
-            let directory = scratchDirectory(), a = uniqueStream("a"), b = uniqueStream("b")
+            let directory = scratchViews(), a = uniqueStream("a"), b = uniqueStream("b")
             try await store.append([event(1), event(2)], to: a, expectedVersion: .noStream)
             try await store.append([NewEvent(type: "test.other", payload: Data("{}".utf8))], to: b, expectedVersion: .noStream)
             let first = try Projector(StreamTally(), store: store, directory: directory, batchSize: 2, logger: TestDatabase.logger)
@@ -73,7 +72,7 @@ struct ProjectorTests {
     @Test(.timeLimit(.minutes(1)))
     func aViewRebuiltFromScratchEqualsTheIncrementallyBuiltOne() async throws {
         try await withStore { store, _ in
-            let incremental = try Projector(StreamTally(), store: store, directory: scratchDirectory(), batchSize: 7, logger: TestDatabase.logger)
+            let incremental = try Projector(StreamTally(), store: store, directory: scratchViews(), batchSize: 7, logger: TestDatabase.logger)
             let streams = (0..<5).map { _ in uniqueStream() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await incremental.run() }
@@ -86,7 +85,7 @@ struct ProjectorTests {
                 #expect(await incremental.wait(until: head, timeout: .seconds(30)))
                 group.cancelAll()
             }
-            let rebuilt = try Projector(StreamTally(), store: store, directory: scratchDirectory(), batchSize: 500, logger: TestDatabase.logger)
+            let rebuilt = try Projector(StreamTally(), store: store, directory: scratchViews(), batchSize: 500, logger: TestDatabase.logger)
             try await catchUp(rebuilt, store)
             #expect(try await tally(rebuilt).count == 5)
             #expect(try await rebuilt.contentChecksum() == (try await incremental.contentChecksum()))
@@ -100,7 +99,7 @@ struct ProjectorTests {
     @Test(.timeLimit(.minutes(1)))
     func aNewVersionIsRebuiltWhileTheOldViewServes() async throws {
         try await withStore { store, _ in
-            let directory = scratchDirectory(), stream = uniqueStream()
+            let directory = scratchViews(), stream = uniqueStream()
             try await store.append([event(1), event(2)], to: stream, expectedVersion: .noStream)
             let v1 = try Projector(StreamTally(), store: store, directory: directory, logger: TestDatabase.logger)
             try await catchUp(v1, store)
@@ -122,7 +121,7 @@ struct ProjectorTests {
     @Test(.timeLimit(.minutes(2)))
     func aRebuildSwapsInANewFileWhileReadersAndTheProjectorCarryOn() async throws {
         try await withStore { store, _ in
-            let directory = scratchDirectory()
+            let directory = scratchViews()
             let streams = (0..<4).map { _ in uniqueStream() }
             for round in 0..<50 {
                 for stream in streams { try await store.append([event(round)], to: stream, expectedVersion: .exact(Int64(round))) }
@@ -162,7 +161,7 @@ struct ProjectorTests {
 
     @Test func aSecondRebuildOfTheSameViewIsRefused() async throws {
         try await withStore { store, _ in
-            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
+            let projector = try Projector(StreamTally(), store: store, directory: scratchViews(), logger: TestDatabase.logger)
             let held = try projector.files.lockForRebuild()
             await #expect(throws: ViewError.rebuildRunning("stream-tally")) { try await projector.rebuild() }
             held.release()
@@ -173,7 +172,7 @@ struct ProjectorTests {
     @Test func verifyComparesTheLiveViewWithARebuildAndCatchesADifference() async throws {
         try await withStore { store, _ in
             try await store.append([event(1), event(2)], to: uniqueStream(), expectedVersion: .noStream)
-            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
+            let projector = try Projector(StreamTally(), store: store, directory: scratchViews(), logger: TestDatabase.logger)
             try await catchUp(projector, store)
             #expect(try await projector.verify().matches)
             // Somebody writes into the view behind the projector's back.
@@ -189,8 +188,8 @@ struct ProjectorTests {
             let stream = uniqueStream()
             let then = try await store.append([event(1), event(2)], to: stream, expectedVersion: .noStream)
             try await store.append([event(100)], to: stream, expectedVersion: .exact(2))
-            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
-            let output = scratchDirectory().appendingPathComponent("then.sqlite")
+            let projector = try Projector(StreamTally(), store: store, directory: scratchViews(), logger: TestDatabase.logger)
+            let output = scratchViews().appendingPathComponent("then.sqlite")
             try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
             #expect(try await projector.build(until: then.position, output: output) == then.position)
             let copy = try DatabaseQueue(path: output.path)
@@ -202,7 +201,7 @@ struct ProjectorTests {
     @Test(.timeLimit(.minutes(1)))
     func aReaderCanWaitForItsOwnWrite() async throws {
         try await withStore { store, _ in
-            let projector = try Projector(StreamTally(), store: store, directory: scratchDirectory(), logger: TestDatabase.logger)
+            let projector = try Projector(StreamTally(), store: store, directory: scratchViews(), logger: TestDatabase.logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await projector.run() }
                 defer { group.cancelAll() }
