@@ -153,6 +153,12 @@ let package = Package(
             name: "OrderingServiceTests",
             dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
+        // The fulfilment saga across the three services, each on its own database and port.
+        .testTarget(
+            name: "SagaTests",
+            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "TestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         .testTarget(
             name: "BillingServiceTests",
             dependencies: ["BillingService", "Billing", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]

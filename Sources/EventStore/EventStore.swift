@@ -48,7 +48,8 @@ public final class EventStore: Service, Sendable {
     let client: PostgresClient
     public let logger: Logger
     /// Bumped whenever events may have become readable: a notification arrived or this process appended.
-    let eventsAvailable = ChangeSignal()
+    /// A wake-up hint for whoever waits for new events; look again after it, and on a timeout too.
+    public let eventsAvailable = ChangeSignal()
     /// Bumped by every append of this process; the notifier tells the other processes.
     private let appendedHere = ChangeSignal()
     private let running = ChangeSignal()

@@ -98,17 +98,27 @@ extension ShopServer {
         @Option(help: "Where the Catalog service runs, for its product feed (default: $SHOP_CATALOG_URL, else http://127.0.0.1:8081).")
         var catalogURL: String?
 
+        @Option(help: "Where the Billing service runs, for payments (default: $SHOP_BILLING_URL, else http://127.0.0.1:8083).")
+        var billingURL: String?
+
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("ordering", defaultPort: 8082)
+            let catalog = try Self.serviceURL(catalogURL, "SHOP_CATALOG_URL", "http://127.0.0.1:8081", "Catalog")
+            let billing = try Self.serviceURL(billingURL, "SHOP_BILLING_URL", "http://127.0.0.1:8083", "Billing")
             try await options.migrate("ordering", database, logger: logger)
-            let catalog = catalogURL ?? ProcessInfo.processInfo.environment["SHOP_CATALOG_URL"] ?? "http://127.0.0.1:8081"
-            guard let url = URL(string: catalog), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                throw ValidationError("the Catalog URL '\(catalog)' is not an http(s) URL")
-            }
             try await OrderingService.application(
-                .init(host: host, port: port, database: database, catalogURL: catalog, viewsDirectory: options.viewsDirectory("ordering")),
+                .init(host: host, port: port, database: database, catalogURL: catalog, billingURL: billing,
+                      viewsDirectory: options.viewsDirectory("ordering")),
                 logger: logger
             ).runService()
+        }
+
+        static func serviceURL(_ option: String?, _ variable: String, _ fallback: String, _ name: String) throws -> String {
+            let text = option ?? ProcessInfo.processInfo.environment[variable] ?? fallback
+            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ValidationError("the \(name) URL '\(text)' is not an http(s) URL")
+            }
+            return text
         }
     }
 

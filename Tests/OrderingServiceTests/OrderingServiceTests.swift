@@ -79,8 +79,10 @@ struct OrderingServiceTests {
         }
         // Catalog has stopped: its port answers nothing now.
         let ordering = try OrderingService.application(
-            .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60),
-                  viewsDirectory: scratchViews()),
+            .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)",
+                  billingURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60), viewsDirectory: scratchViews(),
+                  // The saga finds Catalog down; it waits a minute before its next attempt.
+                  saga: .init(retry: .init(attempts: 6, firstDelay: .seconds(120)))),
             logger: TestDatabase.logger)
         try await ordering.test(.live) { client in
             let kim = "/carts/kim"
@@ -94,7 +96,7 @@ struct OrderingServiceTests {
             let long = String(repeating: "k", count: 250)
             let longCustomer = try await client.send(.post, "/carts/\(long)/items", #"{"sku":"MUG-001","quantity":1}"#)
             #expect(longCustomer.status == .unprocessableContent && longCustomer.rule == "invalid-reference")
-            let longOrder = try await client.send(.post, "\(kim)/checkout", #"{"order":"\#(long)"}"#)
+            let longOrder = try await client.send(.post, "\(kim)/checkout", #"{"order":"\#(long)","card":"4242424242424242"}"#)
             #expect(longOrder.status == .unprocessableContent && longOrder.rule == "invalid-reference")
             let tooMany = try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":97}"#)
             #expect(tooMany.status == .unprocessableContent && tooMany.rule == "invalid-quantity")
@@ -102,22 +104,28 @@ struct OrderingServiceTests {
             let cart = try await client.object(kim)
             #expect((cart["items"] as? [[String: Any]])?.first?["quantity"] as? Int == 3)
 
-            let checkout = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1"}"#, key: "checkout-1")
+            let checkout = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1","card":"4242 4242 4242 4242"}"#, key: "checkout-1")
             #expect(checkout.status == .created, "\(String(buffer: checkout.body))")
             #expect(checkout.headers[.location] == "/orders/order-1")
             let order = try await client.object("/orders/order-1")
-            #expect(order["status"] as? String == "placed" && order["customer"] as? String == "kim")
+            // Its fulfilment started with it: it waits for stock (Catalog is down, so the saga retries).
+            #expect(order["status"] as? String == "awaiting-stock" && order["customer"] as? String == "kim")
+            #expect((order["fulfilment"] as? [String: Any])?["step"] as? String == "reserve-stock")
+            let noCard = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-3","card":"12"}"#)
+            #expect(noCard.status == .unprocessableContent && noCard.rule == "invalid-card")
+            let noBody = try await client.send(.post, "\(kim)/checkout")
+            #expect(noBody.status == .badRequest && noBody.rule == "missing-body")
             let total = order["total"] as? [String: Any]
             #expect(total?["amount"] as? Int == 3750 && total?["currency"] as? String == "EUR")
             // A retried checkout places nothing more; the cart is empty now.
-            let again = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1"}"#, key: "checkout-1")
+            let again = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-1","card":"4242 4242 4242 4242"}"#, key: "checkout-1")
             #expect(again.status == .created && again.body == checkout.body)
             #expect((try await client.object(kim)["items"] as? [Any])?.isEmpty == true)
             let notJSON = try await client.send(.post, "\(kim)/checkout", "order=order-2", contentType: "text/plain")
             #expect(notJSON.status == .unsupportedMediaType)
-            let badOrder = try await client.send(.post, "\(kim)/checkout", #"{"order":42}"#)
+            let badOrder = try await client.send(.post, "\(kim)/checkout", #"{"order":42,"card":"4242424242424242"}"#)
             #expect(badOrder.status == .badRequest && badOrder.rule == "malformed-json")
-            let empty = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-2"}"#)
+            let empty = try await client.send(.post, "\(kim)/checkout", #"{"order":"order-2","card":"4242424242424242"}"#)
             #expect(empty.status == .unprocessableContent && empty.rule == "empty-cart")
 
             // Cancelling before confirmation needs no refund; shipping a cancelled order is refused.
@@ -135,7 +143,7 @@ struct OrderingServiceTests {
             #expect((history["orders"] as? [[String: Any]])?.map { $0["status"] as? String } == ["cancelled"])
             let detail = try await client.object("/orders/order-1/detail")
             let timeline = (detail["order"] as? [String: Any])?["timeline"] as? [[String: Any]]
-            #expect(timeline?.map { $0["status"] as? String } == ["placed", "cancelled"])
+            #expect(timeline?.map { $0["status"] as? String } == ["placed", "awaiting-stock", "cancelled"])
             #expect(timeline?.last?["reason"] as? String == "changed my mind")
             let sales = try await client.execute(uri: "/sales?from=2026-01-01&to=yesterday", method: .get)
             #expect(sales.status == .badRequest && sales.rule == "malformed-to")

@@ -79,7 +79,19 @@ public final class PaymentProviderSimulator: PaymentProvider {
     }
 
     private let state = Mutex(State())
+    private let outages = Mutex<Set<Call>>([])
     public let slowDelay: Duration
+
+    /// What a caller can ask of the provider; each can be made to fail for a while (``setOutage(_:)``).
+    public enum Call: String, Sendable, CaseIterable, Codable { case authorise, capture, void, refund }
+
+    /// Makes these calls fail as an unavailable provider does (retryable), until called again without them:
+    /// for showing and testing what the saga does when its payment provider is down.
+    public func setOutage(_ calls: Set<Call>) { outages.withLock { $0 = calls } }
+
+    private func checkAvailable(_ call: Call) throws(PaymentProviderError) {
+        if outages.withLock({ $0.contains(call) }) { throw .unavailable("simulated outage of \(call.rawValue)") }
+    }
 
     public init(slowDelay: Duration = .seconds(30)) {
         self.slowDelay = slowDelay
@@ -88,6 +100,7 @@ public final class PaymentProviderSimulator: PaymentProvider {
     public var ledger: Ledger { state.withLock { $0.ledger } }
 
     public func authorise(_ request: AuthorisationRequest) async throws(PaymentProviderError) -> Authorisation {
+        try checkAvailable(.authorise)
         let card = request.cardNumber.filter { $0 != " " }
         switch card {
         case Self.providerError:
@@ -118,14 +131,17 @@ public final class PaymentProviderSimulator: PaymentProvider {
     }
 
     public func capture(authorisation: String, amount: Money, idempotencyKey: String) async throws(PaymentProviderError) {
+        try checkAvailable(.capture)
         try record(authorisation, idempotencyKey) { $0.captures[$1, default: 0] += 1 }
     }
 
     public func void(authorisation: String, idempotencyKey: String) async throws(PaymentProviderError) {
+        try checkAvailable(.void)
         try record(authorisation, idempotencyKey) { $0.voids[$1, default: 0] += 1 }
     }
 
     public func refund(authorisation: String, amount: Money, idempotencyKey: String) async throws(PaymentProviderError) {
+        try checkAvailable(.refund)
         try record(authorisation, idempotencyKey) { $0.refunds[$1, default: 0] += 1 }
     }
 

@@ -38,6 +38,7 @@ public enum BillingService {
         BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
         PaymentFeed.feed(store).addRoutes(to: router)
         PaymentQueries(ledger: ledger).addRoutes(to: router)
+        if let simulator = provider as? PaymentProviderSimulator { SimulatorRoutes(simulator: simulator).addRoutes(to: router) }
         ViewsStatus([ledger]).addRoutes(to: router)
         return Application(
             router: router,

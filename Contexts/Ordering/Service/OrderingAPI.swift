@@ -12,18 +12,22 @@ struct OrderingAPI: Sendable {
     let carts: CommandHandler<Cart>
     let orders: CommandHandler<Order>
     let commands: CommandRunner
+    let sagas: Sagas
+    let orchestrator: FulfilmentOrchestrator
 
-    init(store: EventStore, copy: CatalogCopy) {
+    init(store: EventStore, copy: CatalogCopy, orchestrator: FulfilmentOrchestrator) {
         self.store = store
         self.copy = copy
         self.carts = CommandHandler(store: store, codec: OrderingEvents.cart)
         self.orders = CommandHandler(store: store, codec: OrderingEvents.order)
         self.commands = CommandRunner(store: store)
+        self.sagas = orchestrator.sagas
+        self.orchestrator = orchestrator
     }
 
     struct AddItem: Decodable { let sku: String, quantity: Int }
     struct SetQuantity: Decodable { let quantity: Int }
-    struct Checkout: Decodable { let order: String? }
+    struct Checkout: Decodable { let order: String?, card: String }
     struct Reason: Decodable { let reason: String }
 
     struct Written: Encodable { let stream: String, streamVersion: Int64, position: String? }
@@ -36,6 +40,19 @@ struct OrderingAPI: Sendable {
     struct OrderView: Encodable {
         let order: String, customer: String, status: String, lines: [Order.Line], total: Money?
         let reason: String?, refundRequired: Bool, version: Int64
+        let fulfilment: FulfilmentView?
+    }
+
+    /// Where the order's fulfilment saga stands.
+    struct FulfilmentView: Encodable {
+        let status: String, step: String?, reason: String?, updatedAt: Date
+
+        init(_ instance: Sagas.Instance) {
+            status = instance.status.rawValue
+            step = instance.step?.rawValue
+            reason = instance.state.reason
+            updatedAt = instance.updatedAt
+        }
     }
 
     func addRoutes(to router: Router<some RequestContext>) {
@@ -66,12 +83,14 @@ struct OrderingAPI: Sendable {
         router.post("/carts/{customer}/checkout") { request, context in
             try await checkout(request, try context.parameters.require("customer"))
         }
-        router.get("/orders/{order}") { _, context in try await order(try context.parameters.require("order")) }
+        router.get("/orders/{order}") { request, context in
+            try await order(try context.parameters.require("order"), wait: try Self.waitSeconds(request))
+        }
         router.post("/orders/{order}/cancel") { request, context in
             let order = try context.parameters.require("order")
             let bytes = try await JSONBody.bytes(of: request)
             let body = try JSONBody.decode(Reason.self, from: bytes)
-            return try await orderCommand(request, bytes, order, .cancel(order: order, reason: body.reason))
+            return try await cancel(request, bytes, order, reason: body.reason)
         }
         router.post("/orders/{order}/ship") { request, context in
             let order = try context.parameters.require("order")
@@ -118,8 +137,12 @@ struct OrderingAPI: Sendable {
     private func checkout(_ request: Request, _ customer: String) async throws -> Response {
         let bytes = try await JSONBody.optionalBytes(of: request)
         let body = try bytes.map { try JSONBody.decode(Checkout.self, from: $0) }
-        let order = body?.order ?? UUID().uuidString.lowercased()
-        return try await commands.run(request, body: bytes) { transaction in
+        guard let body else {
+            throw Problem.badRequest("missing-body", "checkout needs a JSON body with the card to pay with: {\"card\": \"4242 4242 4242 4242\"}")
+        }
+        let card = try Self.valid(card: body.card)
+        let order = body.order ?? UUID().uuidString.lowercased()
+        let response = try await commands.run(request, body: bytes) { transaction in
             let cartStream = try OrderingStreams.cart(customer), orderStream = try OrderingStreams.order(order)
             try await transaction.lock([cartStream, orderStream])
             let (cart, cartVersion) = try carts.fold(try await transaction.readStream(cartStream))
@@ -138,14 +161,61 @@ struct OrderingAPI: Sendable {
             let checkedOut = try Cart.decide(.checkOut(customer: customer, order: order), cart)
             try await transaction.append(try checkedOut.map { try NewEvent($0, codec: OrderingEvents.cart) }, to: cartStream,
                                          expectedVersion: .exact(cartVersion))
-            let appended = try await transaction.append(try placed.map { try NewEvent($0, codec: OrderingEvents.order) }, to: orderStream,
-                                                        expectedVersion: .exact(orderVersion))
-            let state = Order.replay(placed, from: orderState)
+            try await transaction.append(try placed.map { try NewEvent($0, codec: OrderingEvents.order) }, to: orderStream,
+                                         expectedVersion: .exact(orderVersion))
+            // The order's fulfilment starts in the same transaction: no placed order is ever without its saga.
+            guard case .placed(let event)? = placed.first else { preconditionFailure("placing an order yields OrderPlaced") }
+            let saga = Fulfilment.start(event, card: card)
+            try await sagas.start(saga, in: transaction)
+            let (state, version) = try orders.fold(try await transaction.readStream(orderStream))
             return try .json(.created, OrderView(
                 order: order, customer: customer, status: state.status?.rawValue ?? "placed", lines: state.lines, total: state.total,
-                reason: nil, refundRequired: false, version: appended.streamVersion), etag: ETag.make(appended.streamVersion),
+                reason: nil, refundRequired: false, version: version, fulfilment: nil), etag: ETag.make(version),
                 location: "/orders/\(order)")
         }
+        orchestrator.poke()
+        return response
+    }
+
+    /// A card number as the payment provider takes it: 12 to 19 digits, spaces allowed.
+    static func valid(card: String) throws -> String {
+        let digits = card.filter { $0 != " " }
+        guard (12...19).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw Problem.ruleBroken("invalid-card", "a card number is 12 to 19 digits")
+        }
+        return digits
+    }
+
+    /// `?wait=SECONDS` (0 to 30): how long a read of an order may wait for its saga's outcome.
+    static func waitSeconds(_ request: Request) throws -> Double {
+        guard let text = request.uri.queryParameters["wait"] else { return 0 }
+        guard let seconds = Double(String(text)), seconds.isFinite, (0...30).contains(seconds) else {
+            throw Problem.badRequest("invalid-wait", "wait is a number of seconds from 0 to 30")
+        }
+        return seconds
+    }
+
+    /// Cancels an order and, in the same transaction, turns its saga to compensation. The saga's row is
+    /// locked before the order's stream, in the order the saga's own updates take them (no deadlock).
+    private func cancel(_ request: Request, _ bytes: Data, _ order: String, reason: String) async throws -> Response {
+        let expected = try ETag.expectedVersion(request)
+        let response = try await commands.run(request, body: bytes) { transaction in
+            let stream = try OrderingStreams.order(order)
+            let hasSaga = try await sagas.lock(order, in: transaction)
+            let result = try await ifMatch {
+                try await orders.handle(.cancel(order: order, reason: reason), on: stream, in: transaction, expectedVersion: expected)
+            }
+            if hasSaga, case .cancelled(let cancelled)? = result.events.first {
+                let attempt = Sagas.Attempt(step: "customer", attempt: 1, outcome: "cancelled", reason: cancelled.reason, startedAt: Date())
+                try await sagas.update(order, attempt: attempt, in: transaction) { state in
+                    Fulfilment.Transition(state: Fulfilment.cancel(state, reason: cancelled.reason))
+                }
+            }
+            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                             etag: ETag.make(result.streamVersion))
+        }
+        orchestrator.poke()
+        return response
     }
 
     private func cart(_ customer: String) async throws -> Response {
@@ -161,15 +231,27 @@ struct OrderingAPI: Sendable {
             .response(replayed: false)
     }
 
-    private func order(_ id: String) async throws -> Response {
+    /// An order as it stands; with `wait`, waits up to that many seconds for its saga's outcome (confirmed,
+    /// rejected or cancelled) and answers with what it has then.
+    private func order(_ id: String, wait: Double) async throws -> Response {
         let stream: StreamName
         do { stream = try OrderingStreams.order(id) } catch { throw Problem.notFound("there is no order '\(id.prefix(40))'") }
-        let (order, version) = try await orders.load(stream)
-        guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
-        return try CommandReply.json(.ok, OrderView(
-            order: id, customer: order.customer, status: status.rawValue, lines: order.lines, total: order.total,
-            reason: order.reason, refundRequired: order.refundRequired, version: version), etag: ETag.make(version))
-            .response(replayed: false)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        while true {
+            let seen = store.eventsAvailable.generation
+            let (order, version) = try await orders.load(stream)
+            guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
+            let left = deadline - ContinuousClock.now
+            if [.placed, .awaitingStock, .awaitingPayment].contains(status), left > .zero {
+                await store.eventsAvailable.wait(past: seen, timeout: left)
+                continue
+            }
+            let saga = try await sagas.instance(id)
+            return try CommandReply.json(.ok, OrderView(
+                order: id, customer: order.customer, status: status.rawValue, lines: order.lines, total: order.total,
+                reason: order.reason, refundRequired: order.refundRequired, version: version, fulfilment: saga.map(FulfilmentView.init)),
+                etag: ETag.make(version)).response(replayed: false)
+        }
     }
 }
 

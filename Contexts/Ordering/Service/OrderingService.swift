@@ -7,26 +7,37 @@ import Projections
 import SalesSummary
 import ServiceKit
 
-/// The Ordering service: carts and orders, its copy of the catalog, and the consumer of Catalog's feed.
+/// The Ordering service: carts and orders, its copy of the catalog, the consumer of Catalog's feed, and the
+/// orchestrator of the order fulfilment saga.
 public enum OrderingService {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
         public var database: DatabaseURL
-        /// Where Catalog serves its product feed.
+        /// Where Catalog serves its product feed and takes stock commands.
         public var catalogURL: String
+        /// Where Billing takes payment commands.
+        public var billingURL: String
         public var feedPollInterval: Duration
         /// Where its SQLite views live.
         public var viewsDirectory: URL
+        /// The fulfilment saga's retries, polling and concurrency.
+        public var saga: FulfilmentOrchestrator.Configuration
+        /// The saga's deadline for each step.
+        public var deadlines: FulfilmentSteps.Deadlines
 
-        public init(host: String = "127.0.0.1", port: Int = 8082, database: DatabaseURL, catalogURL: String,
-                    feedPollInterval: Duration = .milliseconds(500), viewsDirectory: URL) {
+        public init(host: String = "127.0.0.1", port: Int = 8082, database: DatabaseURL, catalogURL: String, billingURL: String,
+                    feedPollInterval: Duration = .milliseconds(500), viewsDirectory: URL,
+                    saga: FulfilmentOrchestrator.Configuration = .init(), deadlines: FulfilmentSteps.Deadlines = .init()) {
             self.host = host
             self.port = port
             self.database = database
             self.catalogURL = catalogURL
+            self.billingURL = billingURL
             self.feedPollInterval = feedPollInterval
             self.viewsDirectory = viewsDirectory
+            self.saga = saga
+            self.deadlines = deadlines
         }
     }
 
@@ -35,19 +46,24 @@ public enum OrderingService {
         let history = try Projector(OrderHistory(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let sales = try Projector(SalesSummary(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let copy = CatalogCopy(store: store)
+        let orchestrator = FulfilmentOrchestrator(
+            sagas: Sagas(store: store),
+            steps: FulfilmentSteps(catalogURL: configuration.catalogURL, billingURL: configuration.billingURL, deadlines: configuration.deadlines),
+            configuration: configuration.saga, logger: logger)
         let router = Router()
         router.middlewares.add(ProblemMiddleware())
         Health(store: store).addRoutes(to: router)
-        OrderingAPI(store: store, copy: copy).addRoutes(to: router)
+        OrderingAPI(store: store, copy: copy, orchestrator: orchestrator).addRoutes(to: router)
         OrderFeed.feed(store).addRoutes(to: router)
         OrderQueries(history: history, sales: sales).addRoutes(to: router)
         ViewsStatus([history, sales]).addRoutes(to: router)
+        SagaRoutes(sagas: orchestrator.sagas, orchestrator: orchestrator).addRoutes(to: router)
         let consumer = CatalogFeedConsumer(copy: copy, catalogURL: configuration.catalogURL,
                                            pollInterval: configuration.feedPollInterval, logger: logger)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-ordering"),
-            services: [store, consumer, history, sales],
+            services: [store, consumer, history, sales, orchestrator],
             logger: logger)
     }
 }

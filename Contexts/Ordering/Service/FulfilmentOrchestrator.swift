@@ -1,0 +1,197 @@
+import EventStore
+import Foundation
+import Logging
+import Ordering
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the fulfilment saga inside the Ordering service: finds the instances that are due, works each one
+/// step after step (``FulfilmentSteps``), and records every result through ``Sagas``.
+///
+/// Several orchestrators (in several processes) may work one database. Each instance is worked by one of them
+/// at a time: a worker holds a session-level advisory lock on the instance, taken on one connection that it
+/// keeps for as long as it runs. A session lock needs no transaction (so it never holds back the event store's
+/// readers, as an open transaction would) and it dies with its connection: a killed worker's instances are
+/// free at once, and the next poll of a live worker takes them over.
+public final class FulfilmentOrchestrator: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var retry: Fulfilment.RetryPolicy
+        /// How often it looks for due instances when nothing wakes it.
+        public var pollInterval: Duration
+        /// The most instances it works at once.
+        public var concurrency: Int
+        /// Told when a worker starts (`true`) and ends (`false`) a step of an instance: for tests and probes.
+        public var observer: (@Sendable (_ saga: String, _ step: Fulfilment.Step, _ starting: Bool) -> Void)?
+
+        public init(retry: Fulfilment.RetryPolicy = .init(), pollInterval: Duration = .milliseconds(500), concurrency: Int = 64,
+                    observer: (@Sendable (String, Fulfilment.Step, Bool) -> Void)? = nil) {
+            self.retry = retry
+            self.pollInterval = pollInterval
+            self.concurrency = max(1, concurrency)
+            self.observer = observer
+        }
+    }
+
+    let sagas: Sagas
+    let steps: FulfilmentSteps
+    let configuration: Configuration
+    let logger: Logger
+    /// Wakes the poller: a checkout started an instance, a cancellation or a retry made one due.
+    let wake = ChangeSignal()
+    private let working = Mutex<Set<String>>([])
+
+    public init(sagas: Sagas, steps: FulfilmentSteps, configuration: Configuration = .init(), logger: Logger) {
+        self.sagas = sagas
+        self.steps = steps
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// An instance may be due: look now rather than at the next poll.
+    public func poke() { wake.signal() }
+
+    public func run() async throws {
+        await sagas.store.waitUntilRunning()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.workWhileConnected()
+                } catch {
+                    if Task.isCancelled { return }
+                    // The lock connection failed: its locks are gone, and every worker was cancelled with it.
+                    self.logger.error("the saga orchestrator lost its lock connection; starting again",
+                                      metadata: ["error": "\(describe(error))"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Polls for due instances and works each in a child task while it holds the instance's lock on `locks`.
+    private func workWhileConnected() async throws {
+        try await sagas.store.withConnection { locks in
+            try await withThrowingDiscardingTaskGroup { group in
+                while !Task.isCancelled {
+                    let seen = wake.generation
+                    let free = configuration.concurrency - working.withLock { $0.count }
+                    if free > 0 {
+                        for id in try await sagas.due(limit: free, on: locks) where working.withLock({ $0.insert(id).inserted }) {
+                            guard try await Self.tryLock(id, on: locks, logger: logger) else {
+                                _ = working.withLock { $0.remove(id) }
+                                continue
+                            }
+                            group.addTask {
+                                defer { self.finished(id) }
+                                await self.work(id)
+                                try await Self.unlock(id, on: locks, logger: self.logger)
+                            }
+                        }
+                    }
+                    await wake.wait(past: seen, timeout: configuration.pollInterval)
+                }
+            }
+        }
+    }
+
+    private func finished(_ id: String) {
+        working.withLock { _ = $0.remove(id) }
+        wake.signal()  // room for one more
+    }
+
+    /// Works one instance, which this worker holds, until it is finished, parked, or waiting for a retry
+    /// further off than a poll.
+    func work(_ id: String) async {
+        while !Task.isCancelled {
+            do {
+                // Read under the lock: what the previous holder committed is visible.
+                guard let instance = try await sagas.instance(id), let due = instance.dueAt else { return }
+                let wait = due.timeIntervalSinceNow
+                if wait > 0 {
+                    guard wait < configuration.pollInterval.seconds * 4 else { return }
+                    try await Task.sleep(for: .seconds(wait))
+                    continue
+                }
+                guard let step = Fulfilment.next(instance.state) else {
+                    try await sagas.update(id, attempt: nil) { Fulfilment.Transition(state: $0) }  // marks it finished
+                    return
+                }
+                let attempt = instance.state.failures + 1, started = Date()
+                configuration.observer?(id, step, true)
+                let result = await steps.perform(step, for: instance.state)
+                configuration.observer?(id, step, false)
+                CrashPoint.reached("after-\(step)")
+                let policy = configuration.retry
+                let written = try await sagas.update(id, attempt: .init(step: step.rawValue, attempt: attempt, outcome: result.outcome,
+                                                                         reason: result.reason, startedAt: started)) { fresh in
+                    Fulfilment.record(result, of: step, in: fresh, policy: policy)
+                }
+                log(id, step, attempt, result, written)
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("working a saga failed; it stays due", metadata: ["saga": "\(id)", "error": "\(describe(error))"])
+                try? await Task.sleep(for: configuration.pollInterval)
+                return
+            }
+        }
+    }
+
+    private func log(_ id: String, _ step: Fulfilment.Step, _ attempt: Int, _ result: Fulfilment.Result, _ written: Sagas.Instance) {
+        var metadata: Logger.Metadata = ["saga": "\(id)", "step": "\(step)", "attempt": "\(attempt)", "outcome": "\(result.outcome)",
+                                         "status": "\(written.status)"]
+        if let reason = result.reason { metadata["reason"] = "\(reason)" }
+        switch written.status {
+        case .parked: logger.error("saga parked: an operator must look", metadata: metadata)
+        case _ where result.outcome == "failed": logger.warning("saga step failed", metadata: metadata)
+        default: logger.debug("saga step done", metadata: metadata)
+        }
+    }
+
+    // MARK: Locks
+
+    /// Advisory lock space of the saga instances (the event store uses 24158, idempotency keys 24159).
+    static let lockSpace: Int32 = 24160
+
+    static func tryLock(_ id: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT pg_try_advisory_lock(\(lockSpace), hashtext(\(id)))", logger: logger)
+        for try await locked in rows.decode(Bool.self) { return locked }
+        return false
+    }
+
+    static func unlock(_ id: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("SELECT pg_advisory_unlock(\(lockSpace), hashtext(\(id)))", logger: logger)
+    }
+}
+
+extension Fulfilment.Result {
+    var outcome: String {
+        switch self {
+        case .succeeded: "succeeded"
+        case .refused: "refused"
+        case .failed: "failed"
+        case .broken: "broken"
+        }
+    }
+
+    var reason: String? {
+        switch self {
+        case .succeeded: nil
+        case .refused(let reason), .failed(let reason), .broken(let reason): reason
+        }
+    }
+}
+
+/// Fault injection for the crash tests: `SHOP_CRASH_AT=<point>` makes the process kill itself (SIGKILL, as
+/// `kill -9` would) when it reaches that point, for example `after-reserve-stock`: the step was done by the
+/// other context, and its result not yet recorded here.
+enum CrashPoint {
+    static let armed = ProcessInfo.processInfo.environment["SHOP_CRASH_AT"]
+
+    static func reached(_ point: String) {
+        guard let armed, armed == point else { return }
+        kill(getpid(), SIGKILL)
+    }
+}

@@ -1,0 +1,220 @@
+import EventStore
+import Foundation
+import Logging
+import Ordering
+import PostgresNIO
+
+/// The fulfilment saga's instances in Ordering's database (`Migrations/ordering/0002_fulfilment_sagas.sql`):
+/// a row per instance holding ``Fulfilment/State``, and a timeline of every attempt.
+///
+/// Every change is made under the row's lock in one transaction that also appends the order's events and
+/// writes the timeline: the order's status and the saga's state never disagree, whatever crashes.
+public struct Sagas: Sendable {
+    public let store: EventStore
+    let orders: CommandHandler<Order>
+
+    public init(store: EventStore) {
+        self.store = store
+        self.orders = CommandHandler(store: store, codec: OrderingEvents.order)
+    }
+
+    public struct Instance: Sendable, Codable, Equatable {
+        public let id: String
+        public let status: Fulfilment.Status
+        /// The step due next, or the one it parked on.
+        public let step: Fulfilment.Step?
+        public let state: Fulfilment.State
+        public let dueAt: Date?
+        public let version: Int64
+        public let startedAt: Date
+        public let updatedAt: Date
+    }
+
+    /// One line of an instance's timeline.
+    public struct Entry: Sendable, Codable, Equatable {
+        public let step: String
+        public let attempt: Int
+        /// `succeeded`, `refused`, `failed`, `broken`, or a change from outside: `cancelled`, `retried`.
+        public let outcome: String
+        public let reason: String?
+        public let startedAt: Date
+        public let finishedAt: Date
+    }
+
+    public enum SagaError: Error, Equatable, CustomStringConvertible {
+        case unknown(String)
+        case notParked(String, Fulfilment.Status)
+
+        public var description: String {
+            switch self {
+            case .unknown(let id): "there is no saga '\(id.prefix(80))'"
+            case .notParked(let id, let status): "saga \(id) is \(status), not parked: only a parked saga can be retried"
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Starts an instance in the caller's transaction (the checkout's), with the order command it gives.
+    func start(_ transition: Fulfilment.Transition, in transaction: EventStore.Transaction) async throws {
+        let state = transition.state
+        try await transaction.connection.run("""
+            INSERT INTO sagas (saga_id, status, step, state, due_at)
+            VALUES (\(state.order), \(state.status.rawValue), \(Fulfilment.next(state)?.rawValue), \(try Self.json(state))::jsonb, now())
+            """, logger: transaction.logger)
+        if let command = transition.orderCommand {
+            try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
+        }
+    }
+
+    /// Locks an instance's row for the rest of the caller's transaction; says whether there is one.
+    func lock(_ id: String, in transaction: EventStore.Transaction) async throws -> Bool {
+        try await Self.load(id, on: transaction.connection, logger: transaction.logger, forUpdate: true) != nil
+    }
+
+    /// What was attempted, for the timeline.
+    struct Attempt: Sendable {
+        let step: String, attempt: Int, outcome: String, reason: String?, startedAt: Date
+    }
+
+    /// Changes an instance: `change` gets its freshest state under the row's lock; the new state, the order's
+    /// command and the timeline entry are written in one transaction. Returns the instance as written and how
+    /// long to wait before it is due again.
+    @discardableResult
+    func update(
+        _ id: String, attempt: Attempt?,
+        _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
+    ) async throws -> Instance {
+        try await store.withTransaction { transaction in
+            try await update(id, attempt: attempt, in: transaction, change)
+        }
+    }
+
+    func update(
+        _ id: String, attempt: Attempt?, in transaction: EventStore.Transaction,
+        _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
+    ) async throws -> Instance {
+        let connection = transaction.connection, logger = transaction.logger
+        guard let current = try await Self.load(id, on: connection, logger: logger, forUpdate: true) else { throw SagaError.unknown(id) }
+        let transition = try change(current.state)
+        let state = transition.state
+        if let command = transition.orderCommand {
+            try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
+        }
+        let status = state.status
+        let step = Fulfilment.next(state) ?? state.parked?.step
+        let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
+        let rows = try await connection.query("""
+            UPDATE sagas SET status = \(status.rawValue), step = \(step?.rawValue), state = \(try Self.json(state))::jsonb,
+                due_at = CASE WHEN \(delay == nil) THEN NULL ELSE now() + make_interval(secs => \(delay?.seconds ?? 0)) END,
+                version = version + 1, updated_at = now()
+            WHERE saga_id = \(id)
+            RETURNING \(unescaped: Self.columns)
+            """, logger: logger)
+        var written: Instance?
+        for try await row in rows { written = try Self.instance(row) }
+        if let attempt {
+            try await connection.run("""
+                INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
+                VALUES (\(id), \(attempt.step), \(attempt.attempt), \(attempt.outcome), \(attempt.reason), \(attempt.startedAt))
+                """, logger: logger)
+        }
+        guard let written else { throw SagaError.unknown(id) }
+        return written
+    }
+
+    /// Re-drives a parked instance (an operator's `shop-admin sagas retry`): due at once, with a fresh budget.
+    @discardableResult
+    public func retry(_ id: String) async throws -> Instance {
+        try await update(id, attempt: Attempt(step: "operator", attempt: 1, outcome: "retried", reason: nil, startedAt: Date())) { state in
+            guard state.status == .parked else { throw SagaError.notParked(id, state.status) }
+            return Fulfilment.Transition(state: Fulfilment.retry(state))
+        }
+    }
+
+    // MARK: Reading
+
+    public func instance(_ id: String) async throws -> Instance? {
+        try await store.withConnection { try await Self.load(id, on: $0, logger: store.logger, forUpdate: false) }
+    }
+
+    /// Instances, newest first; only those in `status` if given.
+    public func list(status: Fulfilment.Status? = nil, limit: Int = 50) async throws -> [Instance] {
+        try await store.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.columns) FROM sagas
+                WHERE \(status?.rawValue)::text IS NULL OR status = \(status?.rawValue)
+                ORDER BY started_at DESC, saga_id LIMIT \(Int64(limit))
+                """, logger: store.logger)
+            var instances: [Instance] = []
+            for try await row in rows { instances.append(try Self.instance(row)) }
+            return instances
+        }
+    }
+
+    /// How many instances there are in each status.
+    public func counts() async throws -> [Fulfilment.Status: Int] {
+        try await store.withConnection { connection in
+            var counts: [Fulfilment.Status: Int] = [:]
+            let rows = try await connection.query("SELECT status, count(*)::bigint FROM sagas GROUP BY status", logger: store.logger)
+            for try await (status, count) in rows.decode((String, Int64).self) {
+                if let status = Fulfilment.Status(rawValue: status) { counts[status] = Int(count) }
+            }
+            return counts
+        }
+    }
+
+    public func timeline(_ id: String) async throws -> [Entry] {
+        try await store.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT step, attempt, outcome, reason, started_at, finished_at FROM saga_steps WHERE saga_id = \(id) ORDER BY id
+                """, logger: store.logger)
+            var entries: [Entry] = []
+            for try await (step, attempt, outcome, reason, started, finished) in rows.decode((String, Int32, String, String?, Date, Date).self) {
+                entries.append(Entry(step: step, attempt: Int(attempt), outcome: outcome, reason: reason, startedAt: started, finishedAt: finished))
+            }
+            return entries
+        }
+    }
+
+    /// Instances due now, oldest first.
+    func due(limit: Int, on connection: PostgresConnection) async throws -> [String] {
+        let rows = try await connection.query("""
+            SELECT saga_id FROM sagas WHERE due_at <= now() ORDER BY due_at LIMIT \(Int64(limit))
+            """, logger: store.logger)
+        var ids: [String] = []
+        for try await id in rows.decode(String.self) { ids.append(id) }
+        return ids
+    }
+
+    // MARK: Rows
+
+    static let columns = "saga_id, status, step, state::text, due_at, version, started_at, updated_at"
+
+    static func load(_ id: String, on connection: PostgresConnection, logger: Logger, forUpdate: Bool) async throws -> Instance? {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: columns) FROM sagas WHERE saga_id = \(id) \(unescaped: forUpdate ? "FOR UPDATE" : "")
+            """, logger: logger)
+        for try await row in rows { return try instance(row) }
+        return nil
+    }
+
+    static func instance(_ row: PostgresRow) throws -> Instance {
+        let (id, status, step, state, due, version, started, updated) = try row.decode((String, String, String?, String, Date?, Int64, Date, Date).self)
+        return Instance(id: id, status: Fulfilment.Status(rawValue: status) ?? .parked, step: step.flatMap(Fulfilment.Step.init(rawValue:)),
+                        state: try JSONDecoder().decode(Fulfilment.State.self, from: Data(state.utf8)),
+                        dueAt: due, version: version, startedAt: started, updatedAt: updated)
+    }
+
+    static func json(_ state: Fulfilment.State) throws -> String {
+        String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+    }
+
+    static func metadata(_ state: Fulfilment.State) -> EventMetadata {
+        EventMetadata(correlationID: state.order, actor: "saga:order-fulfilment")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,283 @@
+import BillingService
+import CatalogService
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Ordering
+import OrderingService
+import Synchronization
+import TestSupport
+import Testing
+
+/// The three services, each on its own database and port, talking real HTTP.
+struct Shop: Sendable {
+    let catalog: any TestClientProtocol
+    let ordering: any TestClientProtocol
+    let billing: any TestClientProtocol
+
+    static let approve = "4242424242424242"
+
+    /// A product with stock, once Ordering's copy of the catalog knows it.
+    func product(_ sku: String, price: Int = 1250, stock: Int) async throws {
+        let added = try await catalog.send(.post, "/products", #"{"sku":"\#(sku)","name":"\#(sku) name","price":{"amount":\#(price),"currency":"EUR"}}"#)
+        #expect(added.status == .created)
+        let received = try await catalog.send(.post, "/products/\(sku)/stock", #"{"quantity":\#(stock)}"#)
+        #expect(received.status == .ok)
+    }
+
+    /// Puts `quantity` of `sku` in the customer's cart (waiting for Ordering's copy to know it) and checks out.
+    func order(_ customer: String, _ sku: String, quantity: Int = 1, card: String = approve) async throws -> String {
+        try await within(.seconds(20), "Ordering's copy of \(sku)") {
+            while true {
+                let added = try await ordering.send(.post, "/carts/\(customer)/items", #"{"sku":"\#(sku)","quantity":\#(quantity)}"#)
+                if added.status == .ok { return }
+                #expect(added.rule == "unknown-product")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        let checkout = try await ordering.send(.post, "/carts/\(customer)/checkout", #"{"card":"\#(card)"}"#)
+        #expect(checkout.status == .created, "\(String(buffer: checkout.body))")
+        return try #require(checkout.object["order"] as? String)
+    }
+
+    /// The order once its saga has an outcome (confirmed, rejected or cancelled).
+    func outcome(_ order: String) async throws -> [String: Any] {
+        try await ordering.object("/orders/\(order)?wait=30")
+    }
+
+    /// The saga once it is finished or parked, with its timeline.
+    func saga(_ order: String, until done: @escaping @Sendable (String) -> Bool = { ["completed", "rejected", "cancelled", "parked"].contains($0) }) async throws -> [String: Any] {
+        let ordering = self.ordering
+        let found = try await within(.seconds(30), "saga \(order) to settle") {
+            while true {
+                let saga = try await ordering.object("/admin/sagas/\(order)")
+                if let status = saga["status"] as? String, done(status) { return JSONBox(saga) }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        return found.value
+    }
+
+    func stock(_ sku: String) async throws -> (onHand: Int, reserved: Int) {
+        let stock = try await catalog.object("/products/\(sku)")["stock"] as? [String: Any]
+        return (stock?["onHand"] as? Int ?? -1, stock?["reserved"] as? Int ?? -1)
+    }
+
+    func ledger() async throws -> [String: [String: Int]] {
+        (try await billing.object("/simulator/ledger") as? [String: [String: Int]]) ?? [:]
+    }
+
+    func outage(_ calls: [String]) async throws {
+        let list = calls.map { "\"\($0)\"" }.joined(separator: ",")
+        #expect(try await billing.send(.put, "/simulator/outage", #"{"calls":[\#(list)]}"#).status == .ok)
+    }
+}
+
+/// A JSON object carried across tasks.
+struct JSONBox: @unchecked Sendable { let value: [String: Any]; init(_ value: [String: Any]) { self.value = value } }
+
+extension FulfilmentOrchestrator.Configuration {
+    /// Quick retries, so that failure paths finish in a test's time.
+    static let quick = Self(retry: .init(attempts: 3, firstDelay: .milliseconds(20), maximumDelay: .milliseconds(100)),
+                            pollInterval: .milliseconds(50))
+}
+
+func withShop(
+    saga: FulfilmentOrchestrator.Configuration = .quick, providerDeadline: Duration = .seconds(5),
+    _ body: @escaping @Sendable (Shop) async throws -> Void
+) async throws {
+    let catalogDatabase = try await TestDatabase.create()
+    let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+    let billingDatabase = try await TestDatabase.create()
+    let logger = TestDatabase.logger
+    let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: logger)
+    try await catalog.test(.live) { catalogClient in
+        let billing = try BillingService.application(
+            .init(port: 0, database: billingDatabase, providerDeadline: providerDeadline, viewsDirectory: scratchViews()), logger: logger)
+        try await billing.test(.live) { billingClient in
+            let ordering = try OrderingService.application(
+                .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(try #require(catalogClient.port))",
+                      billingURL: "http://127.0.0.1:\(try #require(billingClient.port))", feedPollInterval: .milliseconds(20),
+                      viewsDirectory: scratchViews(), saga: saga),
+                logger: logger)
+            try await ordering.test(.live) { orderingClient in
+                try await body(Shop(catalog: catalogClient, ordering: orderingClient, billing: billingClient))
+            }
+        }
+    }
+}
+
+@Suite("Order fulfilment saga")
+struct SagaTests {
+    @Test func theHappyPathConfirmsCommitsTheStockAndCapturesOnce() async throws {
+        try await withShop { shop in
+            try await shop.product("MUG-001", price: 1250, stock: 5)
+            let order = try await shop.order("kim", "MUG-001", quantity: 2)
+            let outcome = try await shop.outcome(order)
+            #expect(outcome["status"] as? String == "confirmed")
+            let saga = try await shop.saga(order)
+            #expect(saga["status"] as? String == "completed")
+            let steps = (saga["timeline"] as? [[String: Any]])?.map { "\($0["step"]!) \($0["outcome"]!)" }
+            #expect(steps == ["reserve-stock succeeded", "authorise-payment succeeded", "commit-stock succeeded", "capture-payment succeeded"])
+            #expect(saga["card"] as? String == "•••• 4242")
+            #expect(try await shop.stock("MUG-001") == (3, 0))
+            let payment = try await shop.billing.object("/payments/\(order)")
+            #expect(payment["status"] as? String == "captured" && (payment["captured"] as? [String: Any])?["amount"] as? Int == 2500)
+            let ledger = try await shop.ledger()
+            #expect(ledger["authorisations"]?[order] == 1 && ledger["captures"]?[order] == 1)
+            // The order-detail view shows the saga's steps as the order's timeline.
+            let detail = try await shop.ordering.object("/orders/\(order)/detail?minPosition=\(try await position(shop, order))")
+            let timeline = ((detail["order"] as? [String: Any])?["timeline"] as? [[String: Any]])?.compactMap { $0["status"] as? String }
+            #expect(timeline == ["placed", "awaiting-stock", "awaiting-payment", "confirmed"])
+        }
+    }
+
+    @Test func noStockRejectsTheOrderWithTheReasonAndTakesNoPayment() async throws {
+        try await withShop { shop in
+            try await shop.product("MUG-001", stock: 1)
+            let order = try await shop.order("kim", "MUG-001", quantity: 2)
+            let outcome = try await shop.outcome(order)
+            #expect(outcome["status"] as? String == "rejected")
+            #expect((outcome["reason"] as? String)?.contains("MUG-001") == true, "\(outcome)")
+            #expect(try await shop.saga(order)["status"] as? String == "rejected")
+            #expect(try await shop.stock("MUG-001") == (1, 0))
+            #expect(try await shop.billing.execute(uri: "/payments/\(order)", method: .get).status == .notFound)
+        }
+    }
+
+    @Test(arguments: [("4000000000000002", "card declined"), ("4000000000009995", "insufficient funds")])
+    func aDeclinedPaymentReleasesTheStockAndRejects(card: String, reason: String) async throws {
+        try await withShop { shop in
+            try await shop.product("MUG-001", stock: 3)
+            let order = try await shop.order("kim", "MUG-001", quantity: 2, card: card)
+            let outcome = try await shop.outcome(order)
+            #expect(outcome["status"] as? String == "rejected" && outcome["reason"] as? String == "payment declined: \(reason)")
+            let saga = try await shop.saga(order)
+            #expect(saga["status"] as? String == "rejected")
+            #expect((saga["done"] as? [String]) == ["reserve-stock", "release-stock"])
+            #expect(try await shop.stock("MUG-001") == (3, 0))
+            #expect(try await shop.ledger()["authorisations"]?[order] == nil)
+        }
+    }
+
+    @Test func aPaymentStepThatTimesOutIsRetriedThenCompensated() async throws {
+        // The slow card makes the provider answer after Billing's deadline: Billing says 504 every time.
+        try await withShop(providerDeadline: .milliseconds(100)) { shop in
+            try await shop.product("MUG-001", stock: 3)
+            let order = try await shop.order("kim", "MUG-001", card: "4000000000000101")
+            let outcome = try await shop.outcome(order)
+            #expect(outcome["status"] as? String == "rejected")
+            #expect((outcome["reason"] as? String)?.hasPrefix("payment could not be authorised") == true, "\(outcome)")
+            let saga = try await shop.saga(order)
+            let timeline = (saga["timeline"] as? [[String: Any]])?.map { "\($0["step"]!) \($0["attempt"]!) \($0["outcome"]!)" }
+            #expect(timeline == ["reserve-stock 1 succeeded", "authorise-payment 1 failed", "authorise-payment 2 failed",
+                                 "authorise-payment 3 failed", "release-stock 1 succeeded", "cancel-payment 1 succeeded"])
+            #expect(saga["status"] as? String == "rejected")
+            #expect(try await shop.stock("MUG-001") == (3, 0))
+        }
+    }
+
+    @Test func aStepThatKeepsFailingAfterConfirmationParksAndARetryReDrivesIt() async throws {
+        try await withShop { shop in
+            try await shop.product("MUG-001", stock: 3)
+            try await shop.outage(["capture"])
+            let order = try await shop.order("kim", "MUG-001")
+            #expect(try await shop.outcome(order)["status"] as? String == "confirmed")
+            let parked = try await shop.saga(order)
+            #expect(parked["status"] as? String == "parked" && parked["step"] as? String == "capture-payment")
+            #expect((parked["reason"] as? String)?.contains("503") == true, "\(parked)")
+            let listed = try await shop.ordering.object("/admin/sagas?status=parked")["sagas"] as? [[String: Any]]
+            #expect(listed?.map { $0["id"] as? String } == [order])
+
+            // Still down: a retry parks it again. Back up: a retry completes it, capturing once.
+            #expect(try await shop.ordering.send(.post, "/admin/sagas/\(order)/retry").status == .ok)
+            let again = try await shop.saga(order) { $0 == "parked" }
+            #expect((again["timeline"] as? [[String: Any]])?.filter { $0["step"] as? String == "capture-payment" }.count == 6)
+            try await shop.outage([])
+            #expect(try await shop.ordering.send(.post, "/admin/sagas/\(order)/retry").status == .ok)
+            #expect(try await shop.saga(order)["status"] as? String == "completed")
+            #expect(try await shop.ledger()["captures"]?[order] == 1)
+            let notParked = try await shop.ordering.send(.post, "/admin/sagas/\(order)/retry")
+            #expect(notParked.status == .unprocessableContent && notParked.rule == "saga-not-parked")
+        }
+    }
+
+    @Test func cancellingBeforeConfirmationReleasesTheStock() async throws {
+        // Authorisations fail for now, slowly retried: the customer cancels while the saga waits to retry.
+        let saga = FulfilmentOrchestrator.Configuration(retry: .init(attempts: 10, firstDelay: .seconds(1)), pollInterval: .milliseconds(50))
+        try await withShop(saga: saga) { shop in
+            try await shop.product("MUG-001", stock: 3)
+            try await shop.outage(["authorise"])
+            let order = try await shop.order("kim", "MUG-001", quantity: 2)
+            _ = try await shop.saga(order) { _ in true }
+            try await within(.seconds(20), "a failed authorisation") {
+                while try await shop.ordering.object("/admin/sagas/\(order)")["attempts"] as? Int != 1 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let cancel = try await shop.ordering.send(.post, "/orders/\(order)/cancel", #"{"reason":"changed my mind"}"#)
+            #expect(cancel.status == .ok, "\(String(buffer: cancel.body))")
+            let done = try await shop.saga(order)
+            #expect(done["status"] as? String == "cancelled" && done["reason"] as? String == "changed my mind")
+            let cancelled = try await shop.ordering.object("/orders/\(order)")
+            #expect(cancelled["status"] as? String == "cancelled" && cancelled["refundRequired"] as? Bool == false)
+            #expect(try await shop.stock("MUG-001") == (3, 0))
+        }
+    }
+
+    @Test func cancellingAfterConfirmationReturnsTheStockAndRefunds() async throws {
+        try await withShop { shop in
+            try await shop.product("MUG-001", stock: 3)
+            let order = try await shop.order("kim", "MUG-001", quantity: 2)
+            #expect(try await shop.saga(order)["status"] as? String == "completed")
+            #expect(try await shop.stock("MUG-001") == (1, 0))
+            let cancel = try await shop.ordering.send(.post, "/orders/\(order)/cancel", #"{"reason":"arrived broken"}"#)
+            #expect(cancel.status == .ok)
+            let done = try await shop.saga(order) { $0 == "cancelled" || $0 == "parked" }
+            #expect(done["status"] as? String == "cancelled", "\(done)")
+            #expect(try await shop.ordering.object("/orders/\(order)")["refundRequired"] as? Bool == true)
+            #expect(try await shop.stock("MUG-001") == (3, 0))
+            let payment = try await shop.billing.object("/payments/\(order)")
+            #expect(payment["status"] as? String == "refunded" && (payment["refunded"] as? [String: Any])?["amount"] as? Int == 2500)
+            let ledger = try await shop.ledger()
+            #expect(ledger["captures"]?[order] == 1 && ledger["refunds"]?[order] == 1)
+        }
+    }
+
+    @Test func fiftyCustomersRacingForTenUnitsGetExactlyTenOrders() async throws {
+        try await withShop(saga: .init(pollInterval: .milliseconds(50))) { shop in
+            try await shop.product("LAST-10", price: 999, stock: 10)
+            let orders = try await withThrowingTaskGroup(of: String.self) { group in
+                for customer in 0..<50 { group.addTask { try await shop.order("racer-\(customer)", "LAST-10") } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            var confirmed: [String] = [], rejected: [String] = []
+            for order in orders {
+                let outcome = try await shop.outcome(order)
+                switch outcome["status"] as? String {
+                case "confirmed": confirmed.append(order)
+                case "rejected":
+                    rejected.append(order)
+                    #expect((outcome["reason"] as? String)?.contains("LAST-10") == true, "\(outcome)")
+                default: Issue.record("order \(order) ended \(outcome)")
+                }
+            }
+            #expect(confirmed.count == 10 && rejected.count == 40)
+            for order in orders { _ = try await shop.saga(order) }
+            #expect(try await shop.stock("LAST-10") == (0, 0))
+            var captured = 0
+            for order in confirmed {
+                captured += (try await shop.billing.object("/payments/\(order)")["captured"] as? [String: Any])?["amount"] as? Int ?? 0
+            }
+            #expect(captured == 10 * 999)
+            let ledger = try await shop.ledger()
+            #expect(ledger["authorisations"]?.count == 10 && ledger["captures"]?.values.reduce(0, +) == 10)
+        }
+    }
+}
+
+/// The position a read of `order` must reach to see its confirmation.
+func position(_ shop: Shop, _ order: String) async throws -> String {
+    let feed = try await shop.ordering.object("/feed/orders?limit=1000")
+    let entries = (feed["events"] as? [[String: Any]]) ?? []
+    return entries.last { ($0["event"] as? [String: Any])?["order"] as? String == order }?["position"] as? String ?? "0-0"
+}
