@@ -15,6 +15,8 @@ struct Shop: Sendable {
     let catalog: any TestClientProtocol
     let ordering: any TestClientProtocol
     let billing: any TestClientProtocol
+    /// A second Ordering instance on the same database, when asked for.
+    var secondOrdering: (any TestClientProtocol)?
 
     static let approve = "4242424242424242"
 
@@ -85,6 +87,7 @@ extension FulfilmentOrchestrator.Configuration {
 
 func withShop(
     saga: FulfilmentOrchestrator.Configuration = .quick, providerDeadline: Duration = .seconds(5),
+    secondOrdering: FulfilmentOrchestrator.Configuration? = nil,
     _ body: @escaping @Sendable (Shop) async throws -> Void
 ) async throws {
     let catalogDatabase = try await TestDatabase.create()
@@ -96,13 +99,22 @@ func withShop(
         let billing = try BillingService.application(
             .init(port: 0, database: billingDatabase, providerDeadline: providerDeadline, viewsDirectory: scratchViews()), logger: logger)
         try await billing.test(.live) { billingClient in
-            let ordering = try OrderingService.application(
-                .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(try #require(catalogClient.port))",
-                      billingURL: "http://127.0.0.1:\(try #require(billingClient.port))", feedPollInterval: .milliseconds(20),
-                      viewsDirectory: scratchViews(), saga: saga),
-                logger: logger)
-            try await ordering.test(.live) { orderingClient in
-                try await body(Shop(catalog: catalogClient, ordering: orderingClient, billing: billingClient))
+            let catalogURL = "http://127.0.0.1:\(try #require(catalogClient.port))"
+            let billingURL = "http://127.0.0.1:\(try #require(billingClient.port))"
+            let ordering = { @Sendable (saga: FulfilmentOrchestrator.Configuration) in
+                try OrderingService.application(
+                    .init(port: 0, database: orderingDatabase, catalogURL: catalogURL, billingURL: billingURL,
+                          feedPollInterval: .milliseconds(20), viewsDirectory: scratchViews(), saga: saga),
+                    logger: logger)
+            }
+            try await ordering(saga).test(.live) { orderingClient in
+                let shop = Shop(catalog: catalogClient, ordering: orderingClient, billing: billingClient)
+                guard let secondOrdering else { return try await body(shop) }
+                try await ordering(secondOrdering).test(.live) { second in
+                    var both = shop
+                    both.secondOrdering = second
+                    try await body(both)
+                }
             }
         }
     }
@@ -271,6 +283,55 @@ struct SagaTests {
             #expect(captured == 10 * 999)
             let ledger = try await shop.ledger()
             #expect(ledger["authorisations"]?.count == 10 && ledger["captures"]?.values.reduce(0, +) == 10)
+        }
+    }
+}
+
+/// Which orchestrator is working which instance, and whether two ever worked one at the same time.
+final class WorkLog: Sendable {
+    private struct State { var working: [String: String] = [:], overlaps: [String] = [], steps: [String: Int] = [:] }
+    private let state = Mutex(State())
+
+    func observer(_ name: String) -> @Sendable (String, Fulfilment.Step, Bool) -> Void {
+        { saga, step, starting in
+            self.state.withLock { state in
+                if starting {
+                    if let other = state.working[saga] { state.overlaps.append("\(saga) \(step): \(name) while \(other)") }
+                    state.working[saga] = name
+                    state.steps[name, default: 0] += 1
+                } else {
+                    state.working[saga] = nil
+                }
+            }
+        }
+    }
+
+    var overlaps: [String] { state.withLock { $0.overlaps } }
+    var steps: [String: Int] { state.withLock { $0.steps } }
+}
+
+extension SagaTests {
+    @Test func twoOrchestratorsOnOneDatabaseNeverWorkOneInstanceAtOnce() async throws {
+        let log = WorkLog()
+        let first = FulfilmentOrchestrator.Configuration(pollInterval: .milliseconds(5), observer: log.observer("first"))
+        let second = FulfilmentOrchestrator.Configuration(pollInterval: .milliseconds(5), observer: log.observer("second"))
+        try await withShop(saga: first, secondOrdering: second) { shop in
+            try await shop.product("MUG-001", stock: 100)
+            let second = try #require(shop.secondOrdering)
+            // Checkouts through both instances; each wakes its own orchestrator, and both poll every 5 ms.
+            let orders = try await withThrowingTaskGroup(of: String.self) { group in
+                for customer in 0..<30 {
+                    let through = customer.isMultiple(of: 2) ? shop : Shop(catalog: shop.catalog, ordering: second, billing: shop.billing)
+                    group.addTask { try await through.order("buyer-\(customer)", "MUG-001") }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            for order in orders { #expect(try await shop.saga(order)["status"] as? String == "completed") }
+            #expect(log.overlaps.isEmpty, "\(log.overlaps)")
+            #expect(log.steps["first", default: 0] > 0 && log.steps["second", default: 0] > 0, "\(log.steps)")
+            #expect(log.steps.values.reduce(0, +) == 30 * 4)  // each step of each instance performed once
+            let ledger = try await shop.ledger()
+            #expect(orders.allSatisfy { ledger["authorisations"]?[$0] == 1 && ledger["captures"]?[$0] == 1 })
         }
     }
 }
