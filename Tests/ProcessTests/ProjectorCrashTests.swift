@@ -32,13 +32,17 @@ func get(_ port: Int, _ path: String) async -> [String: Any]? {
 
 /// Starts `shop-server catalog` on the database, keeping its views in `views`.
 func startCatalog(_ database: DatabaseURL, views: URL, port: Int) throws -> Process {
+    try startService("catalog", database, views: views, port: port)
+}
+
+/// Starts `shop-server <service>` on the database, keeping its views in `views`, with `environment` added.
+func startService(_ service: String, _ database: DatabaseURL, views: URL, port: Int, environment: [String: String] = [:]) throws -> Process {
     let process = Process()
     process.executableURL = try shopServerBinary()
-    process.arguments = ["catalog", "--port", "\(port)", "--views", views.path,
-                         "--migrations", TestDatabase.migrations.path]
+    process.arguments = [service, "--port", "\(port)", "--views", views.path, "--migrations", TestDatabase.migrations.path]
     process.environment = ProcessInfo.processInfo.environment.merging(
-        ["SHOP_CATALOG_DATABASE_URL": "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable",
-         "SHOP_LOG_LEVEL": "error"]) { $1 }
+        ["SHOP_\(service.uppercased())_DATABASE_URL": "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable",
+         "SHOP_LOG_LEVEL": "error"].merging(environment) { $1 }) { $1 }
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process
