@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "shop-admin",
             dependencies: [
-                "EventStore",
+                "EventStore", "Ordering", "OrderingService",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
