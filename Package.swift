@@ -140,7 +140,11 @@ let package = Package(
             name: "shop-bench",
             dependencies: [
                 "EventStore", "Projections", "OrderHistory", "Ordering", "SharedKernel",
+                "CatalogService", "OrderingService", "BillingService",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -41,7 +41,7 @@ public struct OrderHistory: Projection {
     }
 
     public func apply(_ event: RecordedEvent, to db: Database) throws {
-        let at = event.recordedAt.formatted(.iso8601)
+        let at = Timestamp.iso8601(event.recordedAt)
         let order: Order.Event = try event.decode(with: OrderingEvents.order)
         switch order {
         case .placed(let e):

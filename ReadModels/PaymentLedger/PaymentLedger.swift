@@ -28,7 +28,7 @@ public struct PaymentLedger: Projection {
     }
 
     public func apply(_ event: RecordedEvent, to db: Database) throws {
-        let at = event.recordedAt.formatted(.iso8601)
+        let at = Timestamp.iso8601(event.recordedAt)
         switch try event.decode(with: BillingEvents.payment) {
         case .authorised(let e):
             try upsert(e.order, status: "authorised", currency: e.amount.currency.code, at: at, db)

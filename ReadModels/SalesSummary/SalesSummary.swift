@@ -34,7 +34,7 @@ public struct SalesSummary: Projection {
                     """).execute(arguments: [e.order, line.sku, line.quantity, revenue, line.unitPrice.currency.code])
             }
         case .confirmed(let e):
-            let day = String(event.recordedAt.formatted(.iso8601).prefix(10))
+            let day = String(Timestamp.iso8601(event.recordedAt).prefix(10))
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO confirmed_orders VALUES (?, ?)").execute(arguments: [e.order, day])
             try add(e.order, day: day, sign: 1, db)
         case .cancelled(let e) where e.refundRequired:

@@ -215,3 +215,13 @@ struct ProjectorTests {
         }
     }
 }
+
+@Suite("Timestamps of views")
+struct TimestampTests {
+    @Test func theyAreWhatFoundationsISO8601FormatGives() {
+        var dates = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 951_782_400.999), Date(timeIntervalSince1970: 4_102_444_799.5)]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 { dates.append(Date(timeIntervalSince1970: Double.random(in: 0..<4_102_444_800, using: &generator))) }
+        for date in dates { #expect(Timestamp.iso8601(date) == date.formatted(.iso8601), "\(date.timeIntervalSince1970)") }
+    }
+}

@@ -313,8 +313,9 @@ final class WorkLog: Sendable {
 extension SagaTests {
     @Test func twoOrchestratorsOnOneDatabaseNeverWorkOneInstanceAtOnce() async throws {
         let log = WorkLog()
-        let first = FulfilmentOrchestrator.Configuration(pollInterval: .milliseconds(5), observer: log.observer("first"))
-        let second = FulfilmentOrchestrator.Configuration(pollInterval: .milliseconds(5), observer: log.observer("second"))
+        // Two instances at a time each: neither can take all the work, so both must share it.
+        let first = FulfilmentOrchestrator.Configuration(pollInterval: .milliseconds(5), concurrency: 2, observer: log.observer("first"))
+        let second = FulfilmentOrchestrator.Configuration(pollInterval: .milliseconds(5), concurrency: 2, observer: log.observer("second"))
         try await withShop(saga: first, secondOrdering: second) { shop in
             try await shop.product("MUG-001", stock: 100)
             let second = try #require(shop.secondOrdering)

@@ -105,14 +105,19 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     /// Works one instance, which this worker holds, until it is finished, parked, or waiting for a retry
     /// further off than a poll.
     func work(_ id: String) async {
+        var current: Sagas.Instance?
         while !Task.isCancelled {
             do {
-                // Read under the lock: what the previous holder committed is visible.
-                guard let instance = try await sagas.instance(id), let due = instance.dueAt else { return }
+                // Read under the lock (what the previous holder committed is visible), then go on with what this
+                // worker wrote. A cancellation that lands meanwhile is seen at the next write, which reads the
+                // row under its lock: at worst one more forward step is done, and then undone.
+                if current == nil { current = try await sagas.instance(id) }
+                guard let instance = current, let due = instance.dueAt else { return }
                 let wait = due.timeIntervalSinceNow
                 if wait > 0 {
                     guard wait < configuration.pollInterval.seconds * 4 else { return }
                     try await Task.sleep(for: .seconds(wait))
+                    current = nil
                     continue
                 }
                 guard let step = Fulfilment.next(instance.state) else {
@@ -130,6 +135,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     Fulfilment.record(result, of: step, in: fresh, policy: policy)
                 }
                 log(id, step, attempt, result, written)
+                current = written
             } catch {
                 if Task.isCancelled { return }
                 logger.error("working a saga failed; it stays due", metadata: ["saga": "\(id)", "error": "\(describe(error))"])

@@ -90,6 +90,7 @@ public struct Sagas: Sendable {
         }
     }
 
+    @discardableResult
     func update(
         _ id: String, attempt: Attempt?, in transaction: EventStore.Transaction,
         _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
@@ -104,7 +105,13 @@ public struct Sagas: Sendable {
         let status = state.status
         let step = Fulfilment.next(state) ?? state.parked?.step
         let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
+        // The new state and the timeline entry, in one statement.
         let rows = try await connection.query("""
+            WITH entry AS (
+                INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
+                SELECT \(id), \(attempt?.step), \(attempt?.attempt), \(attempt?.outcome), \(attempt?.reason), \(attempt?.startedAt)
+                WHERE \(attempt != nil)
+            )
             UPDATE sagas SET status = \(status.rawValue), step = \(step?.rawValue), state = \(try Self.json(state))::jsonb,
                 due_at = CASE WHEN \(delay == nil) THEN NULL ELSE now() + make_interval(secs => \(delay?.seconds ?? 0)) END,
                 version = version + 1, updated_at = now()
@@ -113,12 +120,6 @@ public struct Sagas: Sendable {
             """, logger: logger)
         var written: Instance?
         for try await row in rows { written = try Self.instance(row) }
-        if let attempt {
-            try await connection.run("""
-                INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
-                VALUES (\(id), \(attempt.step), \(attempt.attempt), \(attempt.outcome), \(attempt.reason), \(attempt.startedAt))
-                """, logger: logger)
-        }
         guard let written else { throw SagaError.unknown(id) }
         return written
     }

@@ -1,0 +1,261 @@
+import ArgumentParser
+import AsyncHTTPClient
+import BillingService
+import CatalogService
+import EventStore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import OrderingService
+import PostgresNIO
+import ServiceLifecycle
+
+/// Checkouts end to end through the three services (each on its own database and port, over real HTTP, in
+/// this process), from the checkout request to the confirmed order, at growing concurrency; against the
+/// single-commit latency of the same PostgreSQL, measured in the same run.
+struct Checkout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Order fulfilment sagas end to end against the cost of their commits.")
+
+    @Option(help: "Catalog's scratch database (bin/bench makes one).") var catalogDatabaseURL: String
+    @Option(help: "Ordering's scratch database.") var orderingDatabaseURL: String
+    @Option(help: "Billing's scratch database.") var billingDatabaseURL: String
+
+    @Option(help: "Checkouts per concurrency level, per concurrent customer.")
+    var perCustomer: Int = 25
+
+    @Option(parsing: .upToNextOption, help: "The concurrency levels to measure.")
+    var concurrency: [Int] = [1, 2, 4, 8]
+
+    func run() async throws {
+        var logger = Logger(label: "shop-bench")
+        logger.logLevel = .critical
+        let urls = try [("catalog", catalogDatabaseURL), ("ordering", orderingDatabaseURL), ("billing", billingDatabaseURL)].map { name, text in
+            let url = try DatabaseURL(text)
+            return (name, url)
+        }
+        for (name, url) in urls {
+            try await Migrator(directory: try Migrator.defaultDirectory(), folders: ["eventstore", name]).migrate(url, logger: logger)
+        }
+        let views = FileManager.default.temporaryDirectory.appendingPathComponent("bench-checkout-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: views) }
+        let ports = (freePort(), freePort(), freePort())
+        let base = (catalog: "http://127.0.0.1:\(ports.0)", ordering: "http://127.0.0.1:\(ports.1)", billing: "http://127.0.0.1:\(ports.2)")
+        let catalog = try CatalogService.application(.init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog")), logger: logger)
+        let ordering = try OrderingService.application(
+            .init(port: ports.1, database: urls[1].1, catalogURL: base.catalog, billingURL: base.billing, feedPollInterval: .milliseconds(50),
+                  viewsDirectory: views.appendingPathComponent("ordering")), logger: logger)
+        let billing = try BillingService.application(.init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing")), logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [.init(service: catalog), .init(service: ordering), .init(service: billing)],
+                                                         logger: logger))
+        let levels = concurrency, perCustomer = perCustomer
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            defer { Task { await services.triggerGracefulShutdown() } }
+            let client = Client(base: base)
+            try await client.waitUntilUp()
+            try await client.expect(201, .POST, base.catalog + "/products", #"{"sku":"BENCH-1","name":"Bench mug","price":{"amount":1250,"currency":"EUR"}}"#)
+            try await client.expect(200, .POST, base.catalog + "/products/BENCH-1/stock", #"{"quantity":1000000}"#)
+            try await client.waitForCopy()
+
+            // The cost of one durable commit on this PostgreSQL, and how many one saga makes.
+            let commit = try await Self.singleCommitLatency(urls[1].1, logger: logger)
+            let commits = try await Self.commitsPerSaga(client, probe: urls[1].1, logger: logger)
+            say("""
+                PostgreSQL single-row INSERT+COMMIT, one connection: \(ms(commit.p50)) ms p50 (\(format(1 / commit.p50, 0))/s)
+                Durable commits one saga makes, checkout to completed (write transactions in all three databases, wake-up NOTIFYs included): \(format(commits, 1))
+                Budget for checkout → confirmed, 1.5 × commits × commit latency: \(ms(1.5 * commits * commit.p50)) ms
+
+                """)
+            say("concurrency  orders/s  p50 ms  p99 ms  (checkout → confirmed)")
+            var results: [(Int, Double, Double)] = []
+            for level in levels {
+                let (rate, latencies) = try await client.run(customers: level, checkoutsEach: perCustomer, tag: "c\(level)")
+                let p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99)
+                results.append((level, rate, p50))
+                say("\(String(level).padding(toLength: 13, withPad: " ", startingAt: 0))\(format(rate, 1).padding(toLength: 10, withPad: " ", startingAt: 0))\(ms(p50).padding(toLength: 8, withPad: " ", startingAt: 0))\(ms(p99))")
+            }
+            let single = results.first { $0.0 == 1 }
+            let budget = 1.5 * commits * commit.p50
+            if let single {
+                say("""
+
+                    p50 at concurrency 1: \(ms(single.2)) ms, \(format(single.2 / (commits * commit.p50), 2)) × commits × commit latency \
+                    (goal ≤ 1.5: \(single.2 <= budget ? "met" : "NOT MET"))
+                    """)
+                let cores = ProcessInfo.processInfo.activeProcessorCount
+                let upToCores = results.filter { $0.0 <= max(cores, 2) }
+                let grows = zip(upToCores, upToCores.dropFirst()).allSatisfy { $1.1 > $0.1 }
+                say("Throughput from 1 to \(upToCores.last?.0 ?? 1) concurrent customers (\(cores) cores): "
+                      + upToCores.map { format($0.1, 1) }.joined(separator: " → ") + " orders/s (\(grows ? "grows" : "DOES NOT GROW"))")
+            }
+        }
+    }
+
+    /// Sequential single-row INSERTs, each its own transaction, on `url`.
+    static func singleCommitLatency(_ url: DatabaseURL, logger: Logger) async throws -> (p50: Double, mean: Double) {
+        try await withConnection(url, logger: logger) { connection in
+            try await connection.run("CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, value int NOT NULL)", logger: logger)
+            var seconds: [Double] = []
+            for value in 0..<300 {
+                let started = ContinuousClock.now
+                try await connection.run("INSERT INTO bench_commit (value) VALUES (\(Int32(value)))", logger: logger)
+                seconds.append((ContinuousClock.now - started).seconds)
+            }
+            return (percentile(seconds, 0.5), seconds.reduce(0, +) / Double(seconds.count))
+        }
+    }
+
+    /// Write transactions (transaction ids are assigned cluster-wide, and the three databases share the
+    /// cluster) from a saga's checkout until it is completed, sagas run one at a time, without the probe's own.
+    /// The cart is filled before each window opens.
+    static func commitsPerSaga(_ client: Client, probe url: DatabaseURL, logger: Logger) async throws -> Double {
+        try await withConnection(url, logger: logger) { connection in
+            func xid() async throws -> Int64 {
+                let rows = try await connection.query("SELECT pg_current_xact_id()::text::bigint", logger: logger)
+                for try await value in rows.decode(Int64.self) { return value }
+                return 0
+            }
+            _ = try await client.run(customers: 1, checkoutsEach: 2, tag: "warm")
+            let sagas = 10
+            var commits: Int64 = 0
+            for index in 0..<sagas {
+                let cart = client.base.ordering + "/carts/count"
+                try await client.expect(200, .POST, cart + "/items", #"{"sku":"BENCH-1","quantity":1}"#)
+                try await Task.sleep(for: .milliseconds(100))  // the cart's write and its wake-up notification are out of the window
+                let before = try await xid()
+                try await client.expect(201, .POST, cart + "/checkout", #"{"order":"count-\#(index)","card":"4242424242424242"}"#)
+                while (try await client.send(.GET, client.base.ordering + "/admin/sagas/count-\(index)")).body["status"] as? String != "completed" {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                try await Task.sleep(for: .milliseconds(100))  // the last wake-up notifications are in
+                commits += try await xid() - before - 1
+            }
+            // Where a saga's time goes: from the checkout's commit to each step's start and end (mean of the sagas above).
+            var marks: [String: [Double]] = [:]
+            for index in 0..<sagas {
+                let saga = try await client.send(.GET, client.base.ordering + "/admin/sagas/count-\(index)").body
+                guard let started = saga["startedAt"] as? Double, let timeline = saga["timeline"] as? [[String: Any]] else { continue }
+                for entry in timeline {
+                    guard let step = entry["step"] as? String, let from = entry["startedAt"] as? Double, let to = entry["finishedAt"] as? Double else { continue }
+                    marks["\(step) starts", default: []].append(from - started)
+                    marks["\(step) recorded", default: []].append(to - started)
+                }
+            }
+            let order = ["reserve-stock", "authorise-payment", "commit-stock", "capture-payment"].flatMap { ["\($0) starts", "\($0) recorded"] }
+            say("Where one saga's time goes, from its checkout (ms, mean of \(sagas)): "
+                + order.compactMap { key in marks[key].map { "\(key) \(ms($0.reduce(0, +) / Double($0.count)))" } }.joined(separator: ", "))
+            return Double(commits) / Double(sagas)
+        }
+    }
+
+    static func withConnection<T: Sendable>(_ url: DatabaseURL, logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable),
+            id: 1, logger: logger)
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}
+
+/// The benchmark's HTTP client of the three services.
+struct Client: Sendable {
+    let base: (catalog: String, ordering: String, billing: String)
+
+    func send(_ method: HTTPMethod, _ url: String, _ json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let json { request.body = .bytes(ByteBuffer(string: json)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:])
+    }
+
+    func expect(_ status: Int, _ method: HTTPMethod, _ url: String, _ json: String? = nil) async throws {
+        let answer = try await send(method, url, json)
+        guard answer.status == status else { throw BenchError("\(method) \(url) answered \(answer.status): \(answer.body)") }
+    }
+
+    func waitUntilUp() async throws {
+        for url in [base.catalog, base.ordering, base.billing] {
+            while (try? await send(.GET, url + "/health/ready"))?.status != 200 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
+    /// Until Ordering's copy of the catalog knows the product.
+    func waitForCopy() async throws {
+        while try await send(.POST, base.ordering + "/carts/warmup/items", #"{"sku":"BENCH-1","quantity":1}"#).status != 200 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await expect(200, .DELETE, base.ordering + "/carts/warmup")
+    }
+
+    /// `customers` customers each check out `checkoutsEach` orders one after another; the rate, and each
+    /// order's seconds from checkout to confirmed (or to completed).
+    func run(customers: Int, checkoutsEach: Int, tag: String) async throws -> (rate: Double, latencies: [Double]) {
+        let started = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for customer in 0..<customers {
+                group.addTask {
+                    var latencies: [Double] = []
+                    for index in 0..<checkoutsEach {
+                        let cart = base.ordering + "/carts/\(tag)-\(customer)"
+                        try await expect(200, .POST, cart + "/items", #"{"sku":"BENCH-1","quantity":1}"#)
+                        let order = "\(tag)-\(customer)-\(index)"
+                        let checkout = ContinuousClock.now
+                        try await expect(201, .POST, cart + "/checkout", #"{"order":"\#(order)","card":"4242424242424242"}"#)
+                        let outcome = try await send(.GET, base.ordering + "/orders/\(order)?wait=30")
+                        guard outcome.body["status"] as? String == "confirmed" else { throw BenchError("order \(order) ended \(outcome.body)") }
+                        latencies.append((ContinuousClock.now - checkout).seconds)
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: [Double]()) { $0 += $1 }
+        }
+        return (Double(latencies.count) / (ContinuousClock.now - started).seconds, latencies)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let rank = max(0, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)
+    return sorted[min(sorted.count - 1, rank)]
+}
+
+func ms(_ seconds: Double) -> String { format(seconds * 1000, 1) }
+
+/// A port nothing listens on now (the kernel's pick).
+func freePort() -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Prints a line at once, also into a pipe (`print` holds it back in a buffer until exit).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
