@@ -8,7 +8,7 @@ import Projections
 /// order's lines, total, status and timeline (every change of status, with its reason and time).
 public struct OrderHistory: Projection {
     public let name = "ordering-order-history"
-    public let version = 2
+    public let version = 3
     public let eventTypes = OrderingEvents.order.typeNames
 
     public init() {}
@@ -24,8 +24,7 @@ public struct OrderHistory: Projection {
                 total_currency TEXT    NOT NULL,
                 placed_at      TEXT    NOT NULL,
                 updated_at     TEXT    NOT NULL,
-                placed_position INTEGER NOT NULL,
-                steps          INTEGER NOT NULL DEFAULT 0
+                placed_position INTEGER NOT NULL
             );
             CREATE INDEX orders_by_customer ON orders (customer, placed_position DESC);
             CREATE TABLE order_lines (
@@ -34,43 +33,88 @@ public struct OrderHistory: Projection {
                 PRIMARY KEY (order_id, line)
             );
             CREATE TABLE order_timeline (
-                order_id TEXT NOT NULL, step INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT, at TEXT NOT NULL,
-                PRIMARY KEY (order_id, step)
+                order_id TEXT NOT NULL, position INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT, at TEXT NOT NULL,
+                PRIMARY KEY (order_id, position)
             );
             """)
     }
 
-    public func apply(_ event: RecordedEvent, to db: Database) throws {
-        let at = Timestamp.iso8601(event.recordedAt)
-        let order: Order.Event = try event.decode(with: OrderingEvents.order)
-        switch order {
-        case .placed(let e):
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO orders (order_id, customer, status, total_amount, total_currency, placed_at, updated_at, placed_position)
-                VALUES (?, ?, 'placed', ?, ?, ?, ?, ?)
-                """).execute(arguments: [e.order, e.customer, e.total.minorUnits, e.total.currency.code, at, at, event.globalPosition])
-            for (index, line) in e.lines.enumerated() {
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO order_lines VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
-                    e.order, index + 1, line.sku, line.name, line.unitPrice.minorUnits, line.unitPrice.currency.code, line.quantity])
+    /// The decoded event, when it was recorded, and its position (decoded while the previous batch is written).
+    public struct Prepared: Sendable {
+        let event: Order.Event, at: String, position: Int64
+    }
+
+    public func prepare(_ event: RecordedEvent) throws -> Prepared {
+        Prepared(event: try event.decode(with: OrderingEvents.order), at: Timestamp.iso8601(event.recordedAt), position: event.globalPosition)
+    }
+
+    public func apply(_ prepared: Prepared, to db: Database) throws {
+        try apply(batch: [prepared], to: db)
+    }
+
+    /// An order placed in the batch is written once, with what it became by the batch's end, rather than once
+    /// and then again for each change of status: one order's events mostly come together (one transaction
+    /// appends them), so a rebuild writes about half the statements.
+    public func apply(batch: [Prepared], to db: Database) throws {
+        var placed: [String: Placed] = [:]
+        for prepared in batch {
+            let (order, status, reason) = prepared.change
+            if case .placed(let e) = prepared.event {
+                placed[order] = Placed(event: e, position: prepared.position, status: status, reason: nil, placedAt: prepared.at, updatedAt: prepared.at)
+                for (index, line) in e.lines.enumerated() {
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO order_lines VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
+                        e.order, index + 1, line.sku, line.name, line.unitPrice.minorUnits, line.unitPrice.currency.code, line.quantity])
+                }
+                try timeline(order, status, reason, prepared, db)
+            } else if var row = placed[order] {
+                row.status = status
+                row.reason = reason ?? row.reason
+                row.updatedAt = prepared.at
+                placed[order] = row
+                try timeline(order, status, reason, prepared, db)
+            } else {
+                try db.cachedStatement(sql: "UPDATE orders SET status = ?, reason = coalesce(?, reason), updated_at = ? WHERE order_id = ?")
+                    .execute(arguments: [status, reason, prepared.at, order])
+                if db.changesCount > 0 { try timeline(order, status, reason, prepared, db) }
             }
-            try step(e.order, "placed", nil, at, db)
-        case .awaitingStock(let e): try step(e.order, "awaiting-stock", nil, at, db)
-        case .awaitingPayment(let e): try step(e.order, "awaiting-payment", nil, at, db)
-        case .confirmed(let e): try step(e.order, "confirmed", nil, at, db)
-        case .shipped(let e): try step(e.order, "shipped", nil, at, db)
-        case .rejected(let e): try step(e.order, "rejected", e.reason, at, db)
-        case .cancelled(let e): try step(e.order, "cancelled", e.reason, at, db)
+        }
+        for row in placed.values {
+            let e = row.event
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO orders (order_id, customer, status, reason, total_amount, total_currency, placed_at, updated_at, placed_position)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [e.order, e.customer, row.status, row.reason, e.total.minorUnits, e.total.currency.code,
+                                         row.placedAt, row.updatedAt, row.position])
         }
     }
 
-    private func step(_ order: String, _ status: String, _ reason: String?, _ at: String, _ db: Database) throws {
-        let step = try Int.fetchOne(db.cachedStatement(sql: """
-            UPDATE orders SET status = ?, reason = coalesce(?, reason), updated_at = ?, steps = steps + 1
-            WHERE order_id = ? RETURNING steps
-            """), arguments: [status, reason, at, order])
-        guard let step else { return }
-        try db.cachedStatement(sql: "INSERT INTO order_timeline (order_id, step, status, reason, at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [order, step, status, reason, at])
+    /// An order placed in the batch being applied, as it stands so far.
+    private struct Placed {
+        let event: Order.OrderPlaced, position: Int64
+        var status: String, reason: String?
+        let placedAt: String
+        var updatedAt: String
+    }
+
+    /// A line of the order's timeline, keyed by the event's position (which orders it).
+    private func timeline(_ order: String, _ status: String, _ reason: String?, _ prepared: Prepared, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO order_timeline VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [order, prepared.position, status, reason, prepared.at])
+    }
+}
+
+extension OrderHistory.Prepared {
+    /// The order it changes, its new status, and the reason given.
+    var change: (order: String, status: String, reason: String?) {
+        switch event {
+        case .placed(let e): (e.order, "placed", nil)
+        case .awaitingStock(let e): (e.order, "awaiting-stock", nil)
+        case .awaitingPayment(let e): (e.order, "awaiting-payment", nil)
+        case .confirmed(let e): (e.order, "confirmed", nil)
+        case .shipped(let e): (e.order, "shipped", nil)
+        case .rejected(let e): (e.order, "rejected", e.reason)
+        case .cancelled(let e): (e.order, "cancelled", e.reason)
+        }
     }
 }
 
@@ -109,7 +153,7 @@ extension OrderHistory {
         let lines = try Row.fetchAll(db, sql: "SELECT * FROM order_lines WHERE order_id = ? ORDER BY line", arguments: [order]).map {
             Line(sku: $0["sku"], name: $0["name"], unitPrice: Money(amount: $0["unit_amount"], currency: $0["currency"]), quantity: $0["quantity"])
         }
-        let timeline = try Row.fetchAll(db, sql: "SELECT * FROM order_timeline WHERE order_id = ? ORDER BY step", arguments: [order]).map {
+        let timeline = try Row.fetchAll(db, sql: "SELECT * FROM order_timeline WHERE order_id = ? ORDER BY position", arguments: [order]).map {
             Step(status: $0["status"], reason: $0["reason"], at: $0["at"])
         }
         return Detail(summary: summary, lines: lines, timeline: timeline)

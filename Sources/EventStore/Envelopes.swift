@@ -38,8 +38,15 @@ public struct RecordedEvent: Sendable, Hashable {
     public let type: String
     public let schemaVersion: Int
     public let payload: Data
-    public let metadata: EventMetadata
+    /// The metadata as stored (JSON). ``metadata`` decodes it when asked: most readers (projections among
+    /// them) never look at it, so reading does not pay for decoding it.
+    public let metadataJSON: Data
     public let recordedAt: Date
+
+    /// Correlation, causation, trace context and actor.
+    public var metadata: EventMetadata {
+        (try? JSONDecoder().decode(EventMetadata.self, from: metadataJSON)) ?? EventMetadata()
+    }
 
     /// The global position: unique, increasing in insertion (not commit) order.
     public var globalPosition: Int64 { position.globalPosition }

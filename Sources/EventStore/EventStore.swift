@@ -352,7 +352,6 @@ public final class EventStore: Service, Sendable {
     }
 
     static func collect(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
-        let decoder = JSONDecoder.eventPayloads
         var events: [RecordedEvent] = []
         for try await (position, transaction, id, stream, version, type, schemaVersion, payload, metadata, recordedAt)
             in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date).self)
@@ -365,7 +364,7 @@ public final class EventStore: Service, Sendable {
                 type: type,
                 schemaVersion: Int(schemaVersion),
                 payload: Data(payload.utf8),
-                metadata: try decoder.decode(EventMetadata.self, from: Data(metadata.utf8)),
+                metadataJSON: Data(metadata.utf8),
                 recordedAt: recordedAt))
         }
         return events

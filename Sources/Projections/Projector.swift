@@ -240,35 +240,36 @@ public final class Projector: Service, Sendable {
     }
 
     /// Applies every event into `pool` from the first, up to `until` (or everything committed when it began).
-    /// The next batch is read from the store while the current one is written to SQLite.
-    static func build(
-        _ projection: any Projection, from store: EventStore, into pool: DatabasePool, until limit: Position?, batchSize: Int,
+    /// The next batch is read from the store and prepared (decoded) while the current one is written to SQLite.
+    static func build<P: Projection>(
+        _ projection: P, from store: EventStore, into pool: DatabasePool, until limit: Position?, batchSize: Int,
         started: ContinuousClock.Instant, progress report: (@Sendable (RebuildProgress) -> Void)?
     ) async throws -> (Position, Int) {
         let last = try await store.lastCommittedPosition()
         let target = limit.map { min($0, last) } ?? last
         let total = try await store.backlog(after: .start).events
         var position = try await pool.read(ViewFile.checkpoint), events = 0
-        let first = position
-        var next = Task { try await store.readAll(after: first, limit: batchSize) }
+        let readAhead = { @Sendable (after: Position) in
+            Task { try PreparedBatch(try await store.readAll(after: after, limit: batchSize), for: projection) }
+        }
+        var next = readAhead(position)
         defer { next.cancel() }
         while position < target {
             var batch = try await next.value
-            if batch.isEmpty {
+            if batch.events.isEmpty {
                 // What is left is held back by an open transaction: wait for it as a subscription does.
                 for try await waited in store.subscribeToAll(from: position, batchSize: batchSize) {
-                    batch = waited
+                    batch = try PreparedBatch(waited, for: projection)
                     break
                 }
             }
             guard let end = batch.last else { break }
-            let from = end.position
-            next = Task { try await store.readAll(after: from, limit: batchSize) }
-            let wanted = batch.prefix { $0.position <= target }
-            position = try await ViewFile.apply(Array(wanted), projection, to: pool)
-            events += wanted.count
+            next = readAhead(end)
+            let wanted = batch.prefix(through: target)
+            position = try await ViewFile.apply(wanted, projection, to: pool)
+            events += wanted.events.count
             report?(RebuildProgress(events: events, total: total, position: position, elapsed: ContinuousClock.now - started))
-            if wanted.count < batch.count { break }
+            if wanted.events.count < batch.events.count { break }
         }
         return (position, events)
     }
@@ -277,3 +278,4 @@ public final class Projector: Service, Sendable {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
+

@@ -116,18 +116,21 @@ enum ViewFile {
 
     /// Applies the events of `batch` after the file's own checkpoint, and moves the checkpoint, in one
     /// transaction: an event is never applied twice to a file, whoever delivers it. Returns the new checkpoint.
-    static func apply(_ batch: [RecordedEvent], _ projection: any Projection, to pool: DatabasePool) async throws -> Position {
+    static func apply<P: Projection>(_ batch: PreparedBatch<P>, _ projection: P, to pool: DatabasePool) async throws -> Position {
         try await pool.write { db in
             let checkpoint = try checkpoint(db)
-            guard let last = batch.last, last.position > checkpoint else { return checkpoint }
-            for event in batch where event.position > checkpoint && projection.eventTypes.contains(event.type) {
-                try projection.apply(event, to: db)
-            }
+            guard let last = batch.last, last > checkpoint else { return checkpoint }
+            try projection.apply(batch: batch.events.compactMap { $0.position > checkpoint ? $0.prepared : nil }, to: db)
             try db.execute(
                 sql: "UPDATE projection_state SET transaction_id = ?, global_position = ?, updated_at = ?",
-                arguments: [last.position.transactionID, last.position.globalPosition, Date().formatted(.iso8601)])
-            return last.position
+                arguments: [last.transactionID, last.globalPosition, Timestamp.iso8601(Date())])
+            return last
         }
+    }
+
+    /// Prepares `batch` and applies it.
+    static func apply<P: Projection>(_ batch: [RecordedEvent], _ projection: P, to pool: DatabasePool) async throws -> Position {
+        try await apply(try PreparedBatch(batch, for: projection), projection, to: pool)
     }
 
     static func check(_ pool: DatabasePool) async throws {

@@ -61,18 +61,18 @@ struct Rebuild: AsyncParsableCommand {
             try await baseline.write { try OrderHistory().createSchema($0) }
             let started = ContinuousClock.now
             try await baseline.write { db in
-                let order = try db.makeStatement(sql: "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                let order = try db.makeStatement(sql: "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 let line = try db.makeStatement(sql: "INSERT INTO order_lines VALUES (?, ?, ?, ?, ?, ?, ?)")
                 let step = try db.makeStatement(sql: "INSERT INTO order_timeline VALUES (?, ?, ?, ?, ?)")
                 let at = Date().formatted(.iso8601)
                 for index in 0..<orders {
                     let id = "bench-\(index)"
-                    try order.execute(arguments: [id, "customer-\(index % 1000)", "shipped", nil, 2500, "EUR", at, at, index, 5])
+                    try order.execute(arguments: [id, "customer-\(index % 1000)", "shipped", nil, 2500, "EUR", at, at, index])
                     for number in 1...(1 + index % 3) {
                         try line.execute(arguments: [id, number, "SKU-\(number)", "Product \(number)", 1250, "EUR", 2])
                     }
                     for (number, status) in ["placed", "awaiting-stock", "awaiting-payment", "confirmed", "shipped"].enumerated() {
-                        try step.execute(arguments: [id, number + 1, status, nil, at])
+                        try step.execute(arguments: [id, index * 5 + number, status, nil, at])
                     }
                 }
             }

@@ -19,8 +19,8 @@ func record(_ events: [Order.Event], order: String, in store: EventStore) async 
     try await store.append(try events.map { try NewEvent($0, codec: OrderingEvents.order) }, to: stream, expectedVersion: .any)
 }
 
-func caughtUp(_ projection: any Projection, _ store: EventStore) async throws -> Projector {
-    let projector = try Projector(projection, store: store, directory: scratchViews(), logger: TestDatabase.logger)
+func caughtUp(_ projection: any Projection, _ store: EventStore, batchSize: Int = 500) async throws -> Projector {
+    let projector = try Projector(projection, store: store, directory: scratchViews(), batchSize: batchSize, logger: TestDatabase.logger)
     let head = try await store.lastCommittedPosition()
     await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await projector.run() }
@@ -73,6 +73,35 @@ struct ReadModelsTests {
             #expect(detail.lines.map(\.sku) == ["MUG-001"])
             #expect(detail.timeline.map(\.status) == ["placed", "awaiting-stock", "rejected"])
             #expect(detail.timeline.last?.reason == "not enough stock of MUG-001")
+        }
+    }
+
+    /// The order history writes an order placed in a batch once, with what it became by the batch's end: the
+    /// view must not depend on where batches end.
+    @Test(.timeLimit(.minutes(1)))
+    func theOrderHistoryIsTheSameWhateverTheBatches() async throws {
+        try await withStore { store, _ in
+            for index in 0..<40 {
+                let order = "o-\(index)"
+                var events = [placed(order, [("MUG-001", 1250, 1 + index % 3)]), .awaitingStock(.init(order: order))]
+                switch index % 4 {
+                case 0: events += [.rejected(.init(order: order, reason: "no stock \(index)"))]
+                case 1: events += [.awaitingPayment(.init(order: order)), .confirmed(.init(order: order)), .shipped(.init(order: order))]
+                case 2: events += [.cancelled(.init(order: order, reason: "changed my mind \(index)", refundRequired: false))]
+                default: break
+                }
+                // Some orders' events come in two appends, with other orders' in between.
+                try await record(Array(events.prefix(2)), order: order, in: store)
+                if index.isMultiple(of: 3) { try await record([placed("x-\(index)", [("TEE-001", 900, 1)])], order: "x-\(index)", in: store) }
+                if events.count > 2 { try await record(Array(events.dropFirst(2)), order: order, in: store) }
+            }
+            var checksums: [String] = []
+            for size in [1, 3, 7, 1000] { checksums.append(try await caughtUp(OrderHistory(), store, batchSize: size).contentChecksum()) }
+            #expect(Set(checksums).count == 1, "\(checksums)")
+            let history = try await caughtUp(OrderHistory(), store, batchSize: 7)
+            let detail = try #require(try await history.read { try OrderHistory.detail($0, order: "o-2") })
+            #expect(detail.summary.status == "cancelled" && detail.summary.reason == "changed my mind 2")
+            #expect(detail.timeline.map(\.status) == ["placed", "awaiting-stock", "cancelled"])
         }
     }
 
