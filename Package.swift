@@ -169,7 +169,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CatalogServiceTests",
-            dependencies: ["CatalogService", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         // Helpers the integration tests share: a database per test in the PostgreSQL bin/test starts.
         .target(

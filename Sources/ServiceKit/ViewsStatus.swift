@@ -2,14 +2,14 @@ import Foundation
 import Hummingbird
 import Projections
 
-/// `GET /admin/views`: each of the service's views with its version, position, lag and rate.
+/// `GET /admin/views`: each of the service's views with its version, serving generation, position, lag and rate.
 public struct ViewsStatus: Sendable {
     let projectors: [Projector]
 
     public init(_ projectors: [Projector]) { self.projectors = projectors }
 
     struct View: Encodable {
-        let name: String, version: Int, position: String, eventsHandled: Int, eventsPerSecond: Double
+        let name: String, version: Int, generation: Int, position: String, eventsHandled: Int, eventsPerSecond: Double
         let lag: Projector.Lag, lastBatchAt: String?
     }
 
@@ -19,7 +19,8 @@ public struct ViewsStatus: Sendable {
             for projector in projectors {
                 let status = projector.status
                 views.append(View(
-                    name: projector.projection.name, version: projector.projection.version, position: status.position.description,
+                    name: projector.projection.name, version: projector.projection.version, generation: projector.generation,
+                    position: status.position.description,
                     eventsHandled: status.eventsHandled, eventsPerSecond: (status.rate * 10).rounded() / 10,
                     lag: try await projector.lag(), lastBatchAt: status.lastBatchAt?.formatted(.iso8601)))
             }
