@@ -90,6 +90,11 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // The BFFs' gateway core: bearer tokens, rate limits, circuit breakers, bulkheads.
+        .target(
+            name: "Gateway",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Each context's service: its domain on the wire.
         .target(
             name: "CatalogService",
@@ -130,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "shop-admin",
             dependencies: [
-                "EventStore", "Ordering", "OrderingService",
+                "EventStore", "Ordering", "OrderingService", "Gateway",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -149,6 +154,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
@@ -192,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "ProcessTests",
             dependencies: [
-                "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport",
+                "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Gateway",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

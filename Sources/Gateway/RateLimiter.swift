@@ -1,0 +1,59 @@
+import Synchronization
+
+/// A token bucket per client: each holds up to `burst` tokens and gains `perSecond` a second; a request takes
+/// one, or is refused with how long until one is there. Idle clients' buckets are forgotten (a full bucket
+/// is what a new client gets anyway), so memory follows the clients active recently.
+public final class RateLimiter: Sendable {
+    public enum Decision: Equatable, Sendable {
+        case allowed
+        /// Refused: retry after this long.
+        case limited(retryAfter: Duration)
+    }
+
+    public let perSecond: Double
+    public let burst: Double
+    private struct Bucket { var tokens: Double; var updated: ContinuousClock.Instant }
+    private let buckets = Mutex<[String: Bucket]>([:])
+    private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+
+    public init(perSecond: Double, burst: Int) {
+        precondition(perSecond > 0 && burst >= 1)
+        self.perSecond = perSecond
+        self.burst = Double(burst)
+    }
+
+    public func take(_ client: String, now: ContinuousClock.Instant = .now) -> Decision {
+        sweep(now)
+        return buckets.withLock { buckets in
+            var bucket = buckets[client] ?? Bucket(tokens: burst, updated: now)
+            bucket.tokens = min(burst, bucket.tokens + max(0, (now - bucket.updated).seconds) * perSecond)
+            bucket.updated = now
+            defer { buckets[client] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return .allowed
+            }
+            return .limited(retryAfter: .seconds((1 - bucket.tokens) / perSecond))
+        }
+    }
+
+    /// Forgets buckets that have been full again for a while, at most once a minute.
+    private func sweep(_ now: ContinuousClock.Instant) {
+        let due = lastSweep.withLock { last -> Bool in
+            guard let seen = last else { last = now; return false }
+            guard now - seen > .seconds(60) else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let refill = Duration.seconds(burst / perSecond)
+        buckets.withLock { buckets in buckets = buckets.filter { now - $0.value.updated < refill } }
+    }
+
+    /// How many clients it tracks (for tests and metrics).
+    public var trackedClients: Int { buckets.withLock { $0.count } }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

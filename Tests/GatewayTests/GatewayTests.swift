@@ -1,0 +1,108 @@
+import Foundation
+import Gateway
+import Testing
+
+@Suite("Bearer tokens")
+struct TokenTests {
+    let signer = try! TokenSigner(secret: Data(repeating: 7, count: 32))
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func claims(_ role: Claims.Role = .customer, expiresIn seconds: Double = 3600) -> Claims {
+        Claims(subject: "kim", role: role, issuedAt: now, expiresAt: now.addingTimeInterval(seconds))
+    }
+
+    @Test func anIssuedTokenVerifiesToItsClaims() throws {
+        let token = try signer.issue(claims(.admin))
+        #expect(try signer.verify(token, now: now) == claims(.admin))
+        #expect(token.split(separator: ".").count == 3 && !token.contains("="))
+    }
+
+    @Test func anExpiredTokenIsRefused() throws {
+        let token = try signer.issue(claims(expiresIn: 60))
+        #expect(throws: TokenError.expired(now.addingTimeInterval(60))) { try signer.verify(token, now: now.addingTimeInterval(61)) }
+    }
+
+    @Test func anotherKeysSignatureOrATamperedPayloadIsRefused() throws {
+        let other = try TokenSigner(secret: Data(repeating: 8, count: 32))
+        #expect(throws: TokenError.badSignature) { try signer.verify(try other.issue(claims()), now: now) }
+        // The payload changed to an admin's, the signature kept.
+        let parts = try signer.issue(claims()).split(separator: ".")
+        let admin = try signer.issue(claims(.admin)).split(separator: ".")
+        #expect(throws: TokenError.badSignature) { try signer.verify("\(parts[0]).\(admin[1]).\(parts[2])", now: now) }
+    }
+
+    @Test func unsignedOrMalformedTokensAreRefused() throws {
+        let parts = try signer.issue(claims()).split(separator: ".")
+        let none = Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        #expect(throws: TokenError.unsupportedAlgorithm("none")) { try signer.verify("\(none).\(parts[1]).", now: now) }
+        for text in ["", "abc", "a.b", "a.b.c.d", "!!.??.##"] {
+            #expect(throws: TokenError.malformed) { try signer.verify(text, now: now) }
+        }
+    }
+
+    @Test func aShortSecretIsRefused() {
+        #expect(throws: TokenSigner.TokenSignerError.weakSecret(16)) { try TokenSigner(secret: Data(repeating: 1, count: 16)) }
+    }
+}
+
+@Suite("Rate limits, breakers, bulkheads")
+struct ResilienceTests {
+    let start = ContinuousClock.now
+
+    @Test func aBurstOverTheLimitIsRefusedWithWhenToRetryAndOtherClientsAreUnaffected() {
+        let limiter = RateLimiter(perSecond: 2, burst: 3)
+        let answers = (0..<4).map { _ in limiter.take("kim", now: start) }
+        #expect(answers.prefix(3).allSatisfy { $0 == .allowed })
+        #expect(answers.last == .limited(retryAfter: .milliseconds(500)))
+        #expect(limiter.take("ann", now: start) == .allowed)
+        // Half a second later one token is back, and only one.
+        #expect(limiter.take("kim", now: start + .milliseconds(500)) == .allowed)
+        #expect(limiter.take("kim", now: start + .milliseconds(500)) != .allowed)
+    }
+
+    @Test func idleClientsAreForgotten() {
+        let limiter = RateLimiter(perSecond: 10, burst: 10)
+        for client in 0..<100 { _ = limiter.take("client-\(client)", now: start) }
+        #expect(limiter.trackedClients == 100)
+        _ = limiter.take("late", now: start + .seconds(61))
+        _ = limiter.take("later", now: start + .seconds(122))
+        #expect(limiter.trackedClients <= 2)
+    }
+
+    @Test func aBreakerOpensAfterRepeatedFailuresProbesOnceAndClosesOnSuccess() {
+        let breaker = CircuitBreaker(failureThreshold: 3, openFor: .seconds(5))
+        for _ in 0..<2 {
+            #expect(breaker.permission(now: start) == .allowed)
+            breaker.record(success: false, now: start)
+        }
+        #expect(breaker.state == .closed)
+        breaker.record(success: false, now: start)
+        #expect(breaker.state == .open)
+        #expect(breaker.permission(now: start + .seconds(1)) == .rejected(retryAfter: .seconds(4)))
+        // After the pause one probe goes through; the others still fail fast.
+        #expect(breaker.permission(now: start + .seconds(5)) == .probe)
+        #expect(breaker.state == .halfOpen)
+        if case .rejected = breaker.permission(now: start + .seconds(5)) {} else { Issue.record("a second call went through half-open") }
+        breaker.record(success: false, now: start + .seconds(6))
+        #expect(breaker.state == .open)
+        #expect(breaker.permission(now: start + .seconds(11)) == .probe)
+        breaker.record(success: true, now: start + .seconds(11))
+        #expect(breaker.state == .closed && breaker.permission(now: start + .seconds(11)) == .allowed)
+    }
+
+    @Test func aSuccessResetsTheFailureCount() {
+        let breaker = CircuitBreaker(failureThreshold: 2, openFor: .seconds(5))
+        breaker.record(success: false, now: start)
+        breaker.record(success: true, now: start)
+        breaker.record(success: false, now: start)
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func aFullBulkheadRefusesAtOnceUntilAPlaceIsFree() {
+        let bulkhead = Bulkhead(capacity: 2)
+        #expect(bulkhead.enter() && bulkhead.enter())
+        #expect(!bulkhead.enter())
+        bulkhead.leave()
+        #expect(bulkhead.enter() && bulkhead.occupied == 2)
+    }
+}
