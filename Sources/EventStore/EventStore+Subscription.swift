@@ -5,8 +5,11 @@ extension EventStore {
     ///
     /// The sequence ends (returns `nil`) when its task is cancelled. It throws when the database fails;
     /// the consumer resumes from its checkpoint.
-    public func subscribeToAll(from checkpoint: Position = .start, batchSize: Int = 500) -> AllEventsSubscription {
-        AllEventsSubscription(store: self, checkpoint: checkpoint, batchSize: max(1, batchSize))
+    ///
+    /// With `metadata: false` events come without their metadata (``RecordedEvent/metadata`` is empty), which
+    /// spares the database and the reader its conversion: for readers that never look at it.
+    public func subscribeToAll(from checkpoint: Position = .start, batchSize: Int = 500, metadata: Bool = true) -> AllEventsSubscription {
+        AllEventsSubscription(store: self, checkpoint: checkpoint, batchSize: max(1, batchSize), metadata: metadata)
     }
 }
 
@@ -16,9 +19,10 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
     let store: EventStore
     let checkpoint: Position
     let batchSize: Int
+    let metadata: Bool
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(store: store, position: checkpoint, batchSize: batchSize)
+        Iterator(store: store, position: checkpoint, batchSize: batchSize, metadata: metadata)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
@@ -26,6 +30,7 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
         /// The position of the last event handed out.
         public private(set) var position: Position
         let batchSize: Int
+        let metadata: Bool
 
         public mutating func next() async throws -> [RecordedEvent]? {
             // While events are held back by an open transaction, look again soon (5 ms, doubling): its end
@@ -37,7 +42,7 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
                 let generation = store.eventsAvailable.generation
                 let timeout: Duration
                 do {
-                    let batch = try await store.readAll(after: position, limit: batchSize)
+                    let batch = try await store.readAll(after: position, limit: batchSize, metadata: metadata)
                     if let last = batch.last {
                         position = last.position
                         return batch

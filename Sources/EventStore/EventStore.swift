@@ -243,6 +243,9 @@ public final class EventStore: Service, Sendable {
     static let columns = """
         global_position, transaction_id, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata, recorded_at
         """
+    static let columnsWithoutMetadata = """
+        global_position, transaction_id, event_id, stream_id, stream_version, event_type, schema_version, payload, '{}'::jsonb, recorded_at
+        """
 
     /// The events of `stream` from `version` on (1: from its first event), oldest first.
     public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
@@ -282,9 +285,10 @@ public final class EventStore: Service, Sendable {
     /// its events, even when later transactions have already committed.
     ///
     /// - Parameter types: only events of these types (all when `nil`).
-    public func readAll(after position: Position, limit: Int = 1000, types: [String]? = nil) async throws -> [RecordedEvent] {
+    /// - Parameter metadata: `false` leaves the events' metadata out (``RecordedEvent/metadata`` is empty).
+    public func readAll(after position: Position, limit: Int = 1000, types: [String]? = nil, metadata: Bool = true) async throws -> [RecordedEvent] {
         try await Self.collect(client.query("""
-            SELECT \(unescaped: Self.columns) FROM events
+            SELECT \(unescaped: metadata ? Self.columns : Self.columnsWithoutMetadata) FROM events
             WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
               AND (\(types)::text[] IS NULL OR event_type = ANY (\(types)::text[]))

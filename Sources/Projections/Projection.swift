@@ -12,6 +12,8 @@ public protocol Projection: Sendable {
     var version: Int { get }
     /// The event types it reads; other events only move its position.
     var eventTypes: Set<String> { get }
+    /// Whether ``prepare(_:)`` looks at events' metadata; by default not, and events are read without it.
+    var readsMetadata: Bool { get }
     /// What ``apply(_:to:)`` takes: an event made ready to apply (decoded), by ``prepare(_:)``.
     associatedtype Prepared: Sendable = RecordedEvent
     /// Creates its tables in a new, empty database.
@@ -27,6 +29,8 @@ public protocol Projection: Sendable {
 }
 
 extension Projection {
+    public var readsMetadata: Bool { false }
+
     public func apply(batch: [Prepared], to db: Database) throws {
         for event in batch { try apply(event, to: db) }
     }

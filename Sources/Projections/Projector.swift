@@ -152,7 +152,7 @@ public final class Projector: Service, Sendable {
             $0.position = start
         }
         progress.signal()
-        for try await batch in store.subscribeToAll(from: start, batchSize: batchSize) {
+        for try await batch in store.subscribeToAll(from: start, batchSize: batchSize, metadata: projection.readsMetadata) {
             let (now, pool) = try current()
             if now != generation { return }  // swapped: follow the new generation from its own checkpoint
             let started = ContinuousClock.now
@@ -250,7 +250,7 @@ public final class Projector: Service, Sendable {
         let total = try await store.backlog(after: .start).events
         var position = try await pool.read(ViewFile.checkpoint), events = 0
         let readAhead = { @Sendable (after: Position) in
-            Task { try PreparedBatch(try await store.readAll(after: after, limit: batchSize), for: projection) }
+            Task { try PreparedBatch(try await store.readAll(after: after, limit: batchSize, metadata: projection.readsMetadata), for: projection) }
         }
         var next = readAhead(position)
         defer { next.cancel() }
@@ -258,7 +258,7 @@ public final class Projector: Service, Sendable {
             var batch = try await next.value
             if batch.events.isEmpty {
                 // What is left is held back by an open transaction: wait for it as a subscription does.
-                for try await waited in store.subscribeToAll(from: position, batchSize: batchSize) {
+                for try await waited in store.subscribeToAll(from: position, batchSize: batchSize, metadata: projection.readsMetadata) {
                     batch = try PreparedBatch(waited, for: projection)
                     break
                 }

@@ -21,6 +21,13 @@ struct AppendTests {
             #expect(events.map(\.streamVersion) == [1, 2, 3])
             #expect(events.map { String(decoding: $0.payload, as: UTF8.self) } == [#"{"value": 1}"#, #"{"value": 2}"#, #"{"value": 3}"#])
             #expect(events[0].metadata == metadata)
+            // Read in commit order with or without the metadata (for readers that never look at it).
+            let all = try await readEverything(store).filter { $0.stream == stream }
+            #expect(all.first?.metadata == metadata)
+            let stored = try #require(all.first)
+            let before = Position(transactionID: stored.position.transactionID, globalPosition: stored.position.globalPosition - 1)
+            let bare = try await store.readAll(after: before, limit: 1, metadata: false)
+            #expect(bare.first?.id == stored.id && bare.first?.metadata == EventMetadata() && bare.first?.payload == stored.payload)
             #expect(events[0].type == "test.happened" && events[0].schemaVersion == 1)
             #expect(events.allSatisfy { $0.stream == stream })
             #expect(try await store.readStream(stream, from: 2).map(\.streamVersion) == [2, 3])
