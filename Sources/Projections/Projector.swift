@@ -20,6 +20,7 @@ public final class Projector: Service, Sendable {
     let store: EventStore
     let files: ViewFiles
     let batchSize: Int
+    let rebuildBatchSize: Int
     let logger: Logger
 
     public struct Status: Sendable, Equatable {
@@ -43,7 +44,13 @@ public final class Projector: Service, Sendable {
     private let isOutdated: Bool
 
     /// Opens the view's current generation in `<directory>/<name>/`, creating the first one if there is none.
-    public init(_ projection: any Projection, store: EventStore, directory: URL, batchSize: Int = 500, logger: Logger) throws {
+    /// - Parameters:
+    ///   - batchSize: the most events a batch applies while following the store (small: each batch's end is
+    ///     when readers see its events).
+    ///   - rebuildBatchSize: the same for rebuilds, verifies and copies, where nobody waits for a batch's end
+    ///     and bigger batches mean fewer transactions (and more of an order's events in one).
+    public init(_ projection: any Projection, store: EventStore, directory: URL, batchSize: Int = 500, rebuildBatchSize: Int = 5000,
+                logger: Logger) throws {
         let files = try ViewFiles(directory: directory, name: projection.name)
         let generation: Int
         if let current = files.current() {
@@ -59,6 +66,7 @@ public final class Projector: Service, Sendable {
         self.store = store
         self.files = files
         self.batchSize = batchSize
+        self.rebuildBatchSize = max(1, rebuildBatchSize)
         self.logger = logger
         self.opened = Mutex((generation, pool))
         self.state = Mutex(Status(generation: generation, position: try pool.read(ViewFile.checkpoint), eventsHandled: 0,
@@ -197,7 +205,7 @@ public final class Projector: Service, Sendable {
         files.remove(generation)
         let pool = try ViewFile.open(files.path(generation), projection)
         let started = ContinuousClock.now
-        let (position, events) = try await Self.build(projection, from: store, into: pool, until: nil, batchSize: batchSize, started: started, progress: report)
+        let (position, events) = try await Self.build(projection, from: store, into: pool, until: nil, batchSize: rebuildBatchSize, started: started, progress: report)
         try await ViewFile.check(pool)
         let previous = opened.withLock { opened in
             defer { opened = (generation, pool) }
@@ -216,7 +224,7 @@ public final class Projector: Service, Sendable {
     public func build(until position: Position, output: URL, progress report: (@Sendable (RebuildProgress) -> Void)? = nil) async throws -> Position {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: output.path + suffix) }
         let pool = try ViewFile.open(output.path, projection)
-        let (reached, _) = try await Self.build(projection, from: store, into: pool, until: position, batchSize: batchSize,
+        let (reached, _) = try await Self.build(projection, from: store, into: pool, until: position, batchSize: rebuildBatchSize,
                                                 started: .now, progress: report)
         try pool.close()
         return reached
@@ -228,7 +236,7 @@ public final class Projector: Service, Sendable {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(projection.name)-\(UUID()).sqlite")
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: scratch.path + suffix) } }
         let pool = try ViewFile.open(scratch.path, projection)
-        _ = try await Self.build(projection, from: store, into: pool, until: position, batchSize: batchSize, started: .now, progress: report)
+        _ = try await Self.build(projection, from: store, into: pool, until: position, batchSize: rebuildBatchSize, started: .now, progress: report)
         let rebuilt = try await pool.read(ViewFile.checksum)
         try pool.close()
         return (live == rebuilt, position, live, rebuilt)

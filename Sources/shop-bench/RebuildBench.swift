@@ -46,7 +46,7 @@ struct Rebuild: AsyncParsableCommand {
             // The rebuild, with its memory sampled as it goes.
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-views-\(UUID())")
             defer { try? FileManager.default.removeItem(at: directory) }
-            let projector = try Projector(OrderHistory(), store: store, directory: directory, batchSize: 1000, logger: logger)
+            let projector = try Projector(OrderHistory(), store: store, directory: directory, logger: logger)
             let samples = Mutex<[(fraction: Double, rss: Int)]>([])
             let baseRSS = residentKilobytes()
             let result = try await projector.rebuild { progress in
