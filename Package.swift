@@ -93,7 +93,14 @@ let package = Package(
         // The BFFs' gateway core: bearer tokens, rate limits, circuit breakers, bulkheads.
         .target(
             name: "Gateway",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // Each context's service: its domain on the wire.
         .target(
@@ -154,7 +161,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),

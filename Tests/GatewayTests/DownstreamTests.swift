@@ -1,0 +1,124 @@
+import Foundation
+import Gateway
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Synchronization
+import TestSupport
+import Testing
+
+/// A stand-in for one instance of a service: it says who it is, can be made to fail (as a dead instance
+/// does, from its callers' view) and to hang.
+final class FakeInstance: Sendable {
+    let name: String
+    let failing = Atomic(false)
+    let hanging = Atomic(false)
+    init(_ name: String) { self.name = name }
+
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/health/ready") { _, _ -> Response in
+            Response(status: self.failing.load(ordering: .relaxed) ? .serviceUnavailable : .ok)
+        }
+        router.get("/who") { _, _ -> Response in
+            if self.hanging.load(ordering: .relaxed) { try await Task.sleep(for: .seconds(3)) }
+            guard !self.failing.load(ordering: .relaxed) else { return Response(status: .internalServerError) }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: self.name)))
+        }
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+}
+
+/// Two live instances, and a downstream over them.
+func withTwoInstances(
+    _ configure: (inout Downstream.Configuration) -> Void = { _ in },
+    _ body: @escaping @Sendable (Downstream, FakeInstance, FakeInstance) async throws -> Void
+) async throws {
+    let (a, b) = (FakeInstance("a"), FakeInstance("b"))
+    var configuration = Downstream.Configuration(name: "catalog", instances: [], timeout: .seconds(2), failureThreshold: 3,
+                                                 openFor: .milliseconds(300), concurrency: 8, healthInterval: .seconds(60))
+    configure(&configuration)
+    let settings = configuration
+    try await a.application().test(.live) { first in
+        try await b.application().test(.live) { second in
+            var configuration = settings
+            configuration.instances = ["http://127.0.0.1:\(try #require(first.port))", "http://127.0.0.1:\(try #require(second.port))"]
+            try await body(Downstream(configuration, logger: TestDatabase.logger), a, b)
+        }
+    }
+}
+
+func who(_ downstream: Downstream) async throws(Downstream.Failure) -> String {
+    String(buffer: try await downstream.send(.init(path: "/who")).body)
+}
+
+@Suite("Downstream services: balancing, health, breaker, bulkhead")
+struct DownstreamTests {
+    @Test func loadIsSpreadAndAFailingInstanceIsRoutedAroundUntilItRecovers() async throws {
+        try await withTwoInstances { downstream, a, _ in
+            var answers: [String] = []
+            for _ in 0..<10 { answers.append(try await who(downstream)) }
+            #expect(Set(answers) == ["a", "b"] && answers.filter { $0 == "a" }.count == 5)
+
+            // a fails: every call still succeeds (a read is tried again on b), and a leaves the rotation.
+            a.failing.store(true, ordering: .relaxed)
+            for _ in 0..<6 { #expect(try await who(downstream) == "b") }
+            #expect(downstream.healthyInstances.count == 1)
+            // Back: the next health check puts it in again, and it gets its share.
+            a.failing.store(false, ordering: .relaxed)
+            await downstream.checkHealth()
+            #expect(downstream.healthyInstances.count == 2)
+            var later: [String] = []
+            for _ in 0..<4 { later.append(try await who(downstream)) }
+            #expect(later.contains("a") && later.contains("b"))
+        }
+    }
+
+    @Test func aHangingServiceTimesOutThenTheBreakerFailsFastAndClosesAfterRecovery() async throws {
+        try await withTwoInstances({ $0.timeout = .milliseconds(200) }) { downstream, a, b in
+            a.hanging.store(true, ordering: .relaxed)
+            b.hanging.store(true, ordering: .relaxed)
+            for _ in 0..<3 {
+                await #expect(throws: Downstream.Failure.self) { try await who(downstream) }
+            }
+            #expect(downstream.breaker.state == .open)
+            let started = ContinuousClock.now
+            do {
+                _ = try await who(downstream)
+                Issue.record("an open breaker let a call through")
+            } catch let failure as Downstream.Failure {
+                guard case .open = failure else { Issue.record("expected a fast failure, got \(failure)"); return }
+            }
+            #expect(ContinuousClock.now - started < .milliseconds(50))
+
+            a.hanging.store(false, ordering: .relaxed)
+            b.hanging.store(false, ordering: .relaxed)
+            await downstream.checkHealth()
+            try await Task.sleep(for: .milliseconds(300))  // the breaker's configured pause: time is what is tested
+            #expect(try await who(downstream) != "")
+            #expect(downstream.breaker.state == .closed)
+        }
+    }
+
+    @Test func aSlowServiceFillsItsOwnBulkheadOnly() async throws {
+        try await withTwoInstances({ $0.concurrency = 2 }) { slow, a, b in
+            a.hanging.store(true, ordering: .relaxed)
+            b.hanging.store(true, ordering: .relaxed)
+            try await withTwoInstances { fast, _, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<2 { group.addTask { _ = try? await who(slow) } }
+                    try await within(.seconds(5), "the slow calls to be in flight") {
+                        while slow.bulkhead.occupied < 2 { await Task.yield() }
+                    }
+                    await #expect(throws: Downstream.Failure.busy(service: "catalog")) { try await who(slow) }
+                    let started = ContinuousClock.now
+                    #expect(try await who(fast) != "")
+                    #expect(ContinuousClock.now - started < .milliseconds(500))
+                    a.hanging.store(false, ordering: .relaxed)
+                    b.hanging.store(false, ordering: .relaxed)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
