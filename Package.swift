@@ -100,7 +100,21 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                "ServiceKit",
             ]
+        ),
+        // The BFF of the shop command-line client.
+        .target(
+            name: "CLIBFF",
+            dependencies: ["Gateway", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The BFFs on one port: `shop-server bff`.
+        .target(
+            name: "BFF",
+            dependencies: ["Gateway", "CLIBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Each context's service: its domain on the wire.
         .target(
@@ -134,6 +148,7 @@ let package = Package(
                 "CatalogService",
                 "OrderingService",
                 "BillingService",
+                "BFF",
                 "ServiceKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -176,8 +191,20 @@ let package = Package(
         // The fulfilment saga across the three services, each on its own database and port.
         .testTarget(
             name: "SagaTests",
-            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "TestSupport",
+            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "TestSupport", "ShopSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        // The BFF in front of the three services.
+        .testTarget(
+            name: "BFFTests",
+            dependencies: ["BFF", "Gateway", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
+        // The three services on their own databases, live, for the tests that need the whole shop.
+        .target(
+            name: "ShopSupport",
+            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "TestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/ShopSupport"
         ),
         .testTarget(
             name: "BillingServiceTests",

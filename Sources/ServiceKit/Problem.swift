@@ -107,6 +107,9 @@ public func ifMatch<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
+/// An error that is another service's answer, to be passed on to the client unchanged (a gateway's).
+public protocol PassedOnResponse: HTTPResponseError {}
+
 /// Turns every error a route throws into a problem document: a ``ProblemConvertible`` as it says, Hummingbird's
 /// and the event store's errors as their 4xx, and anything else as a 500, logged, because it is a bug.
 public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -115,6 +118,9 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let answer as any PassedOnResponse {
+            // Another service's answer, already a problem document: the client gets it as it is.
+            return try answer.response(from: request, context: context)
         } catch {
             let problem = Self.problem(for: error)
             if problem.status.code >= 500 {

@@ -11,9 +11,9 @@ import OrderingService
 struct ShopServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shop-server",
-        abstract: "Run one of the shop's services.",
+        abstract: "Run one of the shop's services, or the BFF in front of them.",
         discussion: "Each service reads its settings from options or from SHOP_<SERVICE>_* environment variables (see the README).",
-        subcommands: [Catalog.self, Ordering.self, Billing.self]
+        subcommands: [Catalog.self, Ordering.self, Billing.self, BFF.self]
     )
 }
 

@@ -1,0 +1,71 @@
+import CLIBFF
+import Foundation
+import Gateway
+import Hummingbird
+import Logging
+import ServiceKit
+
+/// The single entry point for clients: the BFFs on one port, in front of the three context services, sharing
+/// one gateway core (tokens, rate limits, instances, breakers, bulkheads).
+public enum BFFService {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// The HMAC secret of bearer tokens (at least 32 bytes).
+        public var tokenSecret: Data
+        /// Each service's instances (base URLs).
+        public var catalog: [String], ordering: [String], billing: [String]
+        public var requestsPerSecond: Double
+        public var burst: Int
+        /// Per-call timeout to the services.
+        public var timeout: Duration
+        /// How long a CLI checkout waits for the order's outcome (seconds).
+        public var checkoutWait: Int
+        public var healthInterval: Duration
+
+        public init(host: String = "127.0.0.1", port: Int = 8080, tokenSecret: Data, catalog: [String], ordering: [String], billing: [String],
+                    requestsPerSecond: Double = 20, burst: Int = 40, timeout: Duration = .seconds(15), checkoutWait: Int = 10,
+                    healthInterval: Duration = .seconds(2)) {
+            self.host = host
+            self.port = port
+            self.tokenSecret = tokenSecret
+            self.catalog = catalog
+            self.ordering = ordering
+            self.billing = billing
+            self.requestsPerSecond = requestsPerSecond
+            self.burst = burst
+            self.timeout = timeout
+            self.checkoutWait = checkoutWait
+            self.healthInterval = healthInterval
+        }
+    }
+
+    public static func application(_ configuration: Configuration, logger: Logger) throws -> some ApplicationProtocol {
+        let signer = try TokenSigner(secret: configuration.tokenSecret)
+        func downstream(_ name: String, _ instances: [String]) -> Downstream {
+            Downstream(.init(name: name, instances: instances, timeout: configuration.timeout, healthInterval: configuration.healthInterval),
+                       logger: logger)
+        }
+        let services = Downstreams(catalog: downstream("catalog", configuration.catalog), ordering: downstream("ordering", configuration.ordering),
+                                   billing: downstream("billing", configuration.billing))
+        let router = Router(context: GatewayContext.self)
+        router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(Authenticate(signer: signer))
+        router.middlewares.add(RateLimit(RateLimiter(perSecond: configuration.requestsPerSecond, burst: configuration.burst)))
+        router.get("/health/live") { _, _ in ["status": "live"] }
+        router.get("/health/ready") { _, _ -> Response in
+            let down = services.all.filter { $0.healthyInstances.isEmpty }.map(\.configuration.name)
+            guard down.isEmpty else {
+                throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready",
+                              detail: "no healthy instance of \(down.joined(separator: ", "))", headers: [.retryAfter: "1"])
+            }
+            return try CommandReply.json(.ok, ["status": "ready"]).response(replayed: false)
+        }
+        CLIBFF(services: services, checkoutWait: configuration.checkoutWait).addRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-bff"),
+            services: services.all,
+            logger: logger)
+    }
+}

@@ -1,0 +1,135 @@
+import Crypto
+import Foundation
+import Gateway
+import Hummingbird
+import ServiceKit
+
+/// The BFF of the `shop` command-line client, under `/cli/v1`: compact answers for a terminal, and a checkout
+/// that waits (bounded) for the order's outcome. Customers' routes act for the token's subject: there is no
+/// customer id in a path to guess, and another customer's order answers 404.
+public struct CLIBFF: Sendable {
+    let services: Downstreams
+    /// How long a checkout waits for the saga's outcome before answering "still processing".
+    let checkoutWait: Int
+
+    public init(services: Downstreams, checkoutWait: Int = 10) {
+        self.services = services
+        self.checkoutWait = max(0, min(checkoutWait, 30))
+    }
+
+    // What the services answer (only what this BFF reads).
+    struct Money: Codable, Sendable { let amount: Int64, currency: String }
+    struct ProductPage: Decodable { let products: [Product], next: String? }
+    struct Product: Codable, Sendable { let sku: String, name: String, price: Money, available: Int }
+    struct Cart: Decodable { let items: [CartItem] }
+    struct CartItem: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
+    struct Order: Decodable {
+        struct Line: Codable, Sendable { let sku: String, name: String, quantity: Int }
+        let order: String, customer: String, status: String, lines: [Line], total: Money?, reason: String?
+    }
+    struct OrderSummary: Codable, Sendable { let order: String, status: String, total: Money, reason: String?, placedAt: String }
+    struct OrderList: Decodable { let orders: [OrderSummary] }
+
+    // What the client gets.
+    struct Products: Encodable { let products: [Product], next: String? }
+    struct CartView: Encodable { let items: [CartItem], total: Money? }
+    struct Outcome: Encodable { let order: String, status: String, reason: String?, total: Money?, lines: [Order.Line]? }
+
+    // What the client sends.
+    struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
+    struct Checkout: Codable, Sendable { let card: String }
+    struct ServiceCheckout: Codable, Sendable { let card: String, order: String }
+    struct Cancel: Codable, Sendable { let reason: String }
+
+    public func addRoutes(to router: Router<GatewayContext>) {
+        let cli = router.group("/cli/v1")
+        // The public catalog: no token needed.
+        cli.get("/products") { request, context -> Response in
+            let query = request.uri.queryParameters
+            var path = query["q"].map { "/products/search?q=\(Self.encoded(String($0)))&limit=50" } ?? "/products?limit=50"
+            if let after = query["after"] { path += "&after=\(Self.encoded(String(after)))" }
+            let page = try await services.catalog.forward(.GET, path, for: request, context: context).decode(ProductPage.self)
+            return try Self.json(Products(products: page.products, next: page.next))
+        }
+        cli.get("/cart") { request, context -> Response in
+            let customer = try context.customer()
+            let cart = try await services.ordering.forward(.GET, "/carts/\(Self.encoded(customer))", for: request, context: context).decode(Cart.self)
+            return try Self.json(CartView(items: cart.items, total: Self.total(cart.items)))
+        }
+        cli.post("/cart/items") { request, context -> Response in
+            let customer = try context.customer()
+            let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
+            try await services.ordering.forward(.POST, "/carts/\(Self.encoded(customer))/items", json: body, for: request, context: context)
+                .requireSuccess()
+            let cart = try await services.ordering.forward(.GET, "/carts/\(Self.encoded(customer))", for: request, context: context).decode(Cart.self)
+            return try Self.json(CartView(items: cart.items, total: Self.total(cart.items)))
+        }
+        cli.post("/checkout") { request, context -> Response in
+            let customer = try context.customer()
+            let body = try JSONBody.decode(Checkout.self, from: try await JSONBody.bytes(of: request))
+            guard let key = request.headers[.idempotencyKey] else {
+                throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
+            }
+            // The order's id comes from the client's key: a retried checkout names the same order.
+            let order = Self.orderID(customer: customer, key: key)
+            try await services.ordering.forward(.POST, "/carts/\(Self.encoded(customer))/checkout", json: ServiceCheckout(card: body.card, order: order),
+                                                for: request, context: context).requireSuccess()
+            let placed = try await services.ordering.forward(.GET, "/orders/\(order)?wait=\(checkoutWait)", for: request, context: context)
+                .decode(Order.self)
+            let settled = ["confirmed", "rejected", "cancelled", "shipped"].contains(placed.status)
+            return try Self.json(Outcome(order: order, status: settled ? placed.status : "processing", reason: placed.reason, total: placed.total,
+                                         lines: placed.lines), status: settled ? .ok : .accepted)
+        }
+        cli.get("/orders") { request, context -> Response in
+            let customer = try context.customer()
+            let list = try await services.ordering.forward(.GET, "/customers/\(Self.encoded(customer))/orders?limit=20", for: request, context: context)
+                .decode(OrderList.self)
+            return try Self.json(["orders": list.orders])
+        }
+        cli.get("/orders/{id}") { request, context -> Response in
+            let order = try await ownOrder(try context.parameters.require("id"), request, context)
+            return try Self.json(Outcome(order: order.order, status: order.status, reason: order.reason, total: order.total, lines: order.lines))
+        }
+        cli.post("/orders/{id}/cancel") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let body = try JSONBody.decode(Cancel.self, from: try await JSONBody.bytes(of: request))
+            _ = try await ownOrder(id, request, context)
+            try await services.ordering.forward(.POST, "/orders/\(Self.encoded(id))/cancel", json: body, for: request, context: context).requireSuccess()
+            let order = try await ownOrder(id, request, context)
+            return try Self.json(Outcome(order: order.order, status: order.status, reason: order.reason, total: order.total, lines: nil))
+        }
+    }
+
+    /// The customer's own order; another's is answered as if there were none, so ids cannot be probed.
+    private func ownOrder(_ id: String, _ request: Request, _ context: GatewayContext) async throws -> Order {
+        let customer = try context.customer()
+        let notFound = Problem.notFound("there is no order '\(id.prefix(64))'")
+        let answer = try await services.ordering.forward(.GET, "/orders/\(Self.encoded(id))", for: request, context: context)
+        if answer.status == .notFound { throw notFound }
+        let order = try answer.decode(Order.self)
+        guard order.customer == customer else { throw notFound }
+        return order
+    }
+
+    /// The same customer and key always name the same order.
+    static func orderID(customer: String, key: String) -> String {
+        "o-" + SHA256.hash(data: Data("\(customer)\n\(key)".utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func total(_ items: [CartItem]) -> Money? {
+        guard let currency = items.first?.unitPrice?.currency,
+            items.allSatisfy({ $0.unitPrice?.currency == currency })
+        else { return nil }
+        return Money(amount: items.reduce(0) { $0 + ($1.unitPrice?.amount ?? 0) * Int64($1.quantity) }, currency: currency)
+    }
+
+    static func encoded(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/;?#%&=+")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        try CommandReply.json(status, value).response(replayed: false)
+    }
+}

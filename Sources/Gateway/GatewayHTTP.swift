@@ -1,0 +1,176 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import ServiceKit
+
+/// The request context of the BFFs: who is asking (from the bearer token, once checked), and from where.
+public struct GatewayContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The checked token's claims; `nil` for an anonymous request.
+    public var claims: Claims?
+    /// The peer's address, for rate limits of anonymous clients.
+    public let peer: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peer = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// The customer the request speaks for: 401 without a valid token, 403 for an admin token (admins act
+    /// through the back-office routes).
+    public func customer() throws -> String {
+        guard let claims else { throw Problem.unauthorised("this route needs a bearer token: Authorization: Bearer <token>") }
+        guard claims.role == .customer else {
+            throw Problem(.forbidden, rule: "customer-only", title: "Customers only", detail: "this route acts for a customer")
+        }
+        return claims.subject
+    }
+
+    /// The admin the request speaks for: 401 without a valid token, 403 without the admin role.
+    public func admin() throws -> String {
+        guard let claims else { throw Problem.unauthorised("this route needs a bearer token: Authorization: Bearer <token>") }
+        guard claims.role == .admin else {
+            throw Problem(.forbidden, rule: "admin-only", title: "Admins only", detail: "this route needs the admin role")
+        }
+        return claims.subject
+    }
+
+    /// Who the rate limit counts this request against.
+    public var client: String { claims.map { "\($0.role):\($0.subject)" } ?? "peer:\(peer)" }
+}
+
+extension Problem {
+    public static func unauthorised(_ detail: String) -> Problem {
+        Problem(.unauthorized, rule: "unauthenticated", title: "Not authenticated", detail: detail,
+                headers: [.wwwAuthenticate: #"Bearer realm="shop""#])
+    }
+}
+
+/// Checks a bearer token if there is one: a valid token's claims go into the context; an invalid one is a 401
+/// at once (a wrong token is never treated as none). Routes decide whether they need one.
+public struct Authenticate: RouterMiddleware {
+    public typealias Context = GatewayContext
+    let signer: TokenSigner
+
+    public init(signer: TokenSigner) { self.signer = signer }
+
+    public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard header.lowercased().hasPrefix("bearer ") else {
+            throw Problem.unauthorised("the Authorization header must be 'Bearer <token>'")
+        }
+        var context = context
+        do {
+            context.claims = try signer.verify(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))
+        } catch {
+            throw Problem.unauthorised(error.description)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Refuses requests over the client's rate (429 with `Retry-After`); a client is a token's subject, or the
+/// peer's address without a token. Health checks are not counted.
+public struct RateLimit: RouterMiddleware {
+    public typealias Context = GatewayContext
+    let limiter: RateLimiter
+
+    public init(_ limiter: RateLimiter) { self.limiter = limiter }
+
+    public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        if request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
+        if case .limited(let after) = limiter.take(context.client) {
+            let seconds = max(1, Int(after.seconds.rounded(.up)))
+            throw Problem(.tooManyRequests, rule: "rate-limited", title: "Too many requests",
+                          detail: "this client sends more requests than it may; retry in \(seconds) s", headers: [.retryAfter: "\(seconds)"])
+        }
+        return try await next(request, context)
+    }
+}
+
+extension Downstream.Failure: ProblemConvertible {
+    /// 503 with `Retry-After`: the gateway could not reach the service.
+    public var problem: Problem {
+        let rule = switch self {
+        case .busy: "downstream-busy"
+        case .open: "downstream-failing"
+        case .unavailable: "downstream-unavailable"
+        }
+        return Problem(.serviceUnavailable, rule: rule, title: "A service is unavailable", detail: description,
+                       headers: [.retryAfter: "\(max(1, Int(retryAfter.seconds.rounded(.up))))"])
+    }
+}
+
+/// The context services behind a BFF.
+public struct Downstreams: Sendable {
+    public let catalog: Downstream, ordering: Downstream, billing: Downstream
+    public init(catalog: Downstream, ordering: Downstream, billing: Downstream) {
+        self.catalog = catalog
+        self.ordering = ordering
+        self.billing = billing
+    }
+    public var all: [Downstream] { [catalog, ordering, billing] }
+}
+
+extension Downstream {
+    /// Sends a request for a client's request: with its request id, its trace context and, for a command, an
+    /// idempotency key made from the client's (`<client key>:<suffix>`), so a client's retry is a retry downstream.
+    public func forward(
+        _ method: HTTPMethod, _ path: String, json: (any Encodable & Sendable)? = nil, for request: Hummingbird.Request, context: GatewayContext,
+        keySuffix: String? = nil
+    ) async throws -> Response {
+        var headers = HTTPHeaders()
+        headers.add(name: "X-Request-Id", value: request.headers[.requestID] ?? context.id)
+        if let traceparent = request.headers[.traceparent] { headers.add(name: "traceparent", value: traceparent) }
+        if method != .GET {
+            guard let key = request.headers[.idempotencyKey] else {
+                throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
+            }
+            headers.add(name: "Idempotency-Key", value: keySuffix.map { "\(key):\($0)" } ?? key)
+        }
+        var body: ByteBuffer?
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            body = ByteBuffer(data: try encoder.encode(json))
+            headers.add(name: "Content-Type", value: "application/json")
+        }
+        return try await send(.init(method: method, path: path, headers: headers, body: body))
+    }
+}
+
+extension Downstream.Response {
+    /// The body decoded, for a 2xx answer; a 4xx problem is passed on to the client as it is (it is the
+    /// client's mistake, told by the service that knows); anything else is a 502.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try requireSuccess()
+        do { return try JSONDecoder().decode(T.self, from: body) } catch {
+            throw Problem(.badGateway, rule: "bad-downstream-answer", title: "A service answered something unexpected", detail: "\(error)")
+        }
+    }
+
+    public func requireSuccess() throws {
+        if (200..<300).contains(status.code) { return }
+        if (400..<500).contains(status.code) { throw PassedOn(self) }
+        throw Problem(.badGateway, rule: "downstream-error", title: "A service failed", detail: "it answered \(status.code)")
+    }
+}
+
+/// A service's 4xx answer, passed on to the client unchanged.
+public struct PassedOn: Error, PassedOnResponse {
+    let answer: Downstream.Response
+    init(_ answer: Downstream.Response) { self.answer = answer }
+    public var status: HTTPResponse.Status { .init(code: Int(answer.status.code)) }
+    public func response(from request: Hummingbird.Request, context: some RequestContext) throws -> Hummingbird.Response {
+        var headers: HTTPFields = [.contentType: answer.headers.first(name: "Content-Type") ?? "application/problem+json"]
+        if let after = answer.headers.first(name: "Retry-After") { headers[.retryAfter] = after }
+        return Hummingbird.Response(status: status, headers: headers, body: .init(byteBuffer: answer.body))
+    }
+}
+
+extension HTTPField.Name {
+    public static let requestID = HTTPField.Name("X-Request-Id")!
+    public static let traceparent = HTTPField.Name("traceparent")!
+}

@@ -1,0 +1,128 @@
+import BFF
+import Foundation
+import Gateway
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ShopSupport
+import TestSupport
+import Testing
+
+let secret = Data("a-test-secret-that-is-long-enough-for-hs256".utf8)
+let signer = try! TokenSigner(secret: secret)
+
+func token(_ subject: String, _ role: Claims.Role = .customer, expiresIn seconds: Double = 600) -> String {
+    try! signer.issue(Claims(subject: subject, role: role, issuedAt: Date(), expiresAt: Date().addingTimeInterval(seconds)))
+}
+
+/// The three services and the BFF in front of them, all live.
+func withBFF(rate: Double = 1000, burst: Int = 1000, _ body: @escaping @Sendable (Shop, any TestClientProtocol) async throws -> Void) async throws {
+    try await withShop { shop in
+        func url(_ client: any TestClientProtocol) throws -> [String] { ["http://127.0.0.1:\(try #require(client.port))"] }
+        let app = try BFFService.application(
+            .init(port: 0, tokenSecret: secret, catalog: try url(shop.catalog), ordering: try url(shop.ordering), billing: try url(shop.billing),
+                  requestsPerSecond: rate, burst: burst),
+            logger: TestDatabase.logger)
+        try await app.test(.live) { bff in try await body(shop, bff) }
+    }
+}
+
+extension TestClientProtocol {
+    /// A request as the `shop` client sends it: a bearer token, and for a command a JSON body and a fresh key.
+    @discardableResult
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil, token: String?, key: String? = UUID().uuidString,
+              authorization: String? = nil) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if let authorization { headers[.authorization] = authorization }
+        if method != .get, let key { headers[HTTPField.Name("Idempotency-Key")!] = key }
+        return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+}
+
+@Suite("The BFF: authentication, rate limits, the CLI API")
+struct BFFTests {
+    @Test func everyRouteButThePublicOnesNeedsAValidTokenOfTheRightRole() async throws {
+        try await withBFF { shop, bff in
+            try await shop.product("MUG-001", stock: 5)
+            #expect(try await bff.call(.get, "/cli/v1/products", token: nil).status == .ok)
+            #expect(try await bff.call(.get, "/health/live", token: nil).status == .ok)
+
+            let none = try await bff.call(.get, "/cli/v1/cart", token: nil)
+            #expect(none.status == .unauthorized && none.rule == "unauthenticated" && none.headers[.wwwAuthenticate] != nil)
+            #expect(none.headers[.contentType] == "application/problem+json")
+            let expired = try await bff.call(.get, "/cli/v1/cart", token: token("kim", expiresIn: -5))
+            #expect(expired.status == .unauthorized && (expired.object["detail"] as? String)?.contains("expired") == true)
+            let forged = try TokenSigner(secret: Data(repeating: 1, count: 32))
+                .issue(Claims(subject: "kim", role: .customer, issuedAt: Date(), expiresAt: Date().addingTimeInterval(60)))
+            let wrongKey = try await bff.call(.get, "/cli/v1/cart", token: forged)
+            #expect(wrongKey.status == .unauthorized && (wrongKey.object["detail"] as? String)?.contains("signature") == true)
+            let basic = try await bff.call(.get, "/cli/v1/cart", token: nil, authorization: "Basic a2ltOnB3")
+            #expect(basic.status == .unauthorized)
+            let admin = try await bff.call(.get, "/cli/v1/cart", token: token("ops", .admin))
+            #expect(admin.status == .forbidden && admin.rule == "customer-only")
+            #expect(try await bff.call(.get, "/cli/v1/cart", token: token("kim")).status == .ok)
+        }
+    }
+
+    @Test func aCustomerCheckingOutThroughTheCLIGetsTheOutcomeAndNobodyElseSeesTheOrder() async throws {
+        try await withBFF { shop, bff in
+            try await shop.product("MUG-001", price: 1250, stock: 5)
+            let kim = token("kim"), ann = token("ann")
+            try await within(.seconds(20), "Ordering's copy of the catalog") {
+                while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":2}"#, token: kim).status != .ok {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let cart = try await bff.call(.get, "/cli/v1/cart", token: kim).object
+            #expect((cart["total"] as? [String: Any])?["amount"] as? Int == 2500)
+
+            let checkout = try await bff.call(.post, "/cli/v1/checkout", #"{"card":"4242 4242 4242 4242"}"#, token: kim, key: "kim-checkout-1")
+            #expect(checkout.status == .ok, "\(String(buffer: checkout.body))")
+            let outcome = checkout.object
+            #expect(outcome["status"] as? String == "confirmed")
+            let order = try #require(outcome["order"] as? String)
+            // A retried checkout (same key) names the same order and places nothing more.
+            let again = try await bff.call(.post, "/cli/v1/checkout", #"{"card":"4242 4242 4242 4242"}"#, token: kim, key: "kim-checkout-1")
+            #expect(again.object["order"] as? String == order)
+
+            #expect(try await bff.call(.get, "/cli/v1/orders/\(order)", token: kim).object["status"] as? String == "confirmed")
+            let probe = try await bff.call(.get, "/cli/v1/orders/\(order)", token: ann)
+            #expect(probe.status == .notFound && probe.rule == "not-found")
+            let cancelOther = try await bff.call(.post, "/cli/v1/orders/\(order)/cancel", #"{"reason":"mine now"}"#, token: ann)
+            #expect(cancelOther.status == .notFound)
+            #expect(try await bff.call(.get, "/cli/v1/orders/\(order)", token: kim).object["status"] as? String == "confirmed")
+            // The list comes from Ordering's view, which catches up.
+            try await within(.seconds(10), "the order in kim's list") {
+                while (try await bff.call(.get, "/cli/v1/orders", token: kim).object["orders"] as? [[String: Any]])?
+                    .contains(where: { $0["order"] as? String == order }) != true {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+
+            // A declined card: the outcome says so, with the reason.
+            try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: ann)
+            let declined = try await bff.call(.post, "/cli/v1/checkout", #"{"card":"4000000000000002"}"#, token: ann).object
+            #expect(declined["status"] as? String == "rejected" && declined["reason"] as? String == "payment declined: card declined")
+            // Bad input is the service's precise problem, passed on.
+            let badCard = try await bff.call(.post, "/cli/v1/checkout", #"{"card":"12"}"#, token: kim)
+            #expect(badCard.status == .unprocessableContent && badCard.rule == "invalid-card", "\(badCard.status) \(String(buffer: badCard.body))")
+            let noKey = try await bff.call(.post, "/cli/v1/checkout", #"{"card":"4242424242424242"}"#, token: kim, key: nil)
+            #expect(noKey.status == .badRequest && noKey.rule == "missing-idempotency-key")
+        }
+    }
+
+    @Test func aBurstOverTheLimitGets429WithRetryAfterAndOtherClientsAreUnaffected() async throws {
+        try await withBFF(rate: 0.05, burst: 3) { _, bff in
+            let kim = token("kim"), ann = token("ann")
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<4 { statuses.append(try await bff.call(.get, "/cli/v1/cart", token: kim).status) }
+            #expect(statuses == [.ok, .ok, .ok, .tooManyRequests])
+            let limited = try await bff.call(.get, "/cli/v1/cart", token: kim)
+            #expect(limited.status == .tooManyRequests && limited.rule == "rate-limited")
+            #expect(limited.headers[.retryAfter].flatMap(Int.init).map { (1...20).contains($0) } == true)
+            #expect(try await bff.call(.get, "/cli/v1/cart", token: ann).status == .ok)
+            #expect(try await bff.call(.get, "/health/live", token: kim).status == .ok)
+        }
+    }
+}
