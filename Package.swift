@@ -108,13 +108,17 @@ let package = Package(
         // The BFF of the shop command-line client.
         .target(
             name: "CLIBFF",
-            dependencies: ["Gateway", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Gateway", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        // The BFF of the web client.
+        .target(
+            name: "WebBFF",
+            dependencies: ["Gateway", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
         .target(
             name: "BFF",
-            dependencies: ["Gateway", "CLIBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Gateway", "CLIBFF", "WebBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Each context's service: its domain on the wire.
         .target(

@@ -2,6 +2,7 @@ import CLIBFF
 import Foundation
 import Gateway
 import Hummingbird
+import WebBFF
 import Logging
 import ServiceKit
 
@@ -62,6 +63,7 @@ public enum BFFService {
             return try CommandReply.json(.ok, ["status": "ready"]).response(replayed: false)
         }
         CLIBFF(services: services, checkoutWait: configuration.checkoutWait).addRoutes(to: router)
+        WebBFF(services: services).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-bff"),

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Gateway
 import Hummingbird
@@ -23,17 +22,22 @@ public struct CLIBFF: Sendable {
     struct Product: Codable, Sendable { let sku: String, name: String, price: Money, available: Int }
     struct Cart: Decodable { let items: [CartItem] }
     struct CartItem: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
-    struct Order: Decodable {
-        struct Line: Codable, Sendable { let sku: String, name: String, quantity: Int }
-        let order: String, customer: String, status: String, lines: [Line], total: Money?, reason: String?
-    }
     struct OrderSummary: Codable, Sendable { let order: String, status: String, total: Money, reason: String?, placedAt: String }
     struct OrderList: Decodable { let orders: [OrderSummary] }
 
     // What the client gets.
     struct Products: Encodable { let products: [Product], next: String? }
     struct CartView: Encodable { let items: [CartItem], total: Money? }
-    struct Outcome: Encodable { let order: String, status: String, reason: String?, total: Money?, lines: [Order.Line]? }
+    struct Outcome: Encodable {
+        let order: String, status: String, reason: String?, total: OrderDocument.Money?, lines: [OrderDocument.Line]?
+        init(_ order: OrderDocument, status: String? = nil, lines: Bool = true) {
+            self.order = order.order
+            self.status = status ?? order.status
+            reason = order.reason
+            total = order.total
+            self.lines = lines ? order.lines : nil
+        }
+    }
 
     // What the client sends.
     struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
@@ -46,23 +50,23 @@ public struct CLIBFF: Sendable {
         // The public catalog: no token needed.
         cli.get("/products") { request, context -> Response in
             let query = request.uri.queryParameters
-            var path = query["q"].map { "/products/search?q=\(Self.encoded(String($0)))&limit=50" } ?? "/products?limit=50"
-            if let after = query["after"] { path += "&after=\(Self.encoded(String(after)))" }
+            var path = query["q"].map { "/products/search?q=\(Wire.segment(String($0)))&limit=50" } ?? "/products?limit=50"
+            if let after = query["after"] { path += "&after=\(Wire.segment(String(after)))" }
             let page = try await services.catalog.forward(.GET, path, for: request, context: context).decode(ProductPage.self)
-            return try Self.json(Products(products: page.products, next: page.next))
+            return try Wire.json(Products(products: page.products, next: page.next))
         }
         cli.get("/cart") { request, context -> Response in
             let customer = try context.customer()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Self.encoded(customer))", for: request, context: context).decode(Cart.self)
-            return try Self.json(CartView(items: cart.items, total: Self.total(cart.items)))
+            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            return try Wire.json(CartView(items: cart.items, total: Self.total(cart.items)))
         }
         cli.post("/cart/items") { request, context -> Response in
             let customer = try context.customer()
             let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.POST, "/carts/\(Self.encoded(customer))/items", json: body, for: request, context: context)
+            try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/items", json: body, for: request, context: context)
                 .requireSuccess()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Self.encoded(customer))", for: request, context: context).decode(Cart.self)
-            return try Self.json(CartView(items: cart.items, total: Self.total(cart.items)))
+            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            return try Wire.json(CartView(items: cart.items, total: Self.total(cart.items)))
         }
         cli.post("/checkout") { request, context -> Response in
             let customer = try context.customer()
@@ -71,49 +75,30 @@ public struct CLIBFF: Sendable {
                 throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
             }
             // The order's id comes from the client's key: a retried checkout names the same order.
-            let order = Self.orderID(customer: customer, key: key)
-            try await services.ordering.forward(.POST, "/carts/\(Self.encoded(customer))/checkout", json: ServiceCheckout(card: body.card, order: order),
+            let order = Wire.orderID(customer: customer, key: key)
+            try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/checkout", json: ServiceCheckout(card: body.card, order: order),
                                                 for: request, context: context).requireSuccess()
-            let placed = try await services.ordering.forward(.GET, "/orders/\(order)?wait=\(checkoutWait)", for: request, context: context)
-                .decode(Order.self)
-            let settled = ["confirmed", "rejected", "cancelled", "shipped"].contains(placed.status)
-            return try Self.json(Outcome(order: order, status: settled ? placed.status : "processing", reason: placed.reason, total: placed.total,
-                                         lines: placed.lines), status: settled ? .ok : .accepted)
+            let placed = try await services.order(order, of: customer, wait: checkoutWait, for: request, context: context)
+            return try Wire.json(Outcome(placed, status: placed.isSettled ? nil : "processing"), status: placed.isSettled ? .ok : .accepted)
         }
         cli.get("/orders") { request, context -> Response in
             let customer = try context.customer()
-            let list = try await services.ordering.forward(.GET, "/customers/\(Self.encoded(customer))/orders?limit=20", for: request, context: context)
+            let list = try await services.ordering.forward(.GET, "/customers/\(Wire.segment(customer))/orders?limit=20", for: request, context: context)
                 .decode(OrderList.self)
-            return try Self.json(["orders": list.orders])
+            return try Wire.json(["orders": list.orders])
         }
         cli.get("/orders/{id}") { request, context -> Response in
-            let order = try await ownOrder(try context.parameters.require("id"), request, context)
-            return try Self.json(Outcome(order: order.order, status: order.status, reason: order.reason, total: order.total, lines: order.lines))
+            let order = try await services.order(try context.parameters.require("id"), of: try context.customer(), for: request, context: context)
+            return try Wire.json(Outcome(order))
         }
         cli.post("/orders/{id}/cancel") { request, context -> Response in
             let id = try context.parameters.require("id")
             let body = try JSONBody.decode(Cancel.self, from: try await JSONBody.bytes(of: request))
-            _ = try await ownOrder(id, request, context)
-            try await services.ordering.forward(.POST, "/orders/\(Self.encoded(id))/cancel", json: body, for: request, context: context).requireSuccess()
-            let order = try await ownOrder(id, request, context)
-            return try Self.json(Outcome(order: order.order, status: order.status, reason: order.reason, total: order.total, lines: nil))
+            let customer = try context.customer()
+            _ = try await services.order(id, of: customer, for: request, context: context)
+            try await services.ordering.forward(.POST, "/orders/\(Wire.segment(id))/cancel", json: body, for: request, context: context).requireSuccess()
+            return try Wire.json(Outcome(try await services.order(id, of: customer, for: request, context: context), lines: false))
         }
-    }
-
-    /// The customer's own order; another's is answered as if there were none, so ids cannot be probed.
-    private func ownOrder(_ id: String, _ request: Request, _ context: GatewayContext) async throws -> Order {
-        let customer = try context.customer()
-        let notFound = Problem.notFound("there is no order '\(id.prefix(64))'")
-        let answer = try await services.ordering.forward(.GET, "/orders/\(Self.encoded(id))", for: request, context: context)
-        if answer.status == .notFound { throw notFound }
-        let order = try answer.decode(Order.self)
-        guard order.customer == customer else { throw notFound }
-        return order
-    }
-
-    /// The same customer and key always name the same order.
-    static func orderID(customer: String, key: String) -> String {
-        "o-" + SHA256.hash(data: Data("\(customer)\n\(key)".utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 
     static func total(_ items: [CartItem]) -> Money? {
@@ -123,13 +108,4 @@ public struct CLIBFF: Sendable {
         return Money(amount: items.reduce(0) { $0 + ($1.unitPrice?.amount ?? 0) * Int64($1.quantity) }, currency: currency)
     }
 
-    static func encoded(_ text: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/;?#%&=+")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
-
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        try CommandReply.json(status, value).response(replayed: false)
-    }
 }

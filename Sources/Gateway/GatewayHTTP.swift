@@ -121,6 +121,20 @@ extension Downstream {
         _ method: HTTPMethod, _ path: String, json: (any Encodable & Sendable)? = nil, for request: Hummingbird.Request, context: GatewayContext,
         keySuffix: String? = nil
     ) async throws -> Response {
+        var body: ByteBuffer?
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            body = ByteBuffer(data: try encoder.encode(json))
+        }
+        return try await forward(method, path, raw: body, for: request, context: context, keySuffix: keySuffix)
+    }
+
+    /// The same with a body as it is (JSON).
+    public func forward(
+        _ method: HTTPMethod, _ path: String, raw body: ByteBuffer?, for request: Hummingbird.Request, context: GatewayContext,
+        keySuffix: String? = nil
+    ) async throws -> Response {
         var headers = HTTPHeaders()
         headers.add(name: "X-Request-Id", value: request.headers[.requestID] ?? context.id)
         if let traceparent = request.headers[.traceparent] { headers.add(name: "traceparent", value: traceparent) }
@@ -130,13 +144,7 @@ extension Downstream {
             }
             headers.add(name: "Idempotency-Key", value: keySuffix.map { "\(key):\($0)" } ?? key)
         }
-        var body: ByteBuffer?
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            body = ByteBuffer(data: try encoder.encode(json))
-            headers.add(name: "Content-Type", value: "application/json")
-        }
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         return try await send(.init(method: method, path: path, headers: headers, body: body))
     }
 }

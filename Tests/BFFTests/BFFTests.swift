@@ -126,3 +126,61 @@ struct BFFTests {
         }
     }
 }
+
+@Suite("The web BFF")
+struct WebBFFTests {
+    @Test func checkoutAnswers202AndTheEventStreamReportsTheOutcome() async throws {
+        try await withBFF { shop, bff in
+            let ops = token("ops", .admin), kim = token("kim")
+            // The back office needs the admin role; with it, products and stock go through to Catalog.
+            let refused = try await bff.call(.post, "/web/v1/admin/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#, token: kim)
+            #expect(refused.status == .forbidden && refused.rule == "admin-only")
+            let added = try await bff.call(.post, "/web/v1/admin/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#, token: ops)
+            #expect(added.status == .created, "\(String(buffer: added.body))")
+            #expect(try await bff.call(.post, "/web/v1/admin/products/MUG-001/stock", #"{"quantity":3}"#, token: ops).status == .ok)
+            let bad = try await bff.call(.post, "/web/v1/admin/products/MUG-001/stock", #"{"quantity":-3}"#, token: ops)
+            #expect(bad.status == .unprocessableContent && bad.rule == "invalid-quantity")
+
+            try await within(.seconds(20), "Ordering's copy of the catalog") {
+                while try await bff.call(.post, "/web/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: kim).status != .ok {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let checkout = try await bff.call(.post, "/web/v1/checkout", #"{"card":"4242424242424242"}"#, token: kim)
+            #expect(checkout.status == .accepted, "\(String(buffer: checkout.body))")
+            let links = try #require(checkout.object["links"] as? [String: String])
+            let order = try #require(checkout.object["order"] as? String)
+            #expect(checkout.headers[.location] == links["self"])
+
+            // The stream: the status now, each change, and it ends with the outcome.
+            let stream = try await bff.call(.get, try #require(links["events"]), token: kim)
+            #expect(stream.status == .ok && stream.headers[.contentType] == "text/event-stream")
+            let statuses = String(buffer: stream.body).components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: String])?["status"]
+            }
+            #expect(statuses.last == "confirmed" && Set(statuses).count == statuses.count, "\(statuses)")
+            #expect(try await bff.call(.get, try #require(links["events"]), token: token("ann")).status == .notFound)
+
+            // The order page combines the order, its saga, its payment and its timeline.
+            try await within(.seconds(20), "the saga to complete") {
+                while try await bff.call(.get, "/web/v1/orders/\(order)", token: kim).object["payment"].flatMap({ $0 as? [String: Any] })?["status"] as? String != "captured" {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let page = try await bff.call(.get, "/web/v1/orders/\(order)", token: kim)
+            #expect(page.object["status"] as? String == "confirmed")
+            #expect((page.object["fulfilment"] as? [String: Any])?["status"] as? String == "completed")
+            let etag = try #require(page.headers[.eTag])
+            var headers: HTTPFields = [.authorization: "Bearer \(kim)", .ifNoneMatch: etag]
+            #expect(try await bff.execute(uri: "/web/v1/orders/\(order)", method: .get, headers: headers).status == .notModified)
+            headers[.ifNoneMatch] = "\"stale\""
+            #expect(try await bff.execute(uri: "/web/v1/orders/\(order)", method: .get, headers: headers).status == .ok)
+
+            // Admins ship it; a customer may not.
+            #expect(try await bff.call(.post, "/web/v1/admin/orders/\(order)/ship", token: kim).status == .forbidden)
+            #expect(try await bff.call(.post, "/web/v1/admin/orders/\(order)/ship", token: ops).status == .ok)
+            let parked = try await bff.call(.get, "/web/v1/admin/sagas?status=parked", token: ops)
+            #expect(parked.status == .ok && (parked.object["sagas"] as? [Any])?.isEmpty == true)
+        }
+    }
+}

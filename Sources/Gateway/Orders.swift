@@ -1,0 +1,57 @@
+import Crypto
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// An order as Ordering answers `GET /orders/{id}` (what the BFFs read of it).
+public struct OrderDocument: Codable, Sendable {
+    public struct Money: Codable, Sendable { public let amount: Int64, currency: String }
+    public struct Line: Codable, Sendable { public let sku: String, name: String, quantity: Int, unitPrice: Money? }
+    public struct Fulfilment: Codable, Sendable { public let status: String, step: String?, reason: String? }
+    public let order: String, customer: String, status: String, lines: [Line], total: Money?, reason: String?
+    public let refundRequired: Bool?
+    public let fulfilment: Fulfilment?
+
+    /// Confirmed, rejected, cancelled or shipped: the saga has given its answer.
+    public var isSettled: Bool { ["confirmed", "rejected", "cancelled", "shipped"].contains(status) }
+}
+
+extension Downstreams {
+    /// The customer's own order (`wait`: seconds to wait for its outcome); another customer's is answered as
+    /// if there were none, so order ids cannot be probed.
+    public func order(_ id: String, of customer: String, wait: Int = 0, for request: Request, context: GatewayContext) async throws -> OrderDocument {
+        let notFound = Problem.notFound("there is no order '\(id.prefix(64))'")
+        let query = wait > 0 ? "?wait=\(wait)" : ""
+        let answer = try await ordering.forward(.GET, "/orders/\(Wire.segment(id))\(query)", for: request, context: context)
+        if answer.status == .notFound { throw notFound }
+        let order = try answer.decode(OrderDocument.self)
+        guard order.customer == customer else { throw notFound }
+        return order
+    }
+}
+
+/// Small things both BFFs write the same way.
+public enum Wire {
+    /// A path segment, percent-encoded.
+    public static func segment(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/;?#%&=+")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// The order a checkout places: the same customer and idempotency key always name the same order, so a
+    /// retried checkout is the same checkout.
+    public static func orderID(customer: String, key: String) -> String {
+        "o-" + digest(Data("\(customer)\n\(key)".utf8))
+    }
+
+    /// 24 hex digits of the data's SHA-256.
+    public static func digest(_ data: Data) -> String {
+        SHA256.hash(data: data).prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A JSON answer.
+    public static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, etag: String? = nil, location: String? = nil) throws -> Response {
+        try CommandReply.json(status, value, etag: etag, location: location).response(replayed: false)
+    }
+}
