@@ -23,10 +23,13 @@ public final class Downstream: Service, Sendable {
         public var concurrency: Int
         public var healthPath: String
         public var healthInterval: Duration
+        /// How long connecting to an instance may take: short, so that a dead instance costs little before
+        /// the call goes to another.
+        public var connectTimeout: Duration
 
         public init(name: String, instances: [String], timeout: Duration = .seconds(5), failureThreshold: Int = 5,
                     openFor: Duration = .seconds(5), concurrency: Int = 64, healthPath: String = "/health/ready",
-                    healthInterval: Duration = .seconds(2)) {
+                    healthInterval: Duration = .seconds(2), connectTimeout: Duration = .milliseconds(500)) {
             self.name = name
             self.instances = instances.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             self.timeout = timeout
@@ -35,6 +38,7 @@ public final class Downstream: Service, Sendable {
             self.concurrency = concurrency
             self.healthPath = healthPath
             self.healthInterval = healthInterval
+            self.connectTimeout = connectTimeout
         }
     }
 
@@ -101,7 +105,20 @@ public final class Downstream: Service, Sendable {
     private let client: HTTPClient
     private let logger: Logger
 
-    public init(_ configuration: Configuration, client: HTTPClient = .shared, logger: Logger) {
+    /// Its own HTTP client (with ``Configuration/connectTimeout``), shut down when ``run()`` ends.
+    public init(_ configuration: Configuration, logger: Logger) {
+        precondition(!configuration.instances.isEmpty, "a downstream needs at least one instance")
+        self.configuration = configuration
+        self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
+        self.bulkhead = Bulkhead(capacity: configuration.concurrency)
+        self.healthy = Mutex(Array(repeating: true, count: configuration.instances.count))
+        var http = HTTPClient.Configuration()
+        http.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.seconds * 1e9))
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        self.logger = logger
+    }
+
+    init(_ configuration: Configuration, client: HTTPClient, logger: Logger) {
         precondition(!configuration.instances.isEmpty, "a downstream needs at least one instance")
         self.configuration = configuration
         self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
@@ -203,6 +220,12 @@ public final class Downstream: Service, Sendable {
                 try? await Task.sleep(for: self.configuration.healthInterval)
             }
         }
+        try await shutdown()
+    }
+
+    /// Closes its HTTP client (``run()`` does when it ends; call it when the downstream was never run).
+    public func shutdown() async throws {
+        try await client.shutdown()
     }
 
     static func describe(_ error: any Error) -> String {

@@ -17,9 +17,9 @@ extension ShopServer {
 
         @Option(help: "The address to listen on.") var host = "127.0.0.1"
         @Option(help: "The port to listen on (default: $SHOP_BFF_PORT, else 8080).") var port: Int?
-        @Option(help: "Catalog's instances.") var catalogURLs: String?
-        @Option(help: "Ordering's instances.") var orderingURLs: String?
-        @Option(help: "Billing's instances.") var billingURLs: String?
+        @Option(name: .customLong("catalog-urls"), help: "Catalog's instances.") var catalogURLs: String?
+        @Option(name: .customLong("ordering-urls"), help: "Ordering's instances.") var orderingURLs: String?
+        @Option(name: .customLong("billing-urls"), help: "Billing's instances.") var billingURLs: String?
         @Option(help: "Requests per second each client may send (default: $SHOP_BFF_RATE, else 20).") var rate: Double?
         @Option(help: "How many requests a client may send at once above its rate (default: $SHOP_BFF_BURST, else 40).") var burst: Int?
 
