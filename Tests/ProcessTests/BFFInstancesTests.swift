@@ -24,7 +24,7 @@ struct BFFInstancesTests {
         bff.standardOutput = FileHandle.nullDevice
         bff.standardError = FileHandle.nullDevice
         try bff.run()
-        defer { for process in [first, second, bff] where process.isRunning { process.terminate(); process.waitUntilExit() } }
+        defer { for process in [first, second, bff] where process.isRunning { process.terminate() } }
         try await waitUntilUp(first, port: a)
         try await waitUntilUp(second, port: b)
         #expect(try await post(a, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#).status == 201)
@@ -43,7 +43,7 @@ struct BFFInstancesTests {
         #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
 
         kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        await exited(first)
         statuses = []
         for _ in 0..<20 { statuses.append(await listing()) }  // each within 10 s: a dead instance costs at most its connect timeout
         #expect(statuses.allSatisfy { $0 == 200 }, "with an instance dead: \(statuses)")

@@ -6,8 +6,9 @@ import SharedKernel
 import TestSupport
 import Testing
 
-/// Runs the built `shop-admin` with `arguments`; returns its exit status and output.
-func shopAdmin(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+/// Runs the built `shop-admin` with `arguments`; returns its exit status and output. The wait happens on a thread
+/// of its own: a blocking wait on one of Swift concurrency's few threads can stall every other test.
+func shopAdmin(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = TestDatabase.repositoryRoot.appendingPathComponent(".build/debug/shop-admin")
     process.arguments = arguments
@@ -16,9 +17,16 @@ func shopAdmin(_ arguments: [String], environment: [String: String]) throws -> (
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let output = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+        Thread.detachNewThread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
+    }
+    await exited(process)
     return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+/// Returns once `process` has exited, without blocking a thread (`waitUntilExit` would).
+func exited(_ process: Process) async {
+    while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }  // another process cannot notify us
 }
 
 extension DatabaseURL {
@@ -40,13 +48,13 @@ struct ProjectionsCommandTests {
         let views = scratchViews()
         let environment = ["SHOP_CATALOG_DATABASE_URL": database.withPassword, "SHOP_VIEWS_DIR": views.path]
 
-        let rebuilt = try shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
+        let rebuilt = try await shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
         #expect(rebuilt.status == 0, "\(rebuilt.output)")
         #expect(rebuilt.output.contains("rebuilt catalog-product-listing: generation 2, 30 events"))
-        let again = try shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
+        let again = try await shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
         #expect(again.status == 0 && again.output.contains("generation 3"))
 
-        let verified = try shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
+        let verified = try await shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
         #expect(verified.status == 0 && verified.output.contains("matches a rebuild"), "\(verified.output)")
 
         // Tamper with the serving file: verify must notice, and say so with exit status 1.
@@ -54,23 +62,23 @@ struct ProjectionsCommandTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let file = try DatabaseQueue(path: views.appendingPathComponent("catalog/catalog-product-listing/g\(current).sqlite").path)
         try await file.write { try $0.execute(sql: "UPDATE products SET price_amount = 1 WHERE sku = 'SKU-7'") }
-        let tampered = try shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
+        let tampered = try await shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
         #expect(tampered.status == 1 && tampered.output.contains("DIFFERS"), "\(tampered.output)")
 
         let copy = views.appendingPathComponent("copy.sqlite")
-        let pointInTime = try shopAdmin(["projections", "rebuild", "catalog-product-listing", "--until", "1-1", "--output", copy.path], environment: environment)
+        let pointInTime = try await shopAdmin(["projections", "rebuild", "catalog-product-listing", "--until", "1-1", "--output", copy.path], environment: environment)
         #expect(pointInTime.status == 0, "\(pointInTime.output)")
         let copied = try await DatabaseQueue(path: copy.path).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM products") }
         #expect(copied == 0)
 
-        let unknown = try shopAdmin(["projections", "rebuild", "nope"], environment: environment)
+        let unknown = try await shopAdmin(["projections", "rebuild", "nope"], environment: environment)
         #expect(unknown.status == 64 && unknown.output.contains("no view named 'nope'"))
-        let half = try shopAdmin(["projections", "rebuild", "catalog-product-listing", "--until", "1-1"], environment: environment)
+        let half = try await shopAdmin(["projections", "rebuild", "catalog-product-listing", "--until", "1-1"], environment: environment)
         #expect(half.status == 64 && half.output.contains("--until and --output go together"))
-        let noDatabase = try shopAdmin(["projections", "verify", "catalog-product-listing"],
+        let noDatabase = try await shopAdmin(["projections", "verify", "catalog-product-listing"],
                                        environment: ["SHOP_CATALOG_DATABASE_URL": "", "SHOP_VIEWS_DIR": views.path])
         #expect(noDatabase.status != 0 && noDatabase.output.contains("SHOP_CATALOG_DATABASE_URL"), "\(noDatabase.output)")
-        let notBuilt = try shopAdmin(["projections", "verify", "catalog-product-listing"],
+        let notBuilt = try await shopAdmin(["projections", "verify", "catalog-product-listing"],
                                      environment: environment.merging(["SHOP_VIEWS_DIR": scratchViews().path]) { $1 })
         #expect(notBuilt.status == 1 && notBuilt.output.contains("not built yet"), "\(notBuilt.output)")
     }

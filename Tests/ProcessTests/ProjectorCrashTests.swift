@@ -92,21 +92,21 @@ struct ProjectorCrashTests {
             if !first.isRunning && killedAt == nil { return }
             try await Task.sleep(for: .milliseconds(2))  // polling another process, which cannot notify us
         }
-        first.waitUntilExit()
+        await exited(first)
         #expect(first.terminationReason == .uncaughtSignal)
         #expect(try #require(killedAt) < head, "killed before it had caught up, so mid-way")
 
         // Restart on the same views: it resumes from its checkpoint and catches up.
         let secondPort = freePort()
         let second = try startCatalog(database, views: views, port: secondPort)
-        defer { if second.isRunning { second.terminate(); second.waitUntilExit() } }
+        defer { if second.isRunning { second.terminate() } }
         while (await viewPosition(secondPort)).map({ $0 < head }) ?? true {
             #expect(second.isRunning, "the restarted service died")
             if !second.isRunning { return }
             try await Task.sleep(for: .milliseconds(20))  // polling another process, which cannot notify us
         }
         second.terminate()
-        second.waitUntilExit()
+        await exited(second)
 
         // The crashed-and-resumed view equals one built from scratch: nothing applied twice, nothing lost.
         try await withRunningStore(database) { store in

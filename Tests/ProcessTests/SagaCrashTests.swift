@@ -42,7 +42,7 @@ struct SagaCrashTests {
         let (catalogPort, billingPort) = (freePort(), freePort())
         let catalog = try startService("catalog", catalogDatabase, views: scratchViews(), port: catalogPort)
         let billing = try startService("billing", billingDatabase, views: scratchViews(), port: billingPort)
-        defer { for process in [catalog, billing] where process.isRunning { process.terminate(); process.waitUntilExit() } }
+        defer { for process in [catalog, billing] where process.isRunning { process.terminate() } }
         try await waitUntilUp(catalog, port: catalogPort)
         try await waitUntilUp(billing, port: billingPort)
         #expect(try await post(catalogPort, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#).status == 201)
@@ -64,13 +64,13 @@ struct SagaCrashTests {
             // The process may die before its answer to the checkout is out: the order's id is chosen here.
             let order = "crash-order-\(index)"
             _ = try? await post(port, "/carts/\(customer)/checkout", #"{"order":"\#(order)","card":"4242424242424242"}"#)
-            try await within(.seconds(30), "Ordering to die \(point)") { doomed.waitUntilExit() }
+            try await within(.seconds(30), "Ordering to die \(point)") { await exited(doomed) }
             #expect(doomed.terminationReason == .uncaughtSignal && doomed.terminationStatus == SIGKILL, "at \(point)")
 
             // Restarted, it resumes the saga where it stopped.
             let restartedPort = freePort()
             let restarted = try startService("ordering", orderingDatabase, views: orderingViews, port: restartedPort, environment: environment)
-            defer { if restarted.isRunning { restarted.terminate(); restarted.waitUntilExit() } }
+            defer { if restarted.isRunning { restarted.terminate() } }
             try await waitUntilUp(restarted, port: restartedPort)
             let outcome = await get(restartedPort, "/orders/\(order)?wait=30")
             #expect(outcome?["status"] as? String == "confirmed", "after a crash \(point): \(outcome ?? [:])")

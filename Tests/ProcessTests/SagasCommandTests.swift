@@ -15,7 +15,7 @@ struct SagasCommandTests {
         let billing = try startService("billing", billingDatabase, views: scratchViews(), port: billingPort)
         let ordering = try startService("ordering", orderingDatabase, views: scratchViews(), port: orderingPort, environment: [
             "SHOP_CATALOG_URL": "http://127.0.0.1:\(catalogPort)", "SHOP_BILLING_URL": "http://127.0.0.1:\(billingPort)"])
-        defer { for process in [catalog, billing, ordering] where process.isRunning { process.terminate(); process.waitUntilExit() } }
+        defer { for process in [catalog, billing, ordering] where process.isRunning { process.terminate() } }
         for (process, port) in [(catalog, catalogPort), (billing, billingPort), (ordering, orderingPort)] { try await waitUntilUp(process, port: port) }
         #expect(try await post(catalogPort, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#).status == 201)
         #expect(try await post(catalogPort, "/products/MUG-001/stock", #"{"quantity":10}"#).status == 200)
@@ -39,9 +39,9 @@ struct SagasCommandTests {
         }
 
         let environment = ["SHOP_ORDERING_DATABASE_URL": orderingDatabase.withPassword]
-        let list = try shopAdmin(["sagas", "list", "--state", "parked"], environment: environment)
+        let list = try await shopAdmin(["sagas", "list", "--state", "parked"], environment: environment)
         #expect(list.status == 0 && list.output.contains("1 parked") && list.output.contains("order-7"), "\(list.output)")
-        let show = try shopAdmin(["sagas", "show", "order-7"], environment: environment)
+        let show = try await shopAdmin(["sagas", "show", "order-7"], environment: environment)
         #expect(show.status == 0, "\(show.output)")
         #expect(show.output.contains("saga order-7: parked at capture-payment"), "\(show.output)")
         #expect(show.output.components(separatedBy: "\n").filter { $0.contains("capture-payment") && $0.contains("failed") }.count == 6,
@@ -50,7 +50,7 @@ struct SagasCommandTests {
 
         outage.body = .bytes(ByteBuffer(string: #"{"calls":[]}"#))
         #expect(try await HTTPClient.shared.execute(outage, timeout: .seconds(5)).status == .ok)
-        let retry = try shopAdmin(["sagas", "retry", "order-7"], environment: environment)
+        let retry = try await shopAdmin(["sagas", "retry", "order-7"], environment: environment)
         #expect(retry.status == 0 && retry.output.contains("saga order-7 is running again, at capture-payment"), "\(retry.output)")
         try await within(.seconds(30), "the re-driven saga to complete") {
             while await get(orderingPort, "/admin/sagas/order-7")?["status"] as? String != "completed" {
@@ -61,11 +61,11 @@ struct SagasCommandTests {
         #expect(ledger?["captures"]?["order-7"] == 1)
 
         // Bad input: one line, non-zero exit.
-        let again = try shopAdmin(["sagas", "retry", "order-7"], environment: environment)
+        let again = try await shopAdmin(["sagas", "retry", "order-7"], environment: environment)
         #expect(again.status == 1 && again.output.contains("is completed, not parked"), "\(again.output)")
-        let unknown = try shopAdmin(["sagas", "show", "nope"], environment: environment)
+        let unknown = try await shopAdmin(["sagas", "show", "nope"], environment: environment)
         #expect(unknown.status == 1 && unknown.output.contains("there is no saga 'nope'"), "\(unknown.output)")
-        let badState = try shopAdmin(["sagas", "list", "--state", "stuck"], environment: environment)
+        let badState = try await shopAdmin(["sagas", "list", "--state", "stuck"], environment: environment)
         #expect(badState.status != 0 && badState.output.contains("--state is one of"), "\(badState.output)")
     }
 }
