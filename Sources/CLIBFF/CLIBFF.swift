@@ -17,7 +17,7 @@ public struct CLIBFF: Sendable {
     }
 
     // What the services answer (only what this BFF reads).
-    struct Money: Codable, Sendable { let amount: Int64, currency: String }
+    typealias Money = OrderDocument.Money
     struct ProductPage: Decodable { let products: [Product], next: String? }
     struct Product: Codable, Sendable { let sku: String, name: String, price: Money, available: Int }
     struct Cart: Decodable { let items: [CartItem] }
@@ -42,7 +42,6 @@ public struct CLIBFF: Sendable {
     // What the client sends.
     struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
     struct Checkout: Codable, Sendable { let card: String }
-    struct ServiceCheckout: Codable, Sendable { let card: String, order: String }
     struct Cancel: Codable, Sendable { let reason: String }
 
     public func addRoutes(to router: Router<GatewayContext>) {
@@ -57,7 +56,7 @@ public struct CLIBFF: Sendable {
         }
         cli.get("/cart") { request, context -> Response in
             let customer = try context.customer()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
             return try Wire.json(CartView(items: cart.items, total: Self.total(cart.items)))
         }
         cli.post("/cart/items") { request, context -> Response in
@@ -65,19 +64,13 @@ public struct CLIBFF: Sendable {
             let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
             try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/items", json: body, for: request, context: context)
                 .requireSuccess()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
             return try Wire.json(CartView(items: cart.items, total: Self.total(cart.items)))
         }
         cli.post("/checkout") { request, context -> Response in
             let customer = try context.customer()
             let body = try JSONBody.decode(Checkout.self, from: try await JSONBody.bytes(of: request))
-            guard let key = request.headers[.idempotencyKey] else {
-                throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
-            }
-            // The order's id comes from the client's key: a retried checkout names the same order.
-            let order = Wire.orderID(customer: customer, key: key)
-            try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/checkout", json: ServiceCheckout(card: body.card, order: order),
-                                                for: request, context: context).requireSuccess()
+            let order = try await services.checkout(card: body.card, of: customer, for: request, context: context)
             let placed = try await services.order(order, of: customer, wait: checkoutWait, for: request, context: context)
             return try Wire.json(Outcome(placed, status: placed.isSettled ? nil : "processing"), status: placed.isSettled ? .ok : .accepted)
         }

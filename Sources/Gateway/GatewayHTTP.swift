@@ -122,11 +122,7 @@ extension Downstream {
         keySuffix: String? = nil
     ) async throws -> Response {
         var body: ByteBuffer?
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            body = ByteBuffer(data: try encoder.encode(json))
-        }
+        if let json { body = ByteBuffer(data: try JSONEncoder.sortedKeys.encode(json)) }
         return try await forward(method, path, raw: body, for: request, context: context, keySuffix: keySuffix)
     }
 

@@ -5,7 +5,10 @@ import ServiceKit
 
 /// An order as Ordering answers `GET /orders/{id}` (what the BFFs read of it).
 public struct OrderDocument: Codable, Sendable {
-    public struct Money: Codable, Sendable { public let amount: Int64, currency: String }
+    public struct Money: Codable, Sendable {
+        public let amount: Int64, currency: String
+        public init(amount: Int64, currency: String) { self.amount = amount; self.currency = currency }
+    }
     public struct Line: Codable, Sendable { public let sku: String, name: String, quantity: Int, unitPrice: Money? }
     public struct Fulfilment: Codable, Sendable { public let status: String, step: String?, reason: String? }
     public let order: String, customer: String, status: String, lines: [Line], total: Money?, reason: String?
@@ -27,6 +30,27 @@ extension Downstreams {
         let order = try answer.decode(OrderDocument.self)
         guard order.customer == customer else { throw notFound }
         return order
+    }
+}
+
+extension Downstreams {
+    struct Checkout: Encodable, Sendable { let card: String, order: String }
+
+    /// Checks the customer's cart out with `card`; returns the order's id, which comes from the customer and the
+    /// request's `Idempotency-Key`, so a retried checkout names (and is) the same order.
+    public func checkout(card: String, of customer: String, for request: Request, context: GatewayContext) async throws -> String {
+        guard let key = request.headers[.idempotencyKey] else {
+            throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
+        }
+        let order = Wire.orderID(customer: customer, key: key)
+        try await ordering.forward(.POST, "/carts/\(Wire.segment(customer))/checkout", json: Checkout(card: card, order: order),
+                                   for: request, context: context).requireSuccess()
+        return order
+    }
+
+    /// The customer's cart as Ordering answers it, decoded as `T`.
+    public func cart<T: Decodable>(_ type: T.Type, of customer: String, for request: Request, context: GatewayContext) async throws -> T {
+        try await ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(T.self)
     }
 }
 

@@ -117,7 +117,9 @@ extension HTTPField.Name {
 }
 
 extension JSONEncoder {
-    static var sortedKeys: JSONEncoder {
+    /// Members in sorted order: the same value always encodes to the same bytes (replies, request bodies that a
+    /// retry must repeat byte for byte, ETags of content).
+    public static var sortedKeys: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder

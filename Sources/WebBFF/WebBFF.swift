@@ -20,7 +20,7 @@ public struct WebBFF: Sendable {
     }
 
     // What the services answer (only what this BFF reads).
-    struct Money: Codable, Sendable { let amount: Int64, currency: String }
+    typealias Money = OrderDocument.Money
     struct Product: Codable, Sendable { let sku: String, name: String, description: String?, price: Money, available: Int, discontinued: Bool }
     struct ProductPage: Decodable { let products: [Product], next: String? }
     struct Cart: Codable, Sendable {
@@ -52,7 +52,6 @@ public struct WebBFF: Sendable {
     // What the pages send.
     struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
     struct Checkout: Codable, Sendable { let card: String }
-    struct ServiceCheckout: Codable, Sendable { let card: String, order: String }
 
     public func addRoutes(to router: Router<GatewayContext>) {
         let web = router.group("/web/v1")
@@ -75,32 +74,27 @@ public struct WebBFF: Sendable {
         // The customer's cart, checkout and orders.
         web.get("/cart") { request, context -> Response in
             let customer = try context.customer()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
             return try Wire.json(cart, etag: "\"\(cart.version)\"")
         }
         web.post("/cart/items") { request, context -> Response in
             let customer = try context.customer()
             let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
             try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/items", json: body, for: request, context: context).requireSuccess()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
             return try Wire.json(cart, etag: "\"\(cart.version)\"")
         }
         web.delete("/cart/items/{sku}") { request, context -> Response in
             let customer = try context.customer(), sku = try context.parameters.require("sku")
             try await services.ordering.forward(.DELETE, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", for: request, context: context)
                 .requireSuccess()
-            let cart = try await services.ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(Cart.self)
+            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
             return try Wire.json(cart, etag: "\"\(cart.version)\"")
         }
         web.post("/checkout") { request, context -> Response in
             let customer = try context.customer()
             let body = try JSONBody.decode(Checkout.self, from: try await JSONBody.bytes(of: request))
-            guard let key = request.headers[.idempotencyKey] else {
-                throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
-            }
-            let order = Wire.orderID(customer: customer, key: key)
-            try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/checkout", json: ServiceCheckout(card: body.card, order: order),
-                                                for: request, context: context).requireSuccess()
+            let order = try await services.checkout(card: body.card, of: customer, for: request, context: context)
             let links = Self.links(order)
             return try Wire.json(Accepted(order: order, status: "processing", links: links), status: .accepted, location: links["self"])
         }
@@ -171,7 +165,7 @@ public struct WebBFF: Sendable {
             var sent: String?
             while true {
                 if current.status != sent {
-                    let data = try JSONEncoder.sorted.encode(["order": current.order, "status": current.status, "reason": current.reason ?? ""])
+                    let data = try JSONEncoder.sortedKeys.encode(["order": current.order, "status": current.status, "reason": current.reason ?? ""])
                     try await writer.write(ByteBuffer(string: "event: status\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
                     sent = current.status
                 }
@@ -201,17 +195,9 @@ public struct WebBFF: Sendable {
 
     /// A page with a strong ETag of its content; `If-None-Match` with it answers 304.
     static func cacheable(_ value: some Encodable, _ request: Request) throws -> Response {
-        let data = try JSONEncoder.sorted.encode(value)
+        let data = try JSONEncoder.sortedKeys.encode(value)
         let etag = "\"\(Wire.digest(data))\""
         if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
         return Response(status: .ok, headers: [.contentType: "application/json", .eTag: etag], body: .init(byteBuffer: ByteBuffer(data: data)))
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }

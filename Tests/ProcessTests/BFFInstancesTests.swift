@@ -7,9 +7,10 @@ import Testing
 @Suite("The BFF in front of two instances, with real processes")
 struct BFFInstancesTests {
     /// Two Catalog instances on one database behind `shop-server bff`: one is killed with SIGKILL and every
-    /// request still succeeds; it is restarted and the BFF finds it healthy again.
+    /// request still succeeds, and so they do once it is back. (That a returning instance is put back in the
+    /// rotation is shown by the gateway's own tests, where an instance's health can be observed.)
     @Test(.timeLimit(.minutes(3)))
-    func requestsKeepSucceedingWhenAnInstanceDiesAndItIsTakenBackWhenItReturns() async throws {
+    func requestsKeepSucceedingWhenAnInstanceDiesAndWhenItReturns() async throws {
         let database = try await TestDatabase.create(migrated: false)
         let views = (scratchViews(), scratchViews())
         let (a, b, bffPort) = (freePort(), freePort(), freePort())
@@ -48,10 +49,9 @@ struct BFFInstancesTests {
         for _ in 0..<20 { statuses.append(await listing()) }  // each within 10 s: a dead instance costs at most its connect timeout
         #expect(statuses.allSatisfy { $0 == 200 }, "with an instance dead: \(statuses)")
 
-        // Back on its port: a health check puts it in again, and requests keep succeeding.
+        // Back on its port: requests keep succeeding.
         first = try startService("catalog", database, views: views.0, port: a)
         try await waitUntilUp(first, port: a)
-        try await Task.sleep(for: .seconds(3))  // the BFF checks health every 2 s: what is tested is that it does
         statuses = []
         for _ in 0..<10 { statuses.append(await listing()) }
         #expect(statuses.allSatisfy { $0 == 200 }, "after the restart: \(statuses)")

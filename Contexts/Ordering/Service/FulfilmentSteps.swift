@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Ordering
+import ServiceKit
 
 /// Performs the saga's steps: HTTP commands to Catalog and Billing through their published contracts, each
 /// with an idempotency key made of the saga and the step (`fulfilment:<order>:<step>`), so a retry, a
@@ -134,21 +135,15 @@ public struct FulfilmentSteps: Sendable {
         if let key { request.headers.add(name: "Idempotency-Key", value: key) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try Self.encoder.encode(body)))
+            // Sorted keys: a retry's body must be byte for byte the first one's, in this process or the next (the
+            // other side fingerprints it with the idempotency key, and a key order may follow a process's hash seed).
+            request.body = .bytes(ByteBuffer(data: try JSONEncoder.sortedKeys.encode(body)))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000
                                                                                               + deadline.components.attoseconds / 1_000_000_000))
         let bytes = try await response.body.collect(upTo: 1024 * 1024)
         return Answer(status: Int(response.status.code), body: Data(buffer: bytes), step: step)
     }
-
-    /// Sorted keys: a retry's body must be byte for byte the first one's, in this process or the next (the
-    /// other side fingerprints it with the idempotency key, and a key order may change with a process's hash seed).
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return encoder
-    }()
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError {
