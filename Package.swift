@@ -171,7 +171,8 @@ let package = Package(
             name: "shop-bench",
             dependencies: [
                 "EventStore", "Projections", "OrderHistory", "Ordering", "SharedKernel",
-                "CatalogService", "OrderingService", "BillingService",
+                "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

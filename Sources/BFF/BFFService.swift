@@ -23,10 +23,15 @@ public enum BFFService {
         /// How long a CLI checkout waits for the order's outcome (seconds).
         public var checkoutWait: Int
         public var healthInterval: Duration
+        /// Whether `POST /cli/v1/login` and `/web/v1/login` sign anybody in without a password (local use only).
+        public var developmentLogin: Bool
+        /// How long the BFFs keep a public catalog page (zero: not at all).
+        public var catalogPageLifetime: Duration
 
         public init(host: String = "127.0.0.1", port: Int = 8080, tokenSecret: Data, catalog: [String], ordering: [String], billing: [String],
                     requestsPerSecond: Double = 20, burst: Int = 40, timeout: Duration = .seconds(15), checkoutWait: Int = 10,
-                    healthInterval: Duration = .seconds(2)) {
+                    healthInterval: Duration = .seconds(2), developmentLogin: Bool = false,
+                    catalogPageLifetime: Duration = .seconds(1)) {
             self.host = host
             self.port = port
             self.tokenSecret = tokenSecret
@@ -38,6 +43,8 @@ public enum BFFService {
             self.timeout = timeout
             self.checkoutWait = checkoutWait
             self.healthInterval = healthInterval
+            self.developmentLogin = developmentLogin
+            self.catalogPageLifetime = catalogPageLifetime
         }
     }
 
@@ -62,8 +69,10 @@ public enum BFFService {
             }
             return try CommandReply.json(.ok, ["status": "ready"]).response(replayed: false)
         }
-        CLIBFF(services: services, checkoutWait: configuration.checkoutWait).addRoutes(to: router)
-        WebBFF(services: services).addRoutes(to: router)
+        let login = DevelopmentLogin(signer: signer, enabled: configuration.developmentLogin)
+        let pages = PageCache(lifetime: configuration.catalogPageLifetime)
+        try CLIBFF(services: services, login: login, pages: pages, checkoutWait: configuration.checkoutWait).addRoutes(to: router)
+        try WebBFF(services: services, login: login, pages: pages).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-bff"),

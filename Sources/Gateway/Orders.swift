@@ -15,6 +15,12 @@ public struct OrderDocument: Codable, Sendable {
     public let refundRequired: Bool?
     public let fulfilment: Fulfilment?
 
+    /// Every status an order has.
+    public static let statuses = ["placed", "awaiting-stock", "awaiting-payment", "confirmed", "shipped", "rejected", "cancelled"]
+    public static let moneySchema = Schema.object(["amount": Schema.integer, "currency": Schema.string])
+    public static let lineSchema = Schema.object(["sku": Schema.string, "name": Schema.string, "quantity": Schema.integer],
+                                                 optional: ["unitPrice": Schema.ref("Money")])
+
     /// Confirmed, rejected, cancelled or shipped: the saga has given its answer.
     public var isSettled: Bool { ["confirmed", "rejected", "cancelled", "shipped"].contains(status) }
 }
@@ -72,6 +78,11 @@ public enum Wire {
     /// 24 hex digits of the data's SHA-256.
     public static func digest(_ data: Data) -> String {
         SHA256.hash(data: data).prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A JSON answer, already encoded.
+    public static func json(data: Data) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
     }
 
     /// A JSON answer.

@@ -1,5 +1,6 @@
 import Crypto
 import EventStore
+import EventSourcing
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -118,9 +119,9 @@ extension HTTPField.Name {
 
 extension JSONEncoder {
     /// Members in sorted order: the same value always encodes to the same bytes (replies, request bodies that a
-    /// retry must repeat byte for byte, ETags of content).
+    /// retry must repeat byte for byte, ETags of content). Dates as events have them: ISO 8601, UTC, milliseconds.
     public static var sortedKeys: JSONEncoder {
-        let encoder = JSONEncoder()
+        let encoder = JSONEncoder.eventPayloads
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }

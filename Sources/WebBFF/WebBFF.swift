@@ -11,11 +11,16 @@ import ServiceKit
 /// admins.
 public struct WebBFF: Sendable {
     let services: Downstreams
+    let login: DevelopmentLogin
+    /// The public catalog pages, kept briefly.
+    let pages: PageCache
     /// How long an order's event stream stays open at most.
     let streamLimit: Duration
 
-    public init(services: Downstreams, streamLimit: Duration = .seconds(60)) {
+    public init(services: Downstreams, login: DevelopmentLogin, pages: PageCache, streamLimit: Duration = .seconds(60)) {
         self.services = services
+        self.login = login
+        self.pages = pages
         self.streamLimit = streamLimit
     }
 
@@ -35,8 +40,6 @@ public struct WebBFF: Sendable {
     }
     struct OrderList: Decodable { let orders: [OrderSummary] }
     struct OrderSummary: Codable, Sendable { let order: String, status: String, total: Money, reason: String?, placedAt: String }
-    struct SagaList: Decodable { let sagas: [Saga] }
-    struct Saga: Codable, Sendable { let id: String, status: String, step: String?, reason: String?, updatedAt: Date }
 
     // What the pages get.
     struct ProductsPage: Encodable { let products: [Product], next: String? }
@@ -51,60 +54,112 @@ public struct WebBFF: Sendable {
 
     // What the pages send.
     struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
+    struct SetQuantity: Codable, Sendable { let quantity: Int }
     struct Checkout: Codable, Sendable { let card: String }
 
-    public func addRoutes(to router: Router<GatewayContext>) {
-        let web = router.group("/web/v1")
+    /// Adds the routes under `/web/v1` and the document at `/web/openapi.json`.
+    public func addRoutes(to router: Router<GatewayContext>) throws {
+        let api = DocumentedRoutes(router, prefix: "/web/v1")
+        let sku = Endpoint.Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
+        let orderID = Endpoint.Parameter("id", "An order's id (from checkout or the order list).", example: "o-5d1e0c9b6a3f4e2d8c7b1a09")
+        let cart: Endpoint.Answer = .init("The cart now; its ETag is its version.", Schema.ref("Cart"))
+        let notModified: Endpoint.Answer = .init("Unchanged since the ETag given in If-None-Match.")
+        let written: Endpoint.Answer = .init("Done: the stream written and its version.", Schema.ref("Written"))
+
+        login.addRoute(to: api)
+
         // Public: the catalog.
-        web.get("/products") { request, context -> Response in
+        api.on(.get, "/products", Endpoint(
+            "listProducts", "A page of products with what is available now; `q` searches. Cacheable: ETag and If-None-Match.",
+            access: .anyone,
+            query: [.init("q", "Words to search for.", example: "mug"), .init("limit", "Products per page (1 to 200).", Schema.integer(minimum: 1, maximum: 200), example: 20),
+                    .init("after", "The `next` of the page before.", example: "MUG-001")],
+            answers: [200: .init("A page of products.", Schema.ref("ProductsPage")), 304: notModified],
+            errors: [400: "A malformed `limit` or `after`, or an empty `q`."])
+        ) { request, context in
             let query = request.uri.queryParameters
             var path = query["q"].map { "/products/search?q=\(Wire.segment(String($0)))" } ?? "/products?"
             if let limit = query["limit"] { path += "&limit=\(Wire.segment(String(limit)))" }
             if let after = query["after"] { path += "&after=\(Wire.segment(String(after)))" }
-            let page = try await services.catalog.forward(.GET, path, for: request, context: context).decode(ProductPage.self)
-            return try Self.cacheable(ProductsPage(products: page.products, next: page.next), request)
+            let catalogPath = path
+            return Self.cacheable(try await pages.page("web:" + path) {
+                let page = try await services.catalog.forward(.GET, catalogPath, for: request, context: context).decode(ProductPage.self)
+                return try JSONEncoder.sortedKeys.encode(ProductsPage(products: page.products, next: page.next))
+            }, request)
         }
-        web.get("/products/{sku}") { request, context -> Response in
-            let sku = try context.parameters.require("sku")
-            let answer = try await services.catalog.forward(.GET, "/products/\(Wire.segment(sku))", for: request, context: context)
-            try answer.requireSuccess()
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer.body))
+        api.on(.get, "/products/{sku}", Endpoint(
+            "showProduct", "The product page: description, price, stock on hand, reserved and available.", access: .anyone, path: [sku],
+            answers: [200: .init("The product.", Schema.ref("ProductDetail")), 304: notModified], errors: [404: "There is no such product."])
+        ) { request, context in
+            let path = "/products/\(Wire.segment(try context.parameters.require("sku")))"
+            return Self.cacheable(try await pages.page("web:" + path) {
+                let answer = try await services.catalog.forward(.GET, path, for: request, context: context)
+                try answer.requireSuccess()
+                return Data(buffer: answer.body)
+            }, request)
         }
 
         // The customer's cart, checkout and orders.
-        web.get("/cart") { request, context -> Response in
-            let customer = try context.customer()
-            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
-            return try Wire.json(cart, etag: "\"\(cart.version)\"")
+        api.on(.get, "/cart", Endpoint("showCart", "The customer's cart.", access: .customer, answers: [200: cart])) { request, context in
+            try await cartPage(of: try context.customer(), request, context)
         }
-        web.post("/cart/items") { request, context -> Response in
+        api.on(.post, "/cart/items", Endpoint(
+            "addToCart", "Adds a quantity of a product to the cart.", access: .customer,
+            body: (Schema.object(["sku": Schema.string, "quantity": Schema.integer(minimum: 1, maximum: 99)]), ["sku": "MUG-001", "quantity": 2]),
+            command: true, answers: [200: cart],
+            errors: [404: "There is no such product.", 409: "The product is discontinued.", 422: "The quantity is not 1 to 99."])
+        ) { request, context in
             let customer = try context.customer()
             let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
             try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/items", json: body, for: request, context: context).requireSuccess()
-            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
-            return try Wire.json(cart, etag: "\"\(cart.version)\"")
+            return try await cartPage(of: customer, request, context)
         }
-        web.delete("/cart/items/{sku}") { request, context -> Response in
+        api.on(.put, "/cart/items/{sku}", Endpoint(
+            "setCartQuantity", "Sets how many of a product the cart holds (0 removes it).", access: .customer, path: [sku],
+            body: (Schema.object(["quantity": Schema.integer(minimum: 0, maximum: 99)]), ["quantity": 3]), command: true,
+            answers: [200: cart], errors: [422: "The quantity is not 0 to 99."])
+        ) { request, context in
+            let customer = try context.customer(), sku = try context.parameters.require("sku")
+            let body = try JSONBody.decode(SetQuantity.self, from: try await JSONBody.bytes(of: request))
+            try await services.ordering.forward(.PUT, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", json: body,
+                                                for: request, context: context).requireSuccess()
+            return try await cartPage(of: customer, request, context)
+        }
+        api.on(.delete, "/cart/items/{sku}", Endpoint(
+            "removeFromCart", "Takes a product out of the cart.", access: .customer, path: [sku], command: true, answers: [200: cart])
+        ) { request, context in
             let customer = try context.customer(), sku = try context.parameters.require("sku")
             try await services.ordering.forward(.DELETE, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", for: request, context: context)
                 .requireSuccess()
-            let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
-            return try Wire.json(cart, etag: "\"\(cart.version)\"")
+            return try await cartPage(of: customer, request, context)
         }
-        web.post("/checkout") { request, context -> Response in
+        api.on(.post, "/checkout", Endpoint(
+            "checkout",
+            "Places an order from the cart, paid with the card, and answers at once: follow `links.self` or `links.events`. The Idempotency-Key names the order.",
+            access: .customer, body: (Schema.object(["card": Schema.string]), ["card": "4242 4242 4242 4242"]), command: true,
+            answers: [202: .init("The order is placed; its saga runs.", Schema.ref("Accepted"))],
+            errors: [409: "The cart is empty, or this key was used for another request.", 422: "The card number is not 12 to 19 digits."])
+        ) { request, context in
             let customer = try context.customer()
             let body = try JSONBody.decode(Checkout.self, from: try await JSONBody.bytes(of: request))
             let order = try await services.checkout(card: body.card, of: customer, for: request, context: context)
             let links = Self.links(order)
             return try Wire.json(Accepted(order: order, status: "processing", links: links), status: .accepted, location: links["self"])
         }
-        web.get("/orders") { request, context -> Response in
+        api.on(.get, "/orders", Endpoint(
+            "listOrders", "The customer's 50 latest orders. Cacheable.", access: .customer,
+            answers: [200: .init("The orders, latest first.", Schema.ref("OrderList")), 304: notModified])
+        ) { request, context in
             let customer = try context.customer()
             let list = try await services.ordering.forward(.GET, "/customers/\(Wire.segment(customer))/orders?limit=50", for: request, context: context)
                 .decode(OrderList.self)
             return try Self.cacheable(["orders": list.orders], request)
         }
-        web.get("/orders/{id}") { request, context -> Response in
+        api.on(.get, "/orders/{id}", Endpoint(
+            "showOrder", "The order page: the order, its saga's progress, its payment and its timeline. Cacheable.", access: .customer,
+            path: [orderID], answers: [200: .init("The order page.", Schema.ref("OrderPage")), 304: notModified],
+            errors: [404: "The customer has no such order."])
+        ) { request, context in
             let customer = try context.customer(), id = try context.parameters.require("id")
             let order = try await services.order(id, of: customer, for: request, context: context)
             async let payment = services.billing.forward(.GET, "/payments/\(Wire.segment(id))", for: request, context: context)
@@ -116,43 +171,88 @@ public struct WebBFF: Sendable {
                 timeline: detailed.status == .notFound ? [] : try detailed.decode(Detail.self).order.timeline, links: Self.links(id))
             return try Self.cacheable(page, request)
         }
-        web.get("/orders/{id}/events") { request, context -> Response in
+        api.on(.get, "/orders/{id}/events", Endpoint(
+            "followOrder",
+            "Server-sent events: `event: status` with `data: {\"order\",\"status\",\"reason\"}` now and at each change, until the order settles.",
+            access: .customer, path: [orderID],
+            answers: [200: .init("The event stream.", Schema.string, contentType: "text/event-stream")], errors: [404: "The customer has no such order."])
+        ) { request, context in
             let customer = try context.customer(), id = try context.parameters.require("id")
             let first = try await services.order(id, of: customer, for: request, context: context)
             return events(first, of: customer, request, context)
         }
 
         // The back office: the admin role.
-        let admin = web.group("/admin")
-        admin.post("/products") { request, context -> Response in
+        let price = Schema.object(["price": Schema.ref("Money")])
+        api.on(.post, "/admin/products", Endpoint(
+            "addProduct", "Adds a product to the catalog.", access: .admin,
+            body: (Schema.object(["sku": Schema.string, "name": Schema.string, "price": Schema.ref("Money")], optional: ["description": Schema.string]),
+                   ["sku": "TEA-042", "name": "Earl Grey, 100 g", "description": "Loose leaf black tea with bergamot.",
+                    "price": ["amount": 650, "currency": "EUR"]]),
+            command: true, answers: [201: written],
+            errors: [409: "The SKU is taken, or this key was used for another request.", 422: "A name, SKU or price the catalog refuses."])
+        ) { request, context in
             _ = try context.admin()
             return try await pass(services.catalog, .POST, "/products", request, context)
         }
-        admin.put("/products/{sku}/price") { request, context -> Response in
+        api.on(.put, "/admin/products/{sku}/price", Endpoint(
+            "repriceProduct", "Changes a product's price.", access: .admin, path: [sku],
+            body: (price, ["price": ["amount": 1350, "currency": "EUR"]]), command: true, answers: [200: written],
+            errors: [404: "There is no such product.", 409: "The product is discontinued.", 422: "A price the catalog refuses."])
+        ) { request, context in
             _ = try context.admin()
             return try await pass(services.catalog, .PUT, "/products/\(Wire.segment(try context.parameters.require("sku")))/price", request, context)
         }
-        admin.post("/products/{sku}/discontinue") { request, context -> Response in
+        api.on(.post, "/admin/products/{sku}/discontinue", Endpoint(
+            "discontinueProduct", "Takes a product off sale for good.", access: .admin, path: [sku], command: true, answers: [200: written],
+            errors: [404: "There is no such product."])
+        ) { request, context in
             _ = try context.admin()
             return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.require("sku")))/discontinue", request, context)
         }
-        admin.post("/products/{sku}/stock") { request, context -> Response in
+        api.on(.post, "/admin/products/{sku}/stock", Endpoint(
+            "receiveStock", "Receives stock of a product.", access: .admin, path: [sku],
+            body: (Schema.object(["quantity": Schema.integer(minimum: 1)]), ["quantity": 24]), command: true, answers: [200: written],
+            errors: [404: "There is no such product.", 422: "A quantity below 1."])
+        ) { request, context in
             _ = try context.admin()
             return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.require("sku")))/stock", request, context)
         }
-        admin.post("/orders/{id}/ship") { request, context -> Response in
+        api.on(.post, "/admin/orders/{id}/ship", Endpoint(
+            "shipOrder", "Ships a confirmed order.", access: .admin, path: [orderID], command: true, answers: [200: written],
+            errors: [404: "There is no such order.", 409: "The order is not confirmed."])
+        ) { request, context in
             _ = try context.admin()
             return try await pass(services.ordering, .POST, "/orders/\(Wire.segment(try context.parameters.require("id")))/ship", request, context)
         }
-        admin.get("/sagas") { request, context -> Response in
+        api.on(.get, "/admin/sagas", Endpoint(
+            "listSagas", "Fulfilment sagas, latest first; `status=parked` lists those waiting for an operator.", access: .admin,
+            query: [.init("status", "Only sagas in this state.", Schema.string(["running", "compensating", "parked", "completed", "rejected", "cancelled"]),
+                          example: "parked")],
+            answers: [200: .init("The sagas.", Schema.object(["sagas": Schema.array(Schema.ref("Saga"))]))], errors: [400: "An unknown status."])
+        ) { request, context in
             _ = try context.admin()
             let status = request.uri.queryParameters["status"].map { "?status=\(Wire.segment(String($0)))" } ?? ""
             return try await pass(services.ordering, .GET, "/admin/sagas\(status)", request, context)
         }
-        admin.post("/sagas/{id}/retry") { request, context -> Response in
+        api.on(.post, "/admin/sagas/{id}/retry", Endpoint(
+            "retrySaga", "Re-drives a parked saga (its id is its order's).", access: .admin, path: [orderID], command: true,
+            answers: [200: .init("The saga, running again.", Schema.ref("Saga"))],
+            errors: [404: "There is no such saga.", 422: "The saga is not parked."])
+        ) { request, context in
             _ = try context.admin()
             return try await pass(services.ordering, .POST, "/admin/sagas/\(Wire.segment(try context.parameters.require("id")))/retry", request, context)
         }
+
+        try api.serve(
+            api.document(title: "Shop web API", version: "1", description: "The API of the web shop: answers shaped for its pages, and the back office.",
+                         schemas: Self.schemas),
+            at: "/web/openapi.json", on: router)
+    }
+
+    private func cartPage(of customer: String, _ request: Request, _ context: GatewayContext) async throws -> Response {
+        let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
+        return try Wire.json(cart, etag: "\"\(cart.version)\"")
     }
 
     /// The order's status as server-sent events: its status now, then each change, until it is settled (or
@@ -195,9 +295,51 @@ public struct WebBFF: Sendable {
 
     /// A page with a strong ETag of its content; `If-None-Match` with it answers 304.
     static func cacheable(_ value: some Encodable, _ request: Request) throws -> Response {
-        let data = try JSONEncoder.sortedKeys.encode(value)
-        let etag = "\"\(Wire.digest(data))\""
+        cacheable(try JSONEncoder.sortedKeys.encode(value), request)
+    }
+
+    static func cacheable(_ data: Data, _ request: Request) -> Response {
+        cacheable(PageCache.Page(data), request)
+    }
+
+    static func cacheable(_ page: PageCache.Page, _ request: Request) -> Response {
+        let data = page.body, etag = page.etag
         if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
         return Response(status: .ok, headers: [.contentType: "application/json", .eTag: etag], body: .init(byteBuffer: ByteBuffer(data: data)))
     }
+
+    static let schemas: [String: JSONValue] = {
+        let money = Schema.ref("Money"), string = Schema.string, integer = Schema.integer, dateTime = Schema.dateTime
+        let links = Schema.object(["self": string, "events": string])
+        let product = Schema.object(["sku": string, "name": string, "price": money, "available": integer, "discontinued": Schema.boolean],
+                                    optional: ["description": string])
+        return [
+            "Money": OrderDocument.moneySchema,
+            "Session": DevelopmentLogin.sessionSchema,
+            "ProductsPage": Schema.object(["products": Schema.array(product)], optional: ["next": string]),
+            "ProductDetail": Schema.object([
+                "sku": string, "name": string, "description": string, "price": money, "discontinued": Schema.boolean, "version": integer,
+                "stock": Schema.object(["onHand": integer, "reserved": integer, "available": integer]),
+            ]),
+            "Cart": Schema.object(["version": integer, "items": Schema.array(Schema.object(
+                ["sku": string, "quantity": integer], optional: ["name": string, "unitPrice": money]))]),
+            "Accepted": Schema.object(["order": string, "status": Schema.string(["processing"]), "links": links]),
+            "OrderList": Schema.object(["orders": Schema.array(Schema.object(
+                ["order": string, "status": Schema.string(OrderDocument.statuses), "total": money, "placedAt": dateTime],
+                optional: ["reason": string]))]),
+            "OrderPage": Schema.object(
+                ["order": string, "status": Schema.string(OrderDocument.statuses), "lines": Schema.array(OrderDocument.lineSchema),
+                 "timeline": Schema.array(Schema.object(["status": string, "at": dateTime], optional: ["reason": string])), "links": links],
+                optional: [
+                    "reason": string, "total": money,
+                    "fulfilment": Schema.object(["status": string], optional: ["step": string, "reason": string]),
+                    "payment": Schema.object(["status": string], optional: ["authorised": money, "captured": money, "refunded": money]),
+                ]),
+            "Written": Schema.object(["stream": string, "streamVersion": integer], optional: ["position": string]),
+            "Saga": Schema.object(
+                ["id": string, "status": string, "done": Schema.array(string), "unsure": Schema.array(string), "attempts": integer, "card": string,
+                 "startedAt": dateTime, "updatedAt": dateTime],
+                optional: ["step": string, "reason": string, "dueAt": dateTime]),
+        ]
+    }()
 }

@@ -136,9 +136,9 @@ struct Checkout: AsyncParsableCommand {
             var marks: [String: [Double]] = [:]
             for index in 0..<sagas {
                 let saga = try await client.send(.GET, client.base.ordering + "/admin/sagas/count-\(index)").body
-                guard let started = saga["startedAt"] as? Double, let timeline = saga["timeline"] as? [[String: Any]] else { continue }
+                guard let started = instant(saga["startedAt"]), let timeline = saga["timeline"] as? [[String: Any]] else { continue }
                 for entry in timeline {
-                    guard let step = entry["step"] as? String, let from = entry["startedAt"] as? Double, let to = entry["finishedAt"] as? Double else { continue }
+                    guard let step = entry["step"] as? String, let from = instant(entry["startedAt"]), let to = instant(entry["finishedAt"]) else { continue }
                     marks["\(step) starts", default: []].append(from - started)
                     marks["\(step) recorded", default: []].append(to - started)
                 }
@@ -258,4 +258,11 @@ func freePort() -> Int {
 /// Prints a line at once, also into a pipe (`print` holds it back in a buffer until exit).
 func say(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// A date as the services write it (ISO 8601 with milliseconds), in seconds.
+private func instant(_ value: Any?) -> Double? {
+    let format = ISO8601DateFormatter()
+    format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return (value as? String).flatMap { format.date(from: $0) }?.timeIntervalSince1970
 }

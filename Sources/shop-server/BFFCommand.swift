@@ -8,7 +8,7 @@ extension ShopServer {
     struct BFF: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "bff",
-            abstract: "The BFFs (the CLI API under /cli/v1), the single entry point in front of the services (port 8080).",
+            abstract: "The BFFs (/cli/v1 and /web/v1), the single entry point in front of the services (port 8080).",
             discussion: """
                 Each service's instances: --catalog-urls, --ordering-urls, --billing-urls (comma-separated), or \
                 SHOP_<SERVICE>_URLS, else SHOP_<SERVICE>_URL, else the service's local default. Bearer tokens are \
@@ -22,6 +22,10 @@ extension ShopServer {
         @Option(name: .customLong("billing-urls"), help: "Billing's instances.") var billingURLs: String?
         @Option(help: "Requests per second each client may send (default: $SHOP_BFF_RATE, else 20).") var rate: Double?
         @Option(help: "How many requests a client may send at once above its rate (default: $SHOP_BFF_BURST, else 40).") var burst: Int?
+        @Option(help: "Milliseconds the BFFs keep a public catalog page (default: $SHOP_BFF_CACHE_MS, else 1000; 0: not at all).")
+        var cacheMs: Int?
+        @Flag(help: "Let POST /cli/v1/login and /web/v1/login sign anybody in without a password: local use only (or SHOP_DEV_LOGIN=1).")
+        var devLogin = false
 
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
@@ -45,13 +49,16 @@ extension ShopServer {
             } ?? 8080
             let rate = self.rate ?? environment["SHOP_BFF_RATE"].flatMap(Double.init) ?? 20
             let burst = self.burst ?? environment["SHOP_BFF_BURST"].flatMap(Int.init) ?? 40
+            let cacheMs = self.cacheMs ?? environment["SHOP_BFF_CACHE_MS"].flatMap(Int.init) ?? 1000
+            guard (0...60_000).contains(cacheMs) else { throw ValidationError("the catalog page lifetime is 0 to 60000 ms") }
             guard rate > 0, burst >= 1 else { throw ValidationError("the rate must be above 0 and the burst at least 1") }
             var logger = Logger(label: "bff")
             logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
             try await BFFService.application(
                 .init(host: host, port: port, tokenSecret: Data(secret.utf8), catalog: try instances(catalogURLs, "CATALOG", 8081),
                       ordering: try instances(orderingURLs, "ORDERING", 8082), billing: try instances(billingURLs, "BILLING", 8083),
-                      requestsPerSecond: rate, burst: burst),
+                      requestsPerSecond: rate, burst: burst, developmentLogin: devLogin || environment["SHOP_DEV_LOGIN"] == "1",
+                      catalogPageLifetime: .milliseconds(cacheMs)),
                 logger: logger
             ).runService()
         }

@@ -16,12 +16,12 @@ func token(_ subject: String, _ role: Claims.Role = .customer, expiresIn seconds
 }
 
 /// The three services and the BFF in front of them, all live.
-func withBFF(rate: Double = 1000, burst: Int = 1000, _ body: @escaping @Sendable (Shop, any TestClientProtocol) async throws -> Void) async throws {
+func withBFF(rate: Double = 1000, burst: Int = 1000, developmentLogin: Bool = true, _ body: @escaping @Sendable (Shop, any TestClientProtocol) async throws -> Void) async throws {
     try await withShop { shop in
         func url(_ client: any TestClientProtocol) throws -> [String] { ["http://127.0.0.1:\(try #require(client.port))"] }
         let app = try BFFService.application(
             .init(port: 0, tokenSecret: secret, catalog: try url(shop.catalog), ordering: try url(shop.ordering), billing: try url(shop.billing),
-                  requestsPerSecond: rate, burst: burst),
+                  requestsPerSecond: rate, burst: burst, developmentLogin: developmentLogin),
             logger: TestDatabase.logger)
         try await app.test(.live) { bff in try await body(shop, bff) }
     }

@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// Signing in without a password, for local use only: `POST …/login` with `{"customer":"kim"}` (or
+/// `{"admin":"ops"}`) answers a signed token. Off unless the gateway is started with it on; off, the route
+/// answers 404 as if it did not exist.
+public struct DevelopmentLogin: Sendable {
+    let signer: TokenSigner
+    let enabled: Bool
+    let lifetime: TimeInterval
+
+    public init(signer: TokenSigner, enabled: Bool, lifetime: TimeInterval = 8 * 3600) {
+        self.signer = signer
+        self.enabled = enabled
+        self.lifetime = lifetime
+    }
+
+    struct Credentials: Decodable { let customer: String?, admin: String? }
+    public struct Session: Codable, Sendable {
+        public let token: String, subject: String, role: String, expiresAt: Date
+        public init(_ claims: Claims, token: String) {
+            self.token = token
+            subject = claims.subject
+            role = claims.role.rawValue
+            expiresAt = claims.expiresAt
+        }
+    }
+
+    public func login(_ request: Request) async throws -> Response {
+        guard enabled else {
+            throw Problem(.notFound, rule: "development-login-off", title: "Not found",
+                          detail: "the development login is switched off (shop-server bff --dev-login turns it on)")
+        }
+        let body = try JSONBody.decode(Credentials.self, from: try await JSONBody.bytes(of: request))
+        guard let subject = body.customer ?? body.admin, (body.customer == nil) != (body.admin == nil) else {
+            throw Problem.badRequest("malformed-login", "give exactly one of \"customer\" and \"admin\"")
+        }
+        guard (1...64).contains(subject.count), !subject.contains(where: \.isNewline),
+              !subject.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw Problem(.unprocessableContent, rule: "invalid-subject", title: "Invalid name", detail: "a name is 1 to 64 characters on one line, not only spaces")
+        }
+        let now = Date()
+        let claims = Claims(subject: subject, role: body.admin == nil ? .customer : .admin, issuedAt: now,
+                            expiresAt: now.addingTimeInterval(lifetime))
+        return try Wire.json(Session(claims, token: try signer.issue(claims)))
+    }
+
+    /// `POST /login` on the routes, documented.
+    public func addRoute(to routes: DocumentedRoutes) {
+        routes.on(.post, "/login", Endpoint(
+            "login", "Development sign-in: a token for a customer or an admin, without a password. Only when the gateway runs with --dev-login.",
+            access: .anyone,
+            body: (Schema.object([:], optional: ["customer": Schema.string, "admin": Schema.string]), ["customer": "kim"]),
+            answers: [200: .init("A signed bearer token.", Schema.ref("Session"))],
+            errors: [404: "The development login is switched off.", 422: "The name is empty, too long or spans lines."])
+        ) { request, _ in try await login(request) }
+    }
+
+    public static let sessionSchema = Schema.object(
+        ["token": Schema.string, "subject": Schema.string, "role": Schema.string(["customer", "admin"]), "expiresAt": Schema.dateTime])
+}

@@ -1,0 +1,199 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ServiceKit
+
+/// A JSON value built in code: the OpenAPI documents and their schemas.
+public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    case null, bool(Bool), int(Int64), string(String), array([JSONValue]), object([String: JSONValue])
+
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(Dictionary(uniqueKeysWithValues: elements)) }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { members[key] } else { nil }
+    }
+}
+
+/// JSON Schema (2020-12, as OpenAPI 3.1 uses it) in short.
+public enum Schema {
+    public static let string: JSONValue = ["type": "string"]
+    public static let integer: JSONValue = ["type": "integer"]
+    public static let boolean: JSONValue = ["type": "boolean"]
+    public static let dateTime: JSONValue = ["type": "string", "format": "date-time"]
+    public static func string(_ values: [String]) -> JSONValue { ["type": "string", "enum": .array(values.map { .string($0) })] }
+    public static func integer(minimum: Int64, maximum: Int64? = nil) -> JSONValue {
+        var schema: [String: JSONValue] = ["type": "integer", "minimum": .int(minimum)]
+        if let maximum { schema["maximum"] = .int(maximum) }
+        return .object(schema)
+    }
+    public static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
+    public static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+    /// The schema, or `null`.
+    public static func nullable(_ schema: JSONValue) -> JSONValue { ["oneOf": [schema, ["type": "null"]]] }
+    /// An object: `required` members, then `optional` ones (each may be absent).
+    public static func object(_ required: [String: JSONValue], optional: [String: JSONValue] = [:]) -> JSONValue {
+        [
+            "type": "object",
+            "properties": .object(required.merging(optional) { first, _ in first }),
+            "required": .array(required.keys.sorted().map { .string($0) }),
+        ]
+    }
+}
+
+/// What one route is, as its OpenAPI operation says: who may call it, what it takes, what it answers.
+public struct Endpoint: Sendable {
+    public enum Access: Sendable { case anyone, signedIn, customer, admin }
+    public struct Parameter: Sendable {
+        let name: String, description: String, schema: JSONValue, example: JSONValue
+        public init(_ name: String, _ description: String, _ schema: JSONValue = Schema.string, example: JSONValue) {
+            self.name = name
+            self.description = description
+            self.schema = schema
+            self.example = example
+        }
+    }
+    public struct Answer: Sendable {
+        let description: String, schema: JSONValue?, contentType: String
+        public init(_ description: String, _ schema: JSONValue? = nil, contentType: String = "application/json") {
+            self.description = description
+            self.schema = schema
+            self.contentType = contentType
+        }
+    }
+
+    let id: String, summary: String, access: Access
+    let path: [Parameter], query: [Parameter]
+    let body: (schema: JSONValue, example: JSONValue)?
+    /// A command: it needs an `Idempotency-Key`.
+    let command: Bool
+    let answers: [Int: Answer]
+    /// The client errors the route answers besides those every route of its kind does (auth, limits, keys).
+    let errors: [Int: String]
+
+    public init(
+        _ id: String, _ summary: String, access: Access, path: [Parameter] = [], query: [Parameter] = [],
+        body: (schema: JSONValue, example: JSONValue)? = nil, command: Bool = false, answers: [Int: Answer], errors: [Int: String] = [:]
+    ) {
+        self.id = id
+        self.summary = summary
+        self.access = access
+        self.path = path
+        self.query = query
+        self.body = body
+        self.command = command
+        self.answers = answers
+        self.errors = errors
+    }
+
+    func document() -> JSONValue {
+        var operation: [String: JSONValue] = ["operationId": .string(id), "summary": .string(summary)]
+        let parameters = path.map { Self.parameter($0, in: "path") } + query.map { Self.parameter($0, in: "query") }
+            + (command ? [["name": "Idempotency-Key", "in": "header", "required": true, "schema": Schema.string,
+                           "description": "A unique string per intended action: a retry with the same key is the same action.",
+                           "example": "3f0c1a6e-8d1b-4f59-9a55-0c2b7f1d9e21"]] : [])
+        if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
+        if let body {
+            operation["requestBody"] = ["required": true, "content": ["application/json": ["schema": body.schema, "example": body.example]]]
+        }
+        if access != .anyone { operation["security"] = [["bearer": []]] }
+        var responses: [String: JSONValue] = [:]
+        for (status, answer) in answers {
+            var response: [String: JSONValue] = ["description": .string(answer.description)]
+            if let schema = answer.schema { response["content"] = .object([answer.contentType: ["schema": schema]]) }
+            responses["\(status)"] = .object(response)
+        }
+        var problems = errors
+        if access != .anyone { problems[401] = "No valid bearer token (missing, malformed, expired or wrongly signed)." }
+        if access == .customer || access == .admin {
+            problems[403] = access == .admin ? "The token lacks the admin role." : "The route acts for a customer; the token is an admin's."
+        }
+        if command || body != nil, problems[400] == nil {
+            problems[400] = "The request is malformed: a missing Idempotency-Key, or a body that is not the JSON described."
+        }
+        if body != nil { problems[415] = "The body is not JSON." }
+        problems[429] = "Too many requests from this client; see Retry-After."
+        problems[503] = "A service behind the gateway is unavailable, failing or busy; see Retry-After."
+        problems[502] = "A service behind the gateway answered something it should not have."
+        for (status, description) in problems {
+            responses["\(status)"] = ["description": .string(description), "content": ["application/problem+json": ["schema": Schema.ref("Problem")]]]
+        }
+        operation["responses"] = .object(responses)
+        return .object(operation)
+    }
+
+    private static func parameter(_ parameter: Parameter, in location: String) -> JSONValue {
+        [
+            "name": .string(parameter.name), "in": .string(location), "required": .bool(location == "path"),
+            "description": .string(parameter.description), "schema": parameter.schema, "example": parameter.example,
+        ]
+    }
+}
+
+/// Routes registered together with their documentation, so the OpenAPI document lists exactly the routes there
+/// are, with what each takes and answers.
+public final class DocumentedRoutes: @unchecked Sendable {  // built once, before the server starts
+    let group: RouterGroup<GatewayContext>
+    let prefix: String
+    private(set) var operations: [(method: HTTPRequest.Method, path: String, endpoint: Endpoint)] = []
+
+    public init(_ router: Router<GatewayContext>, prefix: String) {
+        self.group = router.group(RouterPath(prefix))
+        self.prefix = prefix
+    }
+
+    public func on(
+        _ method: HTTPRequest.Method, _ path: String, _ endpoint: Endpoint,
+        _ handler: @escaping @Sendable (Request, GatewayContext) async throws -> Response
+    ) {
+        operations.append((method, path, endpoint))
+        group.on(RouterPath(path), method: method, use: handler)
+    }
+
+    /// The OpenAPI 3.1 document of the routes, with `schemas` as its components.
+    public func document(title: String, version: String, description: String, schemas: [String: JSONValue]) -> JSONValue {
+        var paths: [String: [String: JSONValue]] = [:]
+        for (method, path, endpoint) in operations {
+            paths[prefix + path, default: [:]][method.rawValue.lowercased()] = endpoint.document()
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": ["title": .string(title), "version": .string(version), "description": .string(description)],
+            "paths": .object(paths.mapValues { .object($0) }),
+            "components": [
+                "schemas": .object(schemas.merging(["Problem": Self.problem]) { first, _ in first }),
+                "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
+            ],
+        ]
+    }
+
+    /// Serves the document at `path`.
+    public func serve(_ document: JSONValue, at path: String, on router: Router<GatewayContext>) throws {
+        let bytes = try JSONEncoder.sortedKeys.encode(document)
+        router.get(RouterPath(path)) { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: bytes)))
+        }
+    }
+
+    /// RFC 9457.
+    static let problem = Schema.object(
+        ["type": Schema.string, "title": Schema.string, "status": Schema.integer],
+        optional: ["detail": Schema.string, "rule": Schema.string, "instance": Schema.string])
+}
