@@ -24,9 +24,10 @@ func shopAdmin(_ arguments: [String], environment: [String: String]) async throw
     return (process.terminationStatus, String(decoding: output, as: UTF8.self))
 }
 
-/// Returns once `process` has exited, without blocking a thread (`waitUntilExit` would).
+/// Returns once `process` has exited, without blocking a thread (`waitUntilExit` would); or when the test is
+/// cancelled (its time limit).
 func exited(_ process: Process) async {
-    while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }  // another process cannot notify us
+    while process.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }  // another process cannot notify us
 }
 
 extension DatabaseURL {

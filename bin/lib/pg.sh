@@ -113,7 +113,14 @@ cluster_create_database() {
 }
 
 # The built shop-admin, building it when it is missing or stale.
+# The folder of the built executables: $SHOP_BIN_DIR when set (nothing is built then), else the debug build.
+bin_dir() {
+    if [ -n "${SHOP_BIN_DIR:-}" ]; then echo "$SHOP_BIN_DIR"; else (cd "$ROOT" && swift build --show-bin-path); fi
+}
+
 shop_admin() {
-    (cd "$ROOT" && swift build --product shop-admin -q >&2) || die "build of shop-admin failed"
-    "$(cd "$ROOT" && swift build --show-bin-path)/shop-admin" "$@"
+    if [ -z "${SHOP_BIN_DIR:-}" ]; then
+        (cd "$ROOT" && swift build --product shop-admin -q >&2) || die "build of shop-admin failed"
+    fi
+    "$(bin_dir)/shop-admin" "$@"
 }
