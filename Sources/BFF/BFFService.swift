@@ -27,6 +27,8 @@ public enum BFFService {
         public var developmentLogin: Bool
         /// How long the BFFs keep a public catalog page (zero: not at all).
         public var catalogPageLifetime: Duration
+        /// Its metrics, served at GET /metrics.
+        public var metrics = ServiceMetrics()
 
         public init(host: String = "127.0.0.1", port: Int = 8080, tokenSecret: Data, catalog: [String], ordering: [String], billing: [String],
                     requestsPerSecond: Double = 20, burst: Int = 40, timeout: Duration = .seconds(15), checkoutWait: Int = 10,
@@ -57,9 +59,22 @@ public enum BFFService {
         let services = Downstreams(catalog: downstream("catalog", configuration.catalog), ordering: downstream("ordering", configuration.ordering),
                                    billing: downstream("billing", configuration.billing))
         let router = Router(context: GatewayContext.self)
-        router.middlewares.add(ProblemMiddleware())
+        let metrics = configuration.metrics
+        metrics.install(on: router)
         router.middlewares.add(Authenticate(signer: signer))
-        router.middlewares.add(RateLimit(RateLimiter(perSecond: configuration.requestsPerSecond, burst: configuration.burst)))
+        router.middlewares.add(RateLimit(RateLimiter(perSecond: configuration.requestsPerSecond, burst: configuration.burst), metrics: metrics))
+        metrics.onScrape {
+            for service in services.all {
+                let name = [("service", service.configuration.name)]
+                let state = service.breaker.state
+                for candidate in ["closed", "open", "half-open"] {
+                    metrics.gauge("circuit_breaker_state", name + [("state", candidate)]).record(state.rawValue == candidate ? 1 : 0)
+                }
+                metrics.gauge("bulkhead_in_flight", name).record(service.bulkhead.occupancy)
+                metrics.gauge("bulkhead_capacity", name).record(service.bulkhead.capacity)
+                metrics.gauge("downstream_healthy_instances", name).record(service.healthyInstances.count)
+            }
+        }
         router.get("/health/live") { _, _ in ["status": "live"] }
         router.get("/health/ready") { _, _ -> Response in
             let down = services.all.filter { $0.healthyInstances.isEmpty }.map(\.configuration.name)

@@ -42,7 +42,7 @@ public struct CommandHandler<D: Decider>: Sendable {
     public func handle(
         _ command: D.Command,
         on stream: StreamName,
-        metadata: EventMetadata = .init(),
+        metadata: EventMetadata? = nil,
         eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
     ) async throws -> Result {
         var attempt = 0
@@ -78,7 +78,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         on stream: StreamName,
         in transaction: EventStore.Transaction,
         expectedVersion: Int64? = nil,
-        metadata: EventMetadata = .init(),
+        metadata: EventMetadata? = nil,
         eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
     ) async throws -> Result {
         try await transaction.lock([stream])

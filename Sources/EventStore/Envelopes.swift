@@ -12,16 +12,17 @@ public struct NewEvent: Sendable {
     public var payload: Data
     public var metadata: EventMetadata
 
-    public init(id: UUID = UUID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata = .init()) {
+    /// `metadata` defaults to the current request's (`EventMetadata.current`).
+    public init(id: UUID = UUID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata? = nil) {
         self.id = id
         self.type = type
         self.schemaVersion = schemaVersion
         self.payload = payload
-        self.metadata = metadata
+        self.metadata = metadata ?? EventMetadata.current ?? EventMetadata()
     }
 
     /// Encodes a typed event with its codec.
-    public init<Event>(_ event: Event, codec: EventCodec<Event>, id: UUID = UUID(), metadata: EventMetadata = .init()) throws(EventCodecError) {
+    public init<Event>(_ event: Event, codec: EventCodec<Event>, id: UUID = UUID(), metadata: EventMetadata? = nil) throws(EventCodecError) {
         let encoded = try codec.encode(event)
         self.init(id: id, type: encoded.type, schemaVersion: encoded.schemaVersion, payload: encoded.payload, metadata: metadata)
     }

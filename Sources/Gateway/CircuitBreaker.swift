@@ -73,6 +73,8 @@ public final class CircuitBreaker: Sendable {
 public final class Bulkhead: Sendable {
     public let capacity: Int
     private let inFlight = Mutex(0)
+    /// Calls inside now.
+    public var occupancy: Int { inFlight.withLock { $0 } }
 
     public init(capacity: Int) {
         precondition(capacity >= 1)

@@ -1,4 +1,5 @@
 import EventSourcing
+import EventStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -77,13 +78,18 @@ public struct Authenticate: RouterMiddleware {
 public struct RateLimit: RouterMiddleware {
     public typealias Context = GatewayContext
     let limiter: RateLimiter
+    let metrics: ServiceMetrics?
 
-    public init(_ limiter: RateLimiter) { self.limiter = limiter }
+    public init(_ limiter: RateLimiter, metrics: ServiceMetrics? = nil) {
+        self.limiter = limiter
+        self.metrics = metrics
+    }
 
     public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         if request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
         if case .limited(let after) = limiter.take(context.client) {
             let seconds = max(1, Int(after.seconds.rounded(.up)))
+            metrics?.counter("ratelimit_rejections_total", [("client_kind", context.claims.map { $0.role.rawValue } ?? "anonymous")]).increment()
             throw Problem(.tooManyRequests, rule: "rate-limited", title: "Too many requests",
                           detail: "this client sends more requests than it may; retry in \(seconds) s", headers: [.retryAfter: "\(seconds)"])
         }
@@ -133,8 +139,11 @@ extension Downstream {
         keySuffix: String? = nil
     ) async throws -> Response {
         var headers = HTTPHeaders()
-        headers.add(name: "X-Request-Id", value: request.headers[.requestID] ?? context.id)
-        if let traceparent = request.headers[.traceparent] { headers.add(name: "traceparent", value: traceparent) }
+        // The request's ids (set by RequestObservation) and a new span of its trace.
+        let current = EventMetadata.current
+        headers.add(name: "X-Request-Id", value: current?.causationID ?? request.headers[.requestID] ?? context.id)
+        if let correlation = current?.correlationID { headers.add(name: "X-Correlation-Id", value: correlation) }
+        headers.add(name: "traceparent", value: Traceparent.make(continuing: current?.traceparent ?? request.headers[.traceparent]))
         if method != .GET {
             guard let key = request.headers[.idempotencyKey] else {
                 throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")

@@ -1,22 +1,39 @@
 import EventStore
 import Hummingbird
+import Projections
 
-/// `/health/live` answers while the process serves; `/health/ready` only while its database answers too.
+/// `/health/live` answers while the process serves (and costs nothing); `/health/ready` only while its database
+/// answers and its views are no further behind the event store than `maximumLag` (a service whose views are
+/// catching up would answer its queries with old data).
 public struct Health: Sendable {
     public let store: EventStore
+    let projectors: [Projector]
+    let maximumLag: Double
 
-    public init(store: EventStore) { self.store = store }
+    public init(store: EventStore, projectors: [Projector] = [], maximumLag: Double = 30) {
+        self.store = store
+        self.projectors = projectors
+        self.maximumLag = maximumLag
+    }
 
     public func addRoutes(to router: Router<some RequestContext>) {
         router.get("/health/live") { _, _ in ["status": "live"] }
         router.get("/health/ready") { _, _ -> Response in
             do {
                 try await store.ping()
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
             } catch {
                 throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready", detail: "the database does not answer",
                               headers: [.retryAfter: "1"])
             }
+            for projector in projectors {
+                guard let lag = try? await projector.lag() else { continue }
+                if lag.seconds > maximumLag {
+                    throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready",
+                                  detail: "the view \(projector.projection.name) is \(Int(lag.seconds)) s (\(lag.events) events) behind",
+                                  headers: [.retryAfter: "1"])
+                }
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
         }
     }
 }

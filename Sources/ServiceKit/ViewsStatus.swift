@@ -13,6 +13,24 @@ public struct ViewsStatus: Sendable {
         let lag: Projector.Lag, lastBatchAt: String?
     }
 
+    /// Each view's position, lag and rate as gauges, read at every scrape.
+    public func export(to metrics: ServiceMetrics) {
+        let projectors = projectors
+        metrics.onScrape {
+            for projector in projectors {
+                let view = [("view", projector.projection.name)]
+                let status = projector.status
+                metrics.gauge("projector_events_handled", view).record(status.eventsHandled)
+                metrics.gauge("projector_events_per_second", view).record(status.rate)
+                metrics.gauge("projector_generation", view).record(projector.generation)
+                if let lag = try? await projector.lag() {
+                    metrics.gauge("projector_lag_events", view).record(lag.events)
+                    metrics.gauge("projector_lag_seconds", view).record(lag.seconds)
+                }
+            }
+        }
+    }
+
     public func addRoutes(to router: Router<some RequestContext>) {
         router.get("/admin/views") { _, _ -> Response in
             var views: [View] = []

@@ -8,7 +8,7 @@ struct ShopAdmin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shop-admin",
         abstract: "Operate the shop: migrate its databases, seed the demo catalog, rebuild and verify its views, re-drive parked sagas, look into its event stores.",
-        subcommands: [Migrate.self, Seed.self, ProjectionsCommand.self, SagasCommand.self, Tokens.self, Events.self, Demo.self]
+        subcommands: [Migrate.self, Seed.self, ProjectionsCommand.self, SagasCommand.self, OrdersCommand.self, Tokens.self, Events.self, Demo.self]
     )
 }
 

@@ -52,8 +52,7 @@ extension ShopServer {
             let cacheMs = self.cacheMs ?? environment["SHOP_BFF_CACHE_MS"].flatMap(Int.init) ?? 1000
             guard (0...60_000).contains(cacheMs) else { throw ValidationError("the catalog page lifetime is 0 to 60000 ms") }
             guard rate > 0, burst >= 1 else { throw ValidationError("the rate must be above 0 and the burst at least 1") }
-            var logger = Logger(label: "bff")
-            logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            let logger = makeLogger("bff", instance: "\(host):\(port)")
             try await BFFService.application(
                 .init(host: host, port: port, tokenSecret: Data(secret.utf8), catalog: try instances(catalogURLs, "CATALOG", 8081),
                       ordering: try instances(orderingURLs, "ORDERING", 8082), billing: try instances(billingURLs, "BILLING", 8083),

@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import OrderingService
+import ServiceKit
 
 @main
 struct ShopServer: AsyncParsableCommand {
@@ -58,9 +59,7 @@ struct ServiceOptions: ParsableArguments {
             port = defaultPort
         }
         guard (0...65535).contains(port) else { throw ValidationError("port \(port) is not between 0 and 65535") }
-        var logger = Logger(label: service)
-        logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        return (host, port, database, logger)
+        return (host, port, database, makeLogger(service, instance: "\(host):\(port)"))
     }
 
     /// Brings the service's database up to its code before it serves: the event store's schema, then the
@@ -135,4 +134,16 @@ extension ShopServer {
             ).runService()
         }
     }
+}
+
+/// The process's logger: JSON lines (`SHOP_LOG_FORMAT=text` for swift-log's plain ones) on stderr, at
+/// `SHOP_LOG_LEVEL` (info by default), each naming the service and this instance.
+func makeLogger(_ service: String, instance: String) -> Logger {
+    let environment = ProcessInfo.processInfo.environment
+    if environment["SHOP_LOG_FORMAT"] != "text" {
+        LoggingSystem.bootstrap { _ in JSONLogHandler(service: service, instance: instance) }
+    }
+    var logger = Logger(label: service)
+    logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    return logger
 }

@@ -75,6 +75,15 @@ struct LocalShop: Sendable {
                              environment: environment.merging(extra) { $1 })
     }
 
+    var admin: URL { URL(fileURLWithPath: environment["SHOP_BIN_DIR"]!).appendingPathComponent("shop-admin") }
+
+    /// `shop-admin orders trace ID --json`, parsed.
+    func trace(_ order: String) async throws -> [[String: Any]] {
+        let result = try await runProcess(admin, ["orders", "trace", order, "--json"], environment: environment)
+        #expect(result.status == 0, "\(result)")
+        return result.output.split(separator: "\n").compactMap { parsed(String($0)) }
+    }
+
     /// The pids bin/shop-up recorded.
     func pids() -> [Int32] {
         ["catalog", "ordering", "billing", "bff"].compactMap { service in
@@ -130,10 +139,41 @@ struct ShopClientTests {
             while try await available() != before - 1 { try await Task.sleep(for: .milliseconds(250)) }  // polling other processes
         }
 
+        // Observability: each order's life across the three contexts, and the logs of every service sharing the
+        // checkout's correlation and trace ids, with no token in them.
+        let id = try #require(order["order"] as? String)
+        let rejectedID = try #require(parsed(declined.output)?["order"] as? String)
+        let confirmedTrace = try await shop.trace(id)
+        #expect(confirmedTrace.filter { $0["kind"] as? String == "saga" }.compactMap { $0["what"] as? String }
+                == ["reserve-stock #1", "authorise-payment #1", "commit-stock #1", "capture-payment #1"], "\(confirmedTrace)")
+        let services = Set(confirmedTrace.compactMap { $0["service"] as? String })
+        #expect(services == ["catalog", "ordering", "billing"], "events from every context: \(confirmedTrace)")
+        let events = confirmedTrace.filter { $0["kind"] as? String == "event" }.compactMap { $0["what"] as? String }
+        #expect(events.firstIndex(of: "ordering.order-placed")! < events.firstIndex(of: "catalog.stock-reserved")!)
+        #expect(events.firstIndex(of: "billing.payment-authorised")! < events.firstIndex(of: "ordering.order-confirmed")!)
+        #expect(events.firstIndex(of: "ordering.order-confirmed")! < events.firstIndex(of: "billing.payment-captured")!)
+        let rejectedTrace = try await shop.trace(rejectedID)
+        #expect(rejectedTrace.filter { $0["kind"] as? String == "saga" }.compactMap { ($0["what"] as? String)?.split(separator: " ").first.map(String.init) }
+                == ["reserve-stock", "authorise-payment", "release-stock"], "\(rejectedTrace)")
+        #expect(rejectedTrace.last { $0["kind"] as? String == "event" }?["what"] as? String == "ordering.order-rejected"
+                || rejectedTrace.contains { $0["what"] as? String == "ordering.order-rejected" })
+        let readable = try await runProcess(shop.admin, ["orders", "trace", id], environment: shop.environment)
+        #expect(readable.status == 0 && readable.output.contains("capture-payment #1") && readable.output.contains("WAITED"), "\(readable)")
+        let correlation = try #require(confirmedTrace.first?["correlationId"] as? String)
+        let traceID = try #require(confirmedTrace.first?["traceId"] as? String)
+        let sessionToken = try #require(parsed(login.output)?["token"] as? String)
+        for service in ["bff", "ordering", "catalog", "billing"] {
+            let log = try String(contentsOf: shop.run.appendingPathComponent("logs/\(service).log"), encoding: .utf8)
+            let lines = log.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(lines.contains { $0["correlation_id"] as? String == correlation && $0["trace_id"] as? String == traceID },
+                    "\(service) logged nothing of the checkout \(correlation) / \(traceID)")
+            #expect(lines.allSatisfy { $0["time"] != nil && $0["level"] != nil && $0["service"] as? String == service && $0["instance"] != nil })
+            #expect(!log.contains(sessionToken) && !log.contains("Bearer"), "\(service)'s log holds a token")
+        }
+
         // The orders, and a cancellation (the confirmed one is refunded).
         let list = try await shop.shop("orders", "list", "--json")
         #expect(list.status == 0 && (parsed(list.output)?["orders"] as? [Any]) != nil, "\(list)")
-        let id = try #require(order["order"] as? String)
         let shown = try await shop.shop("orders", "show", id)
         #expect(shown.status == 0 && shown.output.contains("confirmed"))
         let cancelled = try await shop.shop("orders", "cancel", id, "--json")

@@ -17,6 +17,8 @@ public enum BillingService {
         public var providerDeadline: Duration
         /// Where its SQLite views live.
         public var viewsDirectory: URL
+        /// Its metrics, served at GET /metrics.
+        public var metrics = ServiceMetrics()
 
         public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerDeadline: Duration = .seconds(5),
                     viewsDirectory: URL) {
@@ -33,13 +35,16 @@ public enum BillingService {
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let ledger = try Projector(PaymentLedger(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
-        router.middlewares.add(ProblemMiddleware())
-        Health(store: store).addRoutes(to: router)
+        let metrics = configuration.metrics
+        metrics.install(on: router)
+        Health(store: store, projectors: [ledger]).addRoutes(to: router)
         BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
         PaymentFeed.feed(store).addRoutes(to: router)
         PaymentQueries(ledger: ledger).addRoutes(to: router)
         if let simulator = provider as? PaymentProviderSimulator { SimulatorRoutes(simulator: simulator).addRoutes(to: router) }
-        ViewsStatus([ledger]).addRoutes(to: router)
+        let views = ViewsStatus([ledger])
+        views.addRoutes(to: router)
+        views.export(to: metrics)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),

@@ -14,6 +14,8 @@ public enum CatalogService {
         public var database: DatabaseURL
         /// Where its SQLite views live.
         public var viewsDirectory: URL
+        /// Its metrics, served at GET /metrics.
+        public var metrics = ServiceMetrics()
 
         public init(host: String = "127.0.0.1", port: Int = 8081, database: DatabaseURL, viewsDirectory: URL) {
             self.host = host
@@ -27,12 +29,15 @@ public enum CatalogService {
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let listing = try Projector(ProductListing(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
-        router.middlewares.add(ProblemMiddleware())
-        Health(store: store).addRoutes(to: router)
+        let metrics = configuration.metrics
+        metrics.install(on: router)
+        Health(store: store, projectors: [listing]).addRoutes(to: router)
         CatalogAPI(store: store).addRoutes(to: router)
         ProductFeed.feed(store).addRoutes(to: router)
         ProductQueries(listing: listing).addRoutes(to: router)
-        ViewsStatus([listing]).addRoutes(to: router)
+        let views = ViewsStatus([listing])
+        views.addRoutes(to: router)
+        views.export(to: metrics)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),

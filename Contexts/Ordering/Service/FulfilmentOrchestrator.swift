@@ -1,8 +1,10 @@
 import EventStore
 import Foundation
 import Logging
+import Metrics
 import Ordering
 import PostgresNIO
+import ServiceKit
 import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
@@ -40,15 +42,25 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     let steps: FulfilmentSteps
     let configuration: Configuration
     let logger: Logger
+    /// Step durations and retries.
+    let metrics: ServiceMetrics?
     /// Wakes the poller: a checkout started an instance, a cancellation or a retry made one due.
     let wake = ChangeSignal()
     private let working = Mutex<Set<String>>([])
 
-    public init(sagas: Sagas, steps: FulfilmentSteps, configuration: Configuration = .init(), logger: Logger) {
+    public init(sagas: Sagas, steps: FulfilmentSteps, configuration: Configuration = .init(), logger: Logger, metrics: ServiceMetrics? = nil) {
         self.sagas = sagas
         self.steps = steps
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
+        // Instances by status, and the parked count an operator watches, at every scrape.
+        metrics?.onScrape { [sagas] in
+            guard let counts = try? await sagas.counts() else { return }
+            for status in Fulfilment.Status.allCases {
+                metrics?.gauge("saga_instances", [("status", status.rawValue)]).record(counts[status] ?? 0)
+            }
+        }
     }
 
     /// An instance may be due: look now rather than at the next poll.
@@ -125,16 +137,20 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     return
                 }
                 let attempt = instance.state.failures + 1, started = Date()
-                configuration.observer?(id, step, true)
-                let result = await steps.perform(step, for: instance.state)
-                configuration.observer?(id, step, false)
-                CrashPoint.reached("after-\(step)")
-                let policy = configuration.retry
-                let written = try await sagas.update(id, attempt: .init(step: step.rawValue, attempt: attempt, outcome: result.outcome,
-                                                                         reason: result.reason, startedAt: started)) { fresh in
-                    Fulfilment.record(result, of: step, in: fresh, policy: policy)
+                // The step's calls and the events it leads to carry the checkout's correlation id and trace.
+                let written = try await EventMetadata.$current.withValue(instance.metadata) {
+                    configuration.observer?(id, step, true)
+                    let result = await steps.perform(step, for: instance.state)
+                    configuration.observer?(id, step, false)
+                    CrashPoint.reached("after-\(step)")
+                    let policy = configuration.retry
+                    let written = try await sagas.update(id, attempt: .init(step: step.rawValue, attempt: attempt, outcome: result.outcome,
+                                                                             reason: result.reason, startedAt: started)) { fresh in
+                        Fulfilment.record(result, of: step, in: fresh, policy: policy)
+                    }
+                    log(id, step, attempt, result, written, started: started)
+                    return written
                 }
-                log(id, step, attempt, result, written)
                 current = written
             } catch {
                 if Task.isCancelled { return }
@@ -145,14 +161,21 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         }
     }
 
-    private func log(_ id: String, _ step: Fulfilment.Step, _ attempt: Int, _ result: Fulfilment.Result, _ written: Sagas.Instance) {
-        var metadata: Logger.Metadata = ["saga": "\(id)", "step": "\(step)", "attempt": "\(attempt)", "outcome": "\(result.outcome)",
-                                         "status": "\(written.status)"]
+    private func log(_ id: String, _ step: Fulfilment.Step, _ attempt: Int, _ result: Fulfilment.Result, _ written: Sagas.Instance,
+                     started: Date) {
+        let current = EventMetadata.current
+        var metadata: Logger.Metadata = ["order": "\(id)", "step": "\(step)", "attempt": "\(attempt)", "outcome": "\(result.outcome)",
+                                         "status": "\(written.status)", "correlation_id": "\(current?.correlationID ?? id)",
+                                         "trace_id": "\(current?.traceID ?? "")",
+                                         "duration_ms": "\(Int((Date().timeIntervalSince(started) * 1000).rounded()))"]
+        metrics?.timer("saga_step_duration_seconds", [("step", step.rawValue), ("outcome", result.outcome)])
+            .recordNanoseconds(Int64(Date().timeIntervalSince(started) * 1e9))
+        if result.outcome == "failed" { metrics?.counter("saga_step_retries_total", [("step", step.rawValue)]).increment() }
         if let reason = result.reason { metadata["reason"] = "\(reason)" }
         switch written.status {
         case .parked: logger.error("saga parked: an operator must look", metadata: metadata)
         case _ where result.outcome == "failed": logger.warning("saga step failed", metadata: metadata)
-        default: logger.debug("saga step done", metadata: metadata)
+        default: logger.info("saga step done", metadata: metadata)
         }
     }
 

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Contracts
+import EventStore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -133,6 +134,10 @@ public struct FulfilmentSteps: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let key { request.headers.add(name: "Idempotency-Key", value: key) }
+        if let current = EventMetadata.current {
+            if let correlation = current.correlationID { request.headers.add(name: "X-Correlation-Id", value: correlation) }
+            request.headers.add(name: "traceparent", value: Traceparent.make(continuing: current.traceparent))
+        }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             // Sorted keys: a retry's body must be byte for byte the first one's, in this process or the next (the

@@ -21,6 +21,8 @@ public enum OrderingService {
         public var feedPollInterval: Duration
         /// Where its SQLite views live.
         public var viewsDirectory: URL
+        /// Its metrics, served at GET /metrics.
+        public var metrics = ServiceMetrics()
         /// The fulfilment saga's retries, polling and concurrency.
         public var saga: FulfilmentOrchestrator.Configuration
         /// The saga's deadline for each step.
@@ -46,17 +48,20 @@ public enum OrderingService {
         let history = try Projector(OrderHistory(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let sales = try Projector(SalesSummary(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let copy = CatalogCopy(store: store)
+        let metrics = configuration.metrics
         let orchestrator = FulfilmentOrchestrator(
             sagas: Sagas(store: store),
             steps: FulfilmentSteps(catalogURL: configuration.catalogURL, billingURL: configuration.billingURL, deadlines: configuration.deadlines),
-            configuration: configuration.saga, logger: logger)
+            configuration: configuration.saga, logger: logger, metrics: metrics)
         let router = Router()
-        router.middlewares.add(ProblemMiddleware())
-        Health(store: store).addRoutes(to: router)
+        metrics.install(on: router)
+        Health(store: store, projectors: [history, sales]).addRoutes(to: router)
         OrderingAPI(store: store, copy: copy, orchestrator: orchestrator).addRoutes(to: router)
         OrderFeed.feed(store).addRoutes(to: router)
         OrderQueries(history: history, sales: sales).addRoutes(to: router)
-        ViewsStatus([history, sales]).addRoutes(to: router)
+        let views = ViewsStatus([history, sales])
+        views.addRoutes(to: router)
+        views.export(to: metrics)
         SagaRoutes(sagas: orchestrator.sagas, orchestrator: orchestrator).addRoutes(to: router)
         let consumer = CatalogFeedConsumer(copy: copy, catalogURL: configuration.catalogURL,
                                            pollInterval: configuration.feedPollInterval, logger: logger)

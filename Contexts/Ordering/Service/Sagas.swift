@@ -28,6 +28,16 @@ public struct Sagas: Sendable {
         public let version: Int64
         public let startedAt: Date
         public let updatedAt: Date
+        /// The checkout's correlation id and trace context.
+        public let correlationID: String?
+        public let traceparent: String?
+
+        /// What the saga's calls and events carry while it works this instance: the checkout's correlation id,
+        /// and a new span of its trace.
+        public var metadata: EventMetadata {
+            EventMetadata(correlationID: correlationID ?? id, causationID: "saga:\(id)", traceparent: Traceparent.make(continuing: traceparent),
+                          actor: "saga:order-fulfilment")
+        }
     }
 
     /// One line of an instance's timeline.
@@ -59,8 +69,9 @@ public struct Sagas: Sendable {
     func start(_ transition: Fulfilment.Transition, in transaction: EventStore.Transaction) async throws {
         let state = transition.state
         try await transaction.connection.run("""
-            INSERT INTO sagas (saga_id, status, step, state, due_at)
-            VALUES (\(state.order), \(state.status.rawValue), \(Fulfilment.next(state)?.rawValue), \(try Self.json(state))::jsonb, now())
+            INSERT INTO sagas (saga_id, status, step, state, due_at, correlation_id, traceparent)
+            VALUES (\(state.order), \(state.status.rawValue), \(Fulfilment.next(state)?.rawValue), \(try Self.json(state))::jsonb, now(),
+                    \(EventMetadata.current?.correlationID), \(EventMetadata.current?.traceparent))
             """, logger: transaction.logger)
         if let command = transition.orderCommand {
             try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
@@ -190,7 +201,7 @@ public struct Sagas: Sendable {
 
     // MARK: Rows
 
-    static let columns = "saga_id, status, step, state::text, due_at, version, started_at, updated_at"
+    static let columns = "saga_id, status, step, state::text, due_at, version, started_at, updated_at, correlation_id, traceparent"
 
     static func load(_ id: String, on connection: PostgresConnection, logger: Logger, forUpdate: Bool) async throws -> Instance? {
         let rows = try await connection.query("""
@@ -201,18 +212,23 @@ public struct Sagas: Sendable {
     }
 
     static func instance(_ row: PostgresRow) throws -> Instance {
-        let (id, status, step, state, due, version, started, updated) = try row.decode((String, String, String?, String, Date?, Int64, Date, Date).self)
+        let (id, status, step, state, due, version, started, updated, correlation, traceparent) =
+            try row.decode((String, String, String?, String, Date?, Int64, Date, Date, String?, String?).self)
         return Instance(id: id, status: Fulfilment.Status(rawValue: status) ?? .parked, step: step.flatMap(Fulfilment.Step.init(rawValue:)),
                         state: try JSONDecoder().decode(Fulfilment.State.self, from: Data(state.utf8)),
-                        dueAt: due, version: version, startedAt: started, updatedAt: updated)
+                        dueAt: due, version: version, startedAt: started, updatedAt: updated, correlationID: correlation, traceparent: traceparent)
     }
 
     static func json(_ state: Fulfilment.State) throws -> String {
         String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
     }
 
+    /// The metadata of the order commands the saga gives: the request's (at checkout) or the instance's (set
+    /// by the orchestrator while it works it), as the saga.
     static func metadata(_ state: Fulfilment.State) -> EventMetadata {
-        EventMetadata(correlationID: state.order, actor: "saga:order-fulfilment")
+        var metadata = EventMetadata.current ?? EventMetadata(correlationID: state.order)
+        metadata.actor = "saga:order-fulfilment"
+        return metadata
     }
 }
 
