@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -46,12 +47,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The read side's runtime: projectors that feed SQLite views from an event store, exactly once.
         .target(
             name: "Projections",
             dependencies: [
+                "Telemetry",
                 "EventStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,11 +84,23 @@ let package = Package(
             path: "ReadModels/PaymentLedger"
         ),
         // HTTP plumbing every service shares: problem documents, bodies, idempotency, concurrency, health.
+        // Traces: W3C propagation, the shop's tracer, and the OTLP exporter.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "ServiceKit",
             dependencies: [
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                "Telemetry",
                 "EventStore",
                 "SharedKernel",
                 "Projections",
@@ -154,6 +169,7 @@ let package = Package(
         .executableTarget(
             name: "shop-server",
             dependencies: [
+                "Telemetry",
                 "CatalogService",
                 "OrderingService",
                 "BillingService",
@@ -216,7 +232,7 @@ let package = Package(
         // The BFF in front of the three services.
         .testTarget(
             name: "BFFTests",
-            dependencies: ["BFF", "Gateway", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["BFF", "Gateway", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         // The three services on their own databases, live, for the tests that need the whole shop.
         .target(
@@ -232,7 +248,8 @@ let package = Package(
         .testTarget(
             name: "CatalogServiceTests",
             dependencies: ["CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport",
-                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // Helpers the integration tests share: a database per test in the PostgreSQL bin/test starts.
         .target(

@@ -1,3 +1,4 @@
+import EventSourcing
 import Foundation
 import Gateway
 import Hummingbird
@@ -54,8 +55,6 @@ public struct CLIBFF: Sendable {
     }
 
     // What the client sends.
-    struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
-    struct SetQuantity: Codable, Sendable { let quantity: Int }
     struct Checkout: Codable, Sendable { let card: String }
     struct Cancel: Codable, Sendable { let reason: String }
 
@@ -65,7 +64,6 @@ public struct CLIBFF: Sendable {
         let sku = Endpoint.Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
         let order = Endpoint.Parameter("id", "An order's id (from checkout or the order list).", example: "o-5d1e0c9b6a3f4e2d8c7b1a09")
         let cart: Endpoint.Answer = .init("The cart now.", Schema.ref("Cart"))
-        let unknownSKU = [404: "There is no such product.", 409: "The product is discontinued.", 422: "The quantity is not 1 to 99."]
 
         login.addRoute(to: api)
         api.on(.get, "/me", Endpoint("whoami", "Who the token speaks for, and until when.", access: .signedIn,
@@ -108,41 +106,8 @@ public struct CLIBFF: Sendable {
             request, context in
             try await cartView(of: try context.customer(), request, context)
         }
-        api.on(.post, "/cart/items", Endpoint(
-            "addToCart", "Adds a quantity of a product to the cart.", access: .customer,
-            body: (Schema.object(["sku": Schema.string, "quantity": Schema.integer(minimum: 1, maximum: 99)]), ["sku": "MUG-001", "quantity": 2]),
-            command: true, answers: [200: cart], errors: unknownSKU)
-        ) { request, context in
-            let customer = try context.customer()
-            let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/items", json: body, for: request, context: context)
-                .requireSuccess()
-            return try await cartView(of: customer, request, context)
-        }
-        api.on(.put, "/cart/items/{sku}", Endpoint(
-            "setCartQuantity", "Sets how many of a product the cart holds (0 removes it).", access: .customer, path: [sku],
-            body: (Schema.object(["quantity": Schema.integer(minimum: 0, maximum: 99)]), ["quantity": 3]), command: true,
-            answers: [200: cart], errors: [422: "The quantity is not 0 to 99."])
-        ) { request, context in
-            let customer = try context.customer(), sku = try context.parameters.require("sku")
-            let body = try JSONBody.decode(SetQuantity.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.PUT, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", json: body,
-                                                for: request, context: context).requireSuccess()
-            return try await cartView(of: customer, request, context)
-        }
-        api.on(.delete, "/cart/items/{sku}", Endpoint(
-            "removeFromCart", "Takes a product out of the cart.", access: .customer, path: [sku], command: true, answers: [200: cart])
-        ) { request, context in
-            let customer = try context.customer(), sku = try context.parameters.require("sku")
-            try await services.ordering.forward(.DELETE, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", for: request,
-                                                context: context).requireSuccess()
-            return try await cartView(of: customer, request, context)
-        }
-        api.on(.delete, "/cart", Endpoint("clearCart", "Empties the cart.", access: .customer, command: true, answers: [200: cart])) {
-            request, context in
-            let customer = try context.customer()
-            try await services.ordering.forward(.DELETE, "/carts/\(Wire.segment(customer))", for: request, context: context).requireSuccess()
-            return try await cartView(of: customer, request, context)
+        CartCommands(services: services).addRoutes(to: api, answer: cart) { customer, request, context in
+            try await cartView(of: customer, request, context)
         }
 
         // Checkout and orders.
@@ -227,7 +192,7 @@ public struct CLIBFF: Sendable {
         return seconds
     }
 
-    static let schemas: [String: JSONValue] = [
+    static let schemas: [String: JSON] = [
         "Money": OrderDocument.moneySchema,
         "Session": DevelopmentLogin.sessionSchema,
         "Me": Schema.object(["subject": Schema.string, "role": Schema.string(["customer", "admin"]), "expiresAt": Schema.dateTime]),

@@ -33,23 +33,13 @@ extension EventMetadata {
     public var traceID: String? { traceparent.flatMap(Traceparent.traceID(of:)) }
 }
 
-/// W3C trace context (`traceparent: 00-<trace id>-<parent span id>-<flags>`), the parts this system uses.
+/// W3C trace context (`traceparent: 00-<trace id>-<parent span id>-<flags>`): the part the event store reads.
 public enum Traceparent {
-    /// A new trace, or a new span in `parent`'s trace.
-    public static func make(continuing parent: String? = nil) -> String {
-        let trace = parent.flatMap(traceID(of:)) ?? hex(16)
-        return "00-\(trace)-\(hex(8))-01"
-    }
-
     public static func traceID(of traceparent: String) -> String? {
         let parts = traceparent.split(separator: "-")
         guard parts.count == 4, parts[1].count == 32, parts[2].count == 16, parts[1].allSatisfy(\.isHexDigit),
             parts[1] != Substring(String(repeating: "0", count: 32))
         else { return nil }
         return String(parts[1])
-    }
-
-    static func hex(_ bytes: Int) -> String {
-        (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 }

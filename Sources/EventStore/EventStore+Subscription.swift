@@ -49,7 +49,8 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
                     }
                     if try await store.isHeldBack(after: position) {
                         timeout = Swift.min(heldBackDelay, pollInterval)
-                        heldBackDelay *= 2
+                        // Capped: a transaction open for long must not double it past what a Duration holds.
+                        heldBackDelay = Swift.min(heldBackDelay * 2, pollInterval)
                     } else {
                         timeout = pollInterval
                     }

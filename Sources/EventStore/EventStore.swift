@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -97,12 +98,15 @@ public final class EventStore: Service, Sendable {
     /// ``AppendResult/wasDuplicate`` set), so a writer that lost the answer to an append can simply retry it.
     @discardableResult
     public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
-        let query = try Self.appendQuery(events, to: stream, expectedVersion: expectedVersion)
-        let result = try await Self.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
-            try await client.query(query, logger: logger)
+        try await withSpan("append \(stream.category)") { span in
+            span.attributes["shop.events"] = events.count
+            let query = try Self.appendQuery(events, to: stream, expectedVersion: expectedVersion)
+            let result = try await Self.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
+                try await client.query(query, logger: logger)
+            }
+            if !result.wasDuplicate { appended() }
+            return result
         }
-        if !result.wasDuplicate { appended() }
-        return result
     }
 
     /// Runs `body` in one database transaction: its appends commit together with whatever else it writes
@@ -148,12 +152,15 @@ public final class EventStore: Service, Sendable {
         /// ``EventStore/append(_:to:expectedVersion:)``, inside this transaction.
         @discardableResult
         public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
-            let query = try EventStore.appendQuery(events, to: stream, expectedVersion: expectedVersion)
-            let result = try await EventStore.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
-                try await connection.query(query, logger: logger)
+            try await withSpan("append \(stream.category)") { span in
+                span.attributes["shop.events"] = events.count
+                let query = try EventStore.appendQuery(events, to: stream, expectedVersion: expectedVersion)
+                let result = try await EventStore.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
+                    try await connection.query(query, logger: logger)
+                }
+                if !result.wasDuplicate { appendedFlag.withLock { $0 = true } }
+                return result
             }
-            if !result.wasDuplicate { appendedFlag.withLock { $0 = true } }
-            return result
         }
 
         /// Takes the append locks of `streams` until the transaction ends, in name order (so that two

@@ -195,7 +195,7 @@ public final class Downstream: Service, Sendable {
         }
         if changed {
             logger.warning("instance \(value ? "back in" : "taken out of") rotation",
-                           metadata: ["service": "\(configuration.name)", "instance": "\(configuration.instances[index])"])
+                           metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(configuration.instances[index])"])
         }
     }
 

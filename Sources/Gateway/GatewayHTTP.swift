@@ -1,5 +1,7 @@
 import EventSourcing
 import EventStore
+import Telemetry
+import Tracing
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -143,7 +145,7 @@ extension Downstream {
         let current = EventMetadata.current
         headers.add(name: "X-Request-Id", value: current?.causationID ?? request.headers[.requestID] ?? context.id)
         if let correlation = current?.correlationID { headers.add(name: "X-Correlation-Id", value: correlation) }
-        headers.add(name: "traceparent", value: Traceparent.make(continuing: current?.traceparent ?? request.headers[.traceparent]))
+
         if method != .GET {
             guard let key = request.headers[.idempotencyKey] else {
                 throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
@@ -151,7 +153,14 @@ extension Downstream {
             headers.add(name: "Idempotency-Key", value: keySuffix.map { "\(key):\($0)" } ?? key)
         }
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
-        return try await send(.init(method: method, path: path, headers: headers, body: body))
+        // A client span of the request's trace; the service continues it.
+        return try await withSpan("\(method) \(configuration.name)", ofKind: .client) { span in
+            span.attributes["shop.downstream"] = configuration.name
+            if let trace = span.context.traceContext { headers.replaceOrAdd(name: "traceparent", value: trace.traceparent) }
+            let answer = try await send(.init(method: method, path: path, headers: headers, body: body))
+            span.attributes["http.response.status_code"] = Int(answer.status.code)
+            return answer
+        }
     }
 }
 

@@ -1,55 +1,27 @@
+import EventSourcing
 import Foundation
 import HTTPTypes
 import Hummingbird
 import ServiceKit
 
-/// A JSON value built in code: the OpenAPI documents and their schemas.
-public indirect enum JSONValue: Sendable, Equatable, Encodable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
-{
-    case null, bool(Bool), int(Int64), string(String), array([JSONValue]), object([String: JSONValue])
-
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(Dictionary(uniqueKeysWithValues: elements)) }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-
-    public subscript(key: String) -> JSONValue? {
-        if case .object(let members) = self { members[key] } else { nil }
-    }
-}
-
 /// JSON Schema (2020-12, as OpenAPI 3.1 uses it) in short.
 public enum Schema {
-    public static let string: JSONValue = ["type": "string"]
-    public static let integer: JSONValue = ["type": "integer"]
-    public static let boolean: JSONValue = ["type": "boolean"]
-    public static let dateTime: JSONValue = ["type": "string", "format": "date-time"]
-    public static func string(_ values: [String]) -> JSONValue { ["type": "string", "enum": .array(values.map { .string($0) })] }
-    public static func integer(minimum: Int64, maximum: Int64? = nil) -> JSONValue {
-        var schema: [String: JSONValue] = ["type": "integer", "minimum": .int(minimum)]
-        if let maximum { schema["maximum"] = .int(maximum) }
+    public static let string: JSON = ["type": "string"]
+    public static let integer: JSON = ["type": "integer"]
+    public static let boolean: JSON = ["type": "boolean"]
+    public static let dateTime: JSON = ["type": "string", "format": "date-time"]
+    public static func string(_ values: [String]) -> JSON { ["type": "string", "enum": .array(values.map { .string($0) })] }
+    public static func integer(minimum: Int64, maximum: Int64? = nil) -> JSON {
+        var schema: [String: JSON] = ["type": "integer", "minimum": .integer(minimum)]
+        if let maximum { schema["maximum"] = .integer(maximum) }
         return .object(schema)
     }
-    public static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
-    public static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+    public static func array(_ items: JSON) -> JSON { ["type": "array", "items": items] }
+    public static func ref(_ name: String) -> JSON { ["$ref": .string("#/components/schemas/\(name)")] }
     /// The schema, or `null`.
-    public static func nullable(_ schema: JSONValue) -> JSONValue { ["oneOf": [schema, ["type": "null"]]] }
+    public static func nullable(_ schema: JSON) -> JSON { ["oneOf": [schema, ["type": "null"]]] }
     /// An object: `required` members, then `optional` ones (each may be absent).
-    public static func object(_ required: [String: JSONValue], optional: [String: JSONValue] = [:]) -> JSONValue {
+    public static func object(_ required: [String: JSON], optional: [String: JSON] = [:]) -> JSON {
         [
             "type": "object",
             "properties": .object(required.merging(optional) { first, _ in first }),
@@ -62,8 +34,8 @@ public enum Schema {
 public struct Endpoint: Sendable {
     public enum Access: Sendable { case anyone, signedIn, customer, admin }
     public struct Parameter: Sendable {
-        let name: String, description: String, schema: JSONValue, example: JSONValue
-        public init(_ name: String, _ description: String, _ schema: JSONValue = Schema.string, example: JSONValue) {
+        let name: String, description: String, schema: JSON, example: JSON
+        public init(_ name: String, _ description: String, _ schema: JSON = Schema.string, example: JSON) {
             self.name = name
             self.description = description
             self.schema = schema
@@ -71,8 +43,8 @@ public struct Endpoint: Sendable {
         }
     }
     public struct Answer: Sendable {
-        let description: String, schema: JSONValue?, contentType: String
-        public init(_ description: String, _ schema: JSONValue? = nil, contentType: String = "application/json") {
+        let description: String, schema: JSON?, contentType: String
+        public init(_ description: String, _ schema: JSON? = nil, contentType: String = "application/json") {
             self.description = description
             self.schema = schema
             self.contentType = contentType
@@ -81,7 +53,7 @@ public struct Endpoint: Sendable {
 
     let id: String, summary: String, access: Access
     let path: [Parameter], query: [Parameter]
-    let body: (schema: JSONValue, example: JSONValue)?
+    let body: (schema: JSON, example: JSON)?
     /// A command: it needs an `Idempotency-Key`.
     let command: Bool
     let answers: [Int: Answer]
@@ -90,7 +62,7 @@ public struct Endpoint: Sendable {
 
     public init(
         _ id: String, _ summary: String, access: Access, path: [Parameter] = [], query: [Parameter] = [],
-        body: (schema: JSONValue, example: JSONValue)? = nil, command: Bool = false, answers: [Int: Answer], errors: [Int: String] = [:]
+        body: (schema: JSON, example: JSON)? = nil, command: Bool = false, answers: [Int: Answer], errors: [Int: String] = [:]
     ) {
         self.id = id
         self.summary = summary
@@ -103,8 +75,8 @@ public struct Endpoint: Sendable {
         self.errors = errors
     }
 
-    func document() -> JSONValue {
-        var operation: [String: JSONValue] = ["operationId": .string(id), "summary": .string(summary)]
+    func document() -> JSON {
+        var operation: [String: JSON] = ["operationId": .string(id), "summary": .string(summary)]
         let parameters = path.map { Self.parameter($0, in: "path") } + query.map { Self.parameter($0, in: "query") }
             + (command ? [["name": "Idempotency-Key", "in": "header", "required": true, "schema": Schema.string,
                            "description": "A unique string per intended action: a retry with the same key is the same action.",
@@ -114,9 +86,9 @@ public struct Endpoint: Sendable {
             operation["requestBody"] = ["required": true, "content": ["application/json": ["schema": body.schema, "example": body.example]]]
         }
         if access != .anyone { operation["security"] = [["bearer": []]] }
-        var responses: [String: JSONValue] = [:]
+        var responses: [String: JSON] = [:]
         for (status, answer) in answers {
-            var response: [String: JSONValue] = ["description": .string(answer.description)]
+            var response: [String: JSON] = ["description": .string(answer.description)]
             if let schema = answer.schema { response["content"] = .object([answer.contentType: ["schema": schema]]) }
             responses["\(status)"] = .object(response)
         }
@@ -139,7 +111,7 @@ public struct Endpoint: Sendable {
         return .object(operation)
     }
 
-    private static func parameter(_ parameter: Parameter, in location: String) -> JSONValue {
+    private static func parameter(_ parameter: Parameter, in location: String) -> JSON {
         [
             "name": .string(parameter.name), "in": .string(location), "required": .bool(location == "path"),
             "description": .string(parameter.description), "schema": parameter.schema, "example": parameter.example,
@@ -168,8 +140,8 @@ public final class DocumentedRoutes: @unchecked Sendable {  // built once, befor
     }
 
     /// The OpenAPI 3.1 document of the routes, with `schemas` as its components.
-    public func document(title: String, version: String, description: String, schemas: [String: JSONValue]) -> JSONValue {
-        var paths: [String: [String: JSONValue]] = [:]
+    public func document(title: String, version: String, description: String, schemas: [String: JSON]) -> JSON {
+        var paths: [String: [String: JSON]] = [:]
         for (method, path, endpoint) in operations {
             paths[prefix + path, default: [:]][method.rawValue.lowercased()] = endpoint.document()
         }
@@ -185,7 +157,7 @@ public final class DocumentedRoutes: @unchecked Sendable {  // built once, befor
     }
 
     /// Serves the document at `path`.
-    public func serve(_ document: JSONValue, at path: String, on router: Router<GatewayContext>) throws {
+    public func serve(_ document: JSON, at path: String, on router: Router<GatewayContext>) throws {
         let bytes = try JSONEncoder.sortedKeys.encode(document)
         router.get(RouterPath(path)) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: bytes)))

@@ -1,4 +1,5 @@
 import Crypto
+import EventSourcing
 import Foundation
 import Hummingbird
 import ServiceKit

@@ -1,5 +1,7 @@
 import EventStore
 import Foundation
+import Telemetry
+import Tracing
 import GRDB
 import Logging
 import ServiceLifecycle
@@ -160,11 +162,21 @@ public final class Projector: Service, Sendable {
             $0.position = start
         }
         progress.signal()
-        for try await batch in store.subscribeToAll(from: start, batchSize: batchSize, metadata: projection.readsMetadata) {
+        // With a tracer, each batch is a span of the trace its first event's request began (linked to the others'),
+        // which needs the events' metadata; without one, metadata is read only if the projection wants it.
+        let traced = !(InstrumentationSystem.legacyTracer is NoOpTracer)
+        for try await batch in store.subscribeToAll(from: start, batchSize: batchSize, metadata: projection.readsMetadata || traced) {
             let (now, pool) = try current()
             if now != generation { return }  // swapped: follow the new generation from its own checkpoint
             let started = ContinuousClock.now
-            let reached = try await ViewFile.apply(batch, projection, to: pool)
+            let reached = try await withSpan("project \(projection.name)", context: Self.context(of: batch, traced: traced), ofKind: .consumer) { span in
+                span.attributes["shop.events"] = batch.count
+                if traced {
+                    let traces = Set(batch.compactMap { $0.metadata.traceparent }).dropFirst()
+                    for traceparent in traces.prefix(16) { span.addLink(SpanLink(context: .continuing(traceparent), attributes: [:])) }
+                }
+                return try await ViewFile.apply(batch, projection, to: pool)
+            }
             let seconds = (ContinuousClock.now - started).seconds
             state.withLock { status in
                 status.position = reached
@@ -174,6 +186,12 @@ public final class Projector: Service, Sendable {
             }
             progress.signal()
         }
+    }
+
+    /// The trace a batch continues: its first event's request's.
+    static func context(of batch: [RecordedEvent], traced: Bool) -> ServiceContext {
+        guard traced, let traceparent = batch.lazy.compactMap({ $0.metadata.traceparent }).first else { return .topLevel }
+        return .continuing(traceparent)
     }
 
     // MARK: Rebuilding

@@ -7,6 +7,8 @@ import Metrics
 import Projections
 import Prometheus
 import Synchronization
+import Telemetry
+import Tracing
 
 /// A service's metrics: swift-metrics handles over a Prometheus registry of the service's own (several services
 /// share one process in the tests and the benchmarks), served as Prometheus text at `GET /metrics`. Figures that
@@ -73,30 +75,38 @@ public struct RequestObservation<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let requestID = request.headers[HTTPField.Name("X-Request-Id")!].flatMap(Self.acceptable) ?? context.id
         let correlationID = request.headers[.correlationID].flatMap(Self.acceptable) ?? requestID
-        let traceparent = Traceparent.make(continuing: request.headers[HTTPField.Name("traceparent")!])
-        var context = context
-        context.logger[metadataKey: "request_id"] = "\(requestID)"
-        context.logger[metadataKey: "correlation_id"] = "\(correlationID)"
-        context.logger[metadataKey: "trace_id"] = .string(Traceparent.traceID(of: traceparent) ?? "")
-        let metadata = EventMetadata(correlationID: correlationID, causationID: requestID, traceparent: traceparent)
-        let started = ContinuousClock.now
-        var response: Response
-        do {
-            response = try await EventMetadata.$current.withValue(metadata) { try await next(request, context) }
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            record(request, context, status: status, since: started)
-            throw error
+        // A server span continuing the caller's trace (or starting one); without a tracer, the caller's context.
+        // (The first traceparent: an HTTP client with a tracer of its own may add its span's after the caller's.)
+        let parent = ServiceContext.continuing(request.headers[values: HTTPField.Name("traceparent")!].first)
+        return try await withSpan("\(request.method) \(request.uri.path)", context: parent, ofKind: .server) { span in
+            let trace = span.context.traceContext ?? parent.traceContext!
+            var context = context
+            context.logger[metadataKey: "request_id"] = "\(requestID)"
+            context.logger[metadataKey: "correlation_id"] = "\(correlationID)"
+            context.logger[metadataKey: "trace_id"] = "\(trace.traceID)"
+            let metadata = EventMetadata(correlationID: correlationID, causationID: requestID, traceparent: trace.traceparent)
+            let started = ContinuousClock.now
+            var response: Response
+            do {
+                response = try await EventMetadata.$current.withValue(metadata) { try await next(request, context) }
+            } catch {
+                let status = (error as? any HTTPResponseError)?.status.code ?? 500
+                record(request, context, span, status: status, since: started)
+                throw error
+            }
+            response.headers[HTTPField.Name("X-Request-Id")!] = requestID
+            response.headers[.correlationID] = correlationID
+            record(request, context, span, status: response.status.code, since: started)
+            return response
         }
-        response.headers[HTTPField.Name("X-Request-Id")!] = requestID
-        response.headers[.correlationID] = correlationID
-        record(request, context, status: response.status.code, since: started)
-        return response
     }
 
-    private func record(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
+    private func record(_ request: Request, _ context: Context, _ span: any Span, status: Int, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         let route = context.endpointPath ?? "unmatched"
+        span.operationName = "\(request.method) \(route)"
+        span.attributes["http.response.status_code"] = status
+        if status >= 500 { span.setStatus(.init(code: .error)) }
         let quiet = route.hasPrefix("/health") || route == "/metrics"
         context.logger.log(
             level: status >= 500 ? .error : quiet ? .debug : .info, "\(request.method) \(request.uri.path) \(status)",
@@ -138,11 +148,15 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line: [String: String] = [
-            "time": Self.time(), "level": event.level.rawValue, "service": service, "instance": instance, "message": "\(event.message)",
-        ]
-        if event.source != "ServiceKit" { line["source"] = event.source }
+        var line: [String: String] = [:]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { line[key] = "\(value)" }
+        // The line's own fields win; metadata of the same name is kept under another.
+        for (key, value) in ["time": Self.time(), "level": event.level.rawValue, "service": service, "instance": instance,
+                             "message": "\(event.message)"] {
+            if let clash = line[key] { line["meta_\(key)"] = clash }
+            line[key] = value
+        }
+        if event.source != "ServiceKit" { line["source"] = event.source }
         guard var data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(0x0A)
         try? FileHandle.standardError.write(contentsOf: data)

@@ -1,3 +1,4 @@
+import EventSourcing
 import Foundation
 import Gateway
 import Hummingbird
@@ -53,8 +54,6 @@ public struct WebBFF: Sendable {
     struct Accepted: Encodable { let order: String, status: String, links: [String: String] }
 
     // What the pages send.
-    struct AddItem: Codable, Sendable { let sku: String, quantity: Int }
-    struct SetQuantity: Codable, Sendable { let quantity: Int }
     struct Checkout: Codable, Sendable { let card: String }
 
     /// Adds the routes under `/web/v1` and the document at `/web/openapi.json`.
@@ -103,35 +102,8 @@ public struct WebBFF: Sendable {
         api.on(.get, "/cart", Endpoint("showCart", "The customer's cart.", access: .customer, answers: [200: cart])) { request, context in
             try await cartPage(of: try context.customer(), request, context)
         }
-        api.on(.post, "/cart/items", Endpoint(
-            "addToCart", "Adds a quantity of a product to the cart.", access: .customer,
-            body: (Schema.object(["sku": Schema.string, "quantity": Schema.integer(minimum: 1, maximum: 99)]), ["sku": "MUG-001", "quantity": 2]),
-            command: true, answers: [200: cart],
-            errors: [404: "There is no such product.", 409: "The product is discontinued.", 422: "The quantity is not 1 to 99."])
-        ) { request, context in
-            let customer = try context.customer()
-            let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.POST, "/carts/\(Wire.segment(customer))/items", json: body, for: request, context: context).requireSuccess()
-            return try await cartPage(of: customer, request, context)
-        }
-        api.on(.put, "/cart/items/{sku}", Endpoint(
-            "setCartQuantity", "Sets how many of a product the cart holds (0 removes it).", access: .customer, path: [sku],
-            body: (Schema.object(["quantity": Schema.integer(minimum: 0, maximum: 99)]), ["quantity": 3]), command: true,
-            answers: [200: cart], errors: [422: "The quantity is not 0 to 99."])
-        ) { request, context in
-            let customer = try context.customer(), sku = try context.parameters.require("sku")
-            let body = try JSONBody.decode(SetQuantity.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.PUT, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", json: body,
-                                                for: request, context: context).requireSuccess()
-            return try await cartPage(of: customer, request, context)
-        }
-        api.on(.delete, "/cart/items/{sku}", Endpoint(
-            "removeFromCart", "Takes a product out of the cart.", access: .customer, path: [sku], command: true, answers: [200: cart])
-        ) { request, context in
-            let customer = try context.customer(), sku = try context.parameters.require("sku")
-            try await services.ordering.forward(.DELETE, "/carts/\(Wire.segment(customer))/items/\(Wire.segment(sku))", for: request, context: context)
-                .requireSuccess()
-            return try await cartPage(of: customer, request, context)
+        CartCommands(services: services).addRoutes(to: api, answer: cart) { customer, request, context in
+            try await cartPage(of: customer, request, context)
         }
         api.on(.post, "/checkout", Endpoint(
             "checkout",
@@ -308,7 +280,7 @@ public struct WebBFF: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json", .eTag: etag], body: .init(byteBuffer: ByteBuffer(data: data)))
     }
 
-    static let schemas: [String: JSONValue] = {
+    static let schemas: [String: JSON] = {
         let money = Schema.ref("Money"), string = Schema.string, integer = Schema.integer, dateTime = Schema.dateTime
         let links = Schema.object(["self": string, "events": string])
         let product = Schema.object(["sku": string, "name": string, "price": money, "available": integer, "discontinued": Schema.boolean],

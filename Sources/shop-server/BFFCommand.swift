@@ -59,7 +59,7 @@ extension ShopServer {
                       requestsPerSecond: rate, burst: burst, developmentLogin: devLogin || environment["SHOP_DEV_LOGIN"] == "1",
                       catalogPageLifetime: .milliseconds(cacheMs)),
                 logger: logger
-            ).runService()
+            ).serve(logger: logger)
         }
     }
 }

@@ -7,6 +7,9 @@ import Hummingbird
 import Logging
 import OrderingService
 import ServiceKit
+import ServiceLifecycle
+import Telemetry
+import Tracing
 
 @main
 struct ShopServer: AsyncParsableCommand {
@@ -86,7 +89,7 @@ extension ShopServer {
             try await options.migrate("catalog", database, logger: logger)
             try await CatalogService.application(
                 .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("catalog")), logger: logger
-            ).runService()
+            ).serve(logger: logger)
         }
     }
 
@@ -109,7 +112,7 @@ extension ShopServer {
                 .init(host: host, port: port, database: database, catalogURL: catalog, billingURL: billing,
                       viewsDirectory: options.viewsDirectory("ordering")),
                 logger: logger
-            ).runService()
+            ).serve(logger: logger)
         }
 
         static func serviceURL(_ option: String?, _ variable: String, _ fallback: String, _ name: String) throws -> String {
@@ -131,7 +134,7 @@ extension ShopServer {
             try await options.migrate("billing", database, logger: logger)
             try await BillingService.application(
                 .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("billing")), logger: logger
-            ).runService()
+            ).serve(logger: logger)
         }
     }
 }
@@ -146,4 +149,19 @@ func makeLogger(_ service: String, instance: String) -> Logger {
     var logger = Logger(label: service)
     logger.logLevel = environment["SHOP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
     return logger
+}
+
+extension ApplicationProtocol {
+    /// Runs the application until SIGTERM or SIGINT; with `SHOP_OTLP_ENDPOINT` (an OpenTelemetry collector's
+    /// base URL, such as http://127.0.0.1:4318), its spans are sent there. Without it, no tracer is installed and
+    /// spans cost nothing.
+    func serve(logger: Logger) async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: self)]
+        if let endpoint = ProcessInfo.processInfo.environment["SHOP_OTLP_ENDPOINT"], !endpoint.isEmpty {
+            let exporter = OTLPExporter(endpoint: endpoint, service: logger.label, logger: logger)
+            InstrumentationSystem.bootstrap(ShopTracer(sink: exporter.export))
+            services.append(.init(service: exporter))
+        }
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    }
 }

@@ -266,7 +266,7 @@ struct ShopClientTests {
         defer { _ = Process.launchedQuietly(tmux, ["kill-server"], environment: environment) }
         let raw = folder.appendingPathComponent("raw.log")
         #expect(try await runProcess(tmux, ["pipe-pane", "-t", session, "-o", "cat >> '\(raw.path)'"], environment: environment).status == 0)
-        FileManager.default.createFile(atPath: folder.appendingPathComponent("go").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("go").path, contents: nil)
         let screen = try await within(.seconds(60), "the terminal session to finish") {
             while true {
                 let captured = try await runProcess(tmux, ["capture-pane", "-p", "-t", session], environment: environment).output

@@ -5,6 +5,8 @@ import Metrics
 import Ordering
 import PostgresNIO
 import ServiceKit
+import Telemetry
+import Tracing
 import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
@@ -138,7 +140,11 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                 }
                 let attempt = instance.state.failures + 1, started = Date()
                 // The step's calls and the events it leads to carry the checkout's correlation id and trace.
-                let written = try await EventMetadata.$current.withValue(instance.metadata) {
+                let written = try await withSpan("saga \(step)", context: .continuing(instance.traceparent), ofKind: .internal) { span in
+                  span.attributes["shop.order"] = id
+                  var metadata = instance.metadata
+                  metadata.traceparent = (span.context.traceContext ?? ServiceContext.current?.traceContext)?.traceparent ?? instance.traceparent
+                  return try await EventMetadata.$current.withValue(metadata) {
                     configuration.observer?(id, step, true)
                     let result = await steps.perform(step, for: instance.state)
                     configuration.observer?(id, step, false)
@@ -149,7 +155,9 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                         Fulfilment.record(result, of: step, in: fresh, policy: policy)
                     }
                     log(id, step, attempt, result, written, started: started)
+                    if result.outcome != "succeeded" { span.setStatus(.init(code: .error)) }
                     return written
+                  }
                 }
                 current = written
             } catch {

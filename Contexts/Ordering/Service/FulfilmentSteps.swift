@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Contracts
 import EventStore
+import Telemetry
+import Tracing
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -134,20 +136,24 @@ public struct FulfilmentSteps: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let key { request.headers.add(name: "Idempotency-Key", value: key) }
-        if let current = EventMetadata.current {
-            if let correlation = current.correlationID { request.headers.add(name: "X-Correlation-Id", value: correlation) }
-            request.headers.add(name: "traceparent", value: Traceparent.make(continuing: current.traceparent))
-        }
+        if let correlation = EventMetadata.current?.correlationID { request.headers.add(name: "X-Correlation-Id", value: correlation) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             // Sorted keys: a retry's body must be byte for byte the first one's, in this process or the next (the
             // other side fingerprints it with the idempotency key, and a key order may follow a process's hash seed).
             request.body = .bytes(ByteBuffer(data: try JSONEncoder.sortedKeys.encode(body)))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000
-                                                                                              + deadline.components.attoseconds / 1_000_000_000))
-        let bytes = try await response.body.collect(upTo: 1024 * 1024)
-        return Answer(status: Int(response.status.code), body: Data(buffer: bytes), step: step)
+        // A client span of the saga step's; the service continues it.
+        return try await withSpan("\(method) \(step.service.lowercased())", ofKind: .client) { span in
+            if let trace = span.context.traceContext ?? ServiceContext.current?.traceContext {
+                request.headers.replaceOrAdd(name: "traceparent", value: trace.traceparent)
+            }
+            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000
+                                                                                                  + deadline.components.attoseconds / 1_000_000_000))
+            let bytes = try await response.body.collect(upTo: 1024 * 1024)
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            return Answer(status: Int(response.status.code), body: Data(buffer: bytes), step: step)
+        }
     }
 
     static func describe(_ error: any Error) -> String {

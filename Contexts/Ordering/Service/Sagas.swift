@@ -35,8 +35,7 @@ public struct Sagas: Sendable {
         /// What the saga's calls and events carry while it works this instance: the checkout's correlation id,
         /// and a new span of its trace.
         public var metadata: EventMetadata {
-            EventMetadata(correlationID: correlationID ?? id, causationID: "saga:\(id)", traceparent: Traceparent.make(continuing: traceparent),
-                          actor: "saga:order-fulfilment")
+            EventMetadata(correlationID: correlationID ?? id, causationID: "saga:\(id)", traceparent: traceparent, actor: "saga:order-fulfilment")
         }
     }
 
