@@ -8,6 +8,7 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import ServiceKit
+import Synchronization
 
 /// The request context of the BFFs: who is asking (from the bearer token, once checked), and from where.
 public struct GatewayContext: RequestContext {
@@ -57,6 +58,7 @@ extension Problem {
 public struct Authenticate: RouterMiddleware {
     public typealias Context = GatewayContext
     let signer: TokenSigner
+    let verified = VerifiedTokens()
 
     public init(signer: TokenSigner) { self.signer = signer }
 
@@ -67,11 +69,34 @@ public struct Authenticate: RouterMiddleware {
         }
         var context = context
         do {
-            context.claims = try signer.verify(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces))
+            context.claims = try verified.claims(of: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), signer)
         } catch {
             throw Problem.unauthorised(error.description)
         }
         return try await next(request, context)
+    }
+}
+
+/// Tokens already verified, by their exact text (the same text is the same signature), so that a client's every
+/// request does not pay for the HMAC and two JSON decodings again; the expiry is still checked each time. At most
+/// `capacity` are kept: past that the set starts afresh.
+final class VerifiedTokens: Sendable {
+    private let tokens = Mutex<[String: Claims]>([:])
+    let capacity: Int
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    func claims(of token: String, _ signer: TokenSigner, now: Date = Date()) throws(TokenError) -> Claims {
+        if let claims = tokens.withLock({ $0[token] }) {
+            guard claims.expiresAt > now else { throw .expired(claims.expiresAt) }
+            return claims
+        }
+        let claims = try signer.verify(token, now: now)
+        tokens.withLock { tokens in
+            if tokens.count >= capacity { tokens.removeAll(keepingCapacity: true) }
+            tokens[token] = claims
+        }
+        return claims
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+@testable import Gateway
 import Testing
 
 @Suite("Bearer tokens")
@@ -104,5 +104,26 @@ struct ResilienceTests {
         #expect(!bulkhead.enter())
         bulkhead.leave()
         #expect(bulkhead.enter() && bulkhead.occupied == 2)
+    }
+}
+
+@Suite("Verified tokens, kept")
+struct VerifiedTokensTests {
+    let signer = try! TokenSigner(secret: Data(repeating: 7, count: 32))
+
+    @Test func aKeptTokenStillExpiresAndAnotherKeysTokenIsStillRefused() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let kept = VerifiedTokens(capacity: 2)
+        let token = try signer.issue(Claims(subject: "kim", role: .customer, issuedAt: now, expiresAt: now.addingTimeInterval(60)))
+        #expect(try kept.claims(of: token, signer, now: now).subject == "kim")
+        #expect(try kept.claims(of: token, signer, now: now.addingTimeInterval(30)).subject == "kim")
+        #expect(throws: TokenError.expired(now.addingTimeInterval(60))) { try kept.claims(of: token, signer, now: now.addingTimeInterval(61)) }
+        let other = try TokenSigner(secret: Data(repeating: 8, count: 32))
+            .issue(Claims(subject: "kim", role: .admin, issuedAt: now, expiresAt: now.addingTimeInterval(60)))
+        #expect(throws: TokenError.badSignature) { try kept.claims(of: other, signer, now: now) }
+        for index in 0..<5 {  // past its capacity it starts afresh, and goes on verifying
+            let more = try signer.issue(Claims(subject: "c\(index)", role: .customer, issuedAt: now, expiresAt: now.addingTimeInterval(60)))
+            #expect(try kept.claims(of: more, signer, now: now).subject == "c\(index)")
+        }
     }
 }
