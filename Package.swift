@@ -122,18 +122,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                "ServiceKit",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "ServiceKit", "EventStore", "EventSourcing", "Telemetry",
             ]
         ),
         // The BFF of the shop command-line client.
         .target(
             name: "CLIBFF",
-            dependencies: ["Gateway", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Gateway", "ServiceKit", "EventSourcing", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFF of the web client.
         .target(
             name: "WebBFF",
-            dependencies: ["Gateway", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Gateway", "ServiceKit", "EventSourcing", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
         .target(
@@ -152,9 +153,11 @@ let package = Package(
         .target(
             name: "OrderingService",
             dependencies: [
-                "Ordering", "Contracts", "ServiceKit", "EventStore", "Projections", "OrderHistory", "SalesSummary",
+                "Ordering", "Contracts", "ServiceKit", "EventStore", "Projections", "OrderHistory", "SalesSummary", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Contexts/Ordering/Service"
         ),
@@ -177,15 +180,19 @@ let package = Package(
                 "ServiceKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                "EventStore",
             ]
         ),
         .executableTarget(
             name: "shop-admin",
             dependencies: [
-                "EventStore", "Ordering", "OrderingService", "Gateway",
+                "EventStore", "EventSourcing", "Ordering", "OrderingService", "Gateway",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .executableTarget(

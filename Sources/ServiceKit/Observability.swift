@@ -109,7 +109,7 @@ public struct RequestObservation<Context: RequestContext>: RouterMiddleware {
         if status >= 500 { span.setStatus(.init(code: .error)) }
         let quiet = route.hasPrefix("/health") || route == "/metrics"
         context.logger.log(
-            level: status >= 500 ? .error : quiet ? .debug : .info, "\(request.method) \(request.uri.path) \(status)",
+            level: status == 500 ? .error : status > 500 ? .warning : quiet ? .debug : .info, "\(request.method) \(request.uri.path) \(status)",
             metadata: ["status": "\(status)", "duration_ms": "\(String(format: "%.1f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15))", "route": "\(route)"])
         guard let metrics else { return }
         metrics.counter("http_requests_total", [("method", request.method.rawValue), ("route", route), ("status", "\(status)")]).increment()
