@@ -344,8 +344,21 @@ public final class EventStore: Service, Sendable {
     }
 
     /// Checks that the database answers.
-    public func ping() async throws {
-        try await client.run("SELECT 1", logger: logger)
+    /// Whether the database answers within `timeout`: a lease waits as long as the pool keeps failing to connect,
+    /// and a readiness check (or a graceful shutdown waiting on one) must not wait with it.
+    public func ping(timeout: Duration = .seconds(2)) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.client.run("SELECT 1", logger: self.logger)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else { throw EventStoreError.unexpectedResponse("the database did not answer within \(timeout)") }
+        }
     }
 
     /// The position of the last event committed so far (``Position/start`` for an empty store): where a
