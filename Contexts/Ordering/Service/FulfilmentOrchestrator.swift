@@ -93,8 +93,9 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     let seen = wake.generation
                     let free = configuration.concurrency - working.withLock { $0.count }
                     if free > 0 {
-                        for id in try await sagas.due(limit: free, on: locks) where working.withLock({ $0.insert(id).inserted }) {
-                            guard try await Self.tryLock(id, on: locks, logger: logger) else {
+                        let due = try await Self.bounded(locks, logger: logger) { try await self.sagas.due(limit: free, on: locks) }
+                        for id in due where working.withLock({ $0.insert(id).inserted }) {
+                            guard try await Self.bounded(locks, logger: logger, { try await Self.tryLock(id, on: locks, logger: self.logger) }) else {
                                 _ = working.withLock { $0.remove(id) }
                                 continue
                             }
@@ -188,6 +189,65 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     }
 
     // MARK: Locks
+
+    struct LockConnectionStalled: Error, CustomStringConvertible {
+        var description: String { "a query on the lock connection did not answer in time; the connection was closed" }
+    }
+
+    /// Runs `body` on the lock connection, and gives up on it if it does not answer within `limit`, or when the
+    /// orchestrator is stopped meanwhile: the connection is closed (which releases its locks) and the query is left
+    /// behind. A connection the server terminated (PostgreSQL gone) can leave a query waiting for ever, which held
+    /// the graceful shutdown; closing the connection does not always end that wait, so nothing waits for it.
+    static func bounded<Result: Sendable>(
+        _ connection: PostgresConnection, limit: Duration = .seconds(10), logger: Logger, _ body: @escaping @Sendable () async throws -> Result
+    ) async throws -> Result {
+        let outcome = Outcome<Result>()
+        _ = Task { do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) } }
+        let watchdog = Task {
+            try? await Task.sleep(for: limit)
+            if Task.isCancelled { return }
+            logger.warning("the saga orchestrator's lock connection does not answer; closing it")
+            outcome.finish(.failure(LockConnectionStalled()))
+            try? await connection.close()
+        }
+        defer { watchdog.cancel() }
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            outcome.finish(.failure(CancellationError()))
+            Task { try? await connection.close() }
+        }
+    }
+
+    /// The first result given to `finish`, for whoever waits on `value()` (before or after it is given).
+    final class Outcome<Value: Sendable>: Sendable {
+        private enum State: Sendable { case empty, waiting(CheckedContinuation<Value, any Error>), done(Result<Value, any Error>) }
+        private let state = Mutex(State.empty)
+
+        func finish(_ result: Result<Value, any Error>) {
+            let waiting = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+                switch state {
+                case .empty: state = .done(result); return nil
+                case .waiting(let continuation): state = .done(result); return continuation
+                case .done: return nil
+                }
+            }
+            waiting?.resume(with: result)
+        }
+
+        func value() async throws -> Value {
+            try await withCheckedThrowingContinuation { continuation in
+                let done = state.withLock { state -> Result<Value, any Error>? in
+                    switch state {
+                    case .empty: state = .waiting(continuation); return nil
+                    case .done(let result): return result
+                    case .waiting: return .failure(CancellationError())  // one waiter only
+                    }
+                }
+                if let done { continuation.resume(with: done) }
+            }
+        }
+    }
 
     /// Advisory lock space of the saga instances (the event store uses 24158, idempotency keys 24159).
     static let lockSpace: Int32 = 24160
