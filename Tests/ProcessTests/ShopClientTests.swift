@@ -244,13 +244,15 @@ struct ShopClientTests {
         let folder = shop.run.appendingPathComponent("tmux")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let shopBinary = URL(fileURLWithPath: shop.environment["SHOP_BIN_DIR"]!).appendingPathComponent("shop").path
+        // Bounded waits (a minute each): for the recording to start, then for the screen to be read. Then the script
+        // ends, its pane and session close, and the tmux server exits with them.
         let script = """
-            while [ ! -e '\(folder.path)/go' ]; do sleep 0.05; done
+            for i in $(seq 1200); do [ -e '\(folder.path)/go' ] && break; sleep 0.05; done
             '\(shopBinary)' cart add MUG-001 >/dev/null
             '\(shopBinary)' checkout
             '\(shopBinary)' products list
             echo __done__
-            sleep 600
+            for i in $(seq 1200); do [ -e '\(folder.path)/stop' ] && break; sleep 0.05; done
             """
         try script.write(to: folder.appendingPathComponent("session.sh"), atomically: true, encoding: .utf8)
         let session = "shop-test-\(UUID().uuidString.prefix(8))"
@@ -263,7 +265,10 @@ struct ShopClientTests {
         let started = try await runProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", detach, "detach", tmux.path, "new-session", "-d", "-s", session,
                                            "-x", "150", "-y", "50"] + forwarded + ["bash \(folder.path)/session.sh"], environment: environment)
         #expect(started.status == 0, "tmux: \(started)")
-        defer { _ = Process.launchedQuietly(tmux, ["kill-server"], environment: environment) }
+        defer {  // whatever happened: the session's script ends, and the server with it
+            _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stop").path, contents: nil)
+            _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("go").path, contents: nil)
+        }
         let raw = folder.appendingPathComponent("raw.log")
         #expect(try await runProcess(tmux, ["pipe-pane", "-t", session, "-o", "cat >> '\(raw.path)'"], environment: environment).status == 0)
         _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("go").path, contents: nil)
@@ -273,7 +278,12 @@ struct ShopClientTests {
                 if captured.contains("__done__") { return captured }
             }
         }
-        _ = try await runProcess(tmux, ["kill-server"], environment: environment)
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stop").path, contents: nil)
+        try await within(.seconds(30), "the tmux session to end") {
+            while try await runProcess(tmux, ["has-session", "-t", session], environment: environment).status == 0 {
+                try await Task.sleep(for: .milliseconds(50))  // another process's state
+            }
+        }
         let received = try String(contentsOf: raw, encoding: .utf8)
         #expect(received.contains("\r\u{1B}[2K") && received.contains("placed"), "the progress line redraws itself: \(received.debugDescription)")
         #expect(received.contains("\u{1B}[32mconfirmed"), "the outcome in green on a terminal")
@@ -288,19 +298,5 @@ struct ShopClientTests {
             #expect(row.utf16.count == end && row.dropFirst(name - 1).first == " " && row.dropFirst(name).first != " ",
                     "aligned with the header: \(row)")
         }
-    }
-}
-
-extension Process {
-    /// Starts `executable` and forgets it (cleanup in a `defer`, where nothing can be awaited).
-    static func launchedQuietly(_ executable: URL, _ arguments: [String], environment: [String: String]) -> Process {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        return process
     }
 }
