@@ -188,7 +188,7 @@ let package = Package(
         .executableTarget(
             name: "shop-admin",
             dependencies: [
-                "EventStore", "EventSourcing", "Ordering", "OrderingService", "Gateway",
+                "EventStore", "EventSourcing", "Ordering", "OrderingService", "Gateway", "Telemetry",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -61,8 +61,7 @@ public struct CLIBFF: Sendable {
     /// Adds the routes under `/cli/v1` and the document at `/cli/openapi.json`.
     public func addRoutes(to router: Router<GatewayContext>) throws {
         let api = DocumentedRoutes(router, prefix: "/cli/v1")
-        let sku = Endpoint.Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
-        let order = Endpoint.Parameter("id", "An order's id (from checkout or the order list).", example: "o-5d1e0c9b6a3f4e2d8c7b1a09")
+        let sku = Endpoint.Parameter.sku, order = Endpoint.Parameter.orderID
         let cart: Endpoint.Answer = .init("The cart now.", Schema.ref("Cart"))
 
         login.addRoute(to: api)

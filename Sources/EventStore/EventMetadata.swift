@@ -29,17 +29,4 @@ extension EventMetadata {
     /// other. Set by the services' request middleware, and by the saga for the order it works on.
     @TaskLocal public static var current: EventMetadata?
 
-    /// The trace id of `traceparent` (32 hex digits), if it is a W3C trace context.
-    public var traceID: String? { traceparent.flatMap(Traceparent.traceID(of:)) }
-}
-
-/// W3C trace context (`traceparent: 00-<trace id>-<parent span id>-<flags>`): the part the event store reads.
-public enum Traceparent {
-    public static func traceID(of traceparent: String) -> String? {
-        let parts = traceparent.split(separator: "-")
-        guard parts.count == 4, parts[1].count == 32, parts[2].count == 16, parts[1].allSatisfy(\.isHexDigit),
-            parts[1] != Substring(String(repeating: "0", count: 32))
-        else { return nil }
-        return String(parts[1])
-    }
 }

@@ -17,7 +17,7 @@ public struct CartCommands: Sendable {
         to api: DocumentedRoutes, answer: Endpoint.Answer,
         respond: @escaping @Sendable (_ customer: String, Request, GatewayContext) async throws -> Response
     ) {
-        let sku = Endpoint.Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
+        let sku = Endpoint.Parameter.sku
         let services = self.services
         @Sendable func cart(of customer: String) -> String { "/carts/\(Wire.segment(customer))" }
 

@@ -34,6 +34,10 @@ public enum Schema {
 public struct Endpoint: Sendable {
     public enum Access: Sendable { case anyone, signedIn, customer, admin }
     public struct Parameter: Sendable {
+        /// The path parameters both BFFs name the same way.
+        public static let sku = Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
+        public static let orderID = Parameter("id", "An order's id (from checkout or the order list).", example: "o-5d1e0c9b6a3f4e2d8c7b1a09")
+
         let name: String, description: String, schema: JSON, example: JSON
         public init(_ name: String, _ description: String, _ schema: JSON = Schema.string, example: JSON) {
             self.name = name

@@ -59,8 +59,7 @@ public struct WebBFF: Sendable {
     /// Adds the routes under `/web/v1` and the document at `/web/openapi.json`.
     public func addRoutes(to router: Router<GatewayContext>) throws {
         let api = DocumentedRoutes(router, prefix: "/web/v1")
-        let sku = Endpoint.Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
-        let orderID = Endpoint.Parameter("id", "An order's id (from checkout or the order list).", example: "o-5d1e0c9b6a3f4e2d8c7b1a09")
+        let sku = Endpoint.Parameter.sku, orderID = Endpoint.Parameter.orderID
         let cart: Endpoint.Answer = .init("The cart now; its ETag is its version.", Schema.ref("Cart"))
         let notModified: Endpoint.Answer = .init("Unchanged since the ETag given in If-None-Match.")
         let written: Endpoint.Answer = .init("Done: the stream written and its version.", Schema.ref("Written"))

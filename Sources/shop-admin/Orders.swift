@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import PostgresNIO
+import Telemetry
 
 struct OrdersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -80,7 +81,7 @@ struct OrdersCommand: AsyncParsableCommand {
             for try await (at, stream, version, type, correlation, traceparent, actor) in rows.decode((Date, String, Int64, String, String?, String?, String?).self) {
                 entries.append(Entry(at: at, service: service, kind: "event", what: type,
                                      detail: "\(stream)@\(version)" + (actor.map { " by \($0)" } ?? ""),
-                                     correlationId: correlation, traceId: traceparent.flatMap(Traceparent.traceID(of:))))
+                                     correlationId: correlation, traceId: TraceContext(traceparent: traceparent)?.traceID))
             }
             return entries
         }
@@ -95,7 +96,7 @@ struct OrdersCommand: AsyncParsableCommand {
                 in rows.decode((String, Int, String, String?, Date, Date, String?, String?).self) {
                 var entry = Entry(at: started, service: "ordering", kind: "saga", what: "\(step) #\(attempt)",
                                   detail: outcome + (reason.map { ": \($0)" } ?? ""), correlationId: correlation,
-                                  traceId: traceparent.flatMap(Traceparent.traceID(of:)))
+                                  traceId: TraceContext(traceparent: traceparent)?.traceID)
                 entry.durationMs = Int((finished.timeIntervalSince(started) * 1000).rounded())
                 entries.append(entry)
             }

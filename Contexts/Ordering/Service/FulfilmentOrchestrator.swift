@@ -175,7 +175,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         let current = EventMetadata.current
         var metadata: Logger.Metadata = ["order": "\(id)", "step": "\(step)", "attempt": "\(attempt)", "outcome": "\(result.outcome)",
                                          "status": "\(written.status)", "correlation_id": "\(current?.correlationID ?? id)",
-                                         "trace_id": "\(current?.traceID ?? "")",
+                                         "trace_id": "\(TraceContext(traceparent: current?.traceparent)?.traceID ?? "")",
                                          "duration_ms": "\(Int((Date().timeIntervalSince(started) * 1000).rounded()))"]
         metrics?.timer("saga_step_duration_seconds", [("step", step.rawValue), ("outcome", result.outcome)])
             .recordNanoseconds(Int64(Date().timeIntervalSince(started) * 1e9))
