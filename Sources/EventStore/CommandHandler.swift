@@ -9,16 +9,21 @@ import Foundation
 /// let products = CommandHandler<Product>(store: store, codec: Product.codec)
 /// let result = try await products.handle(.rename(sku, to: "Big mug"), on: try StreamName(category: "product", id: sku))
 /// ```
+///
+/// States are kept between commands (``StateCache``): a command reads only the events appended since the state
+/// it starts from was folded, so its cost does not grow with the stream's length.
 public struct CommandHandler<D: Decider>: Sendable {
     public let store: EventStore
     public let codec: EventCodec<D.Event>
     public let maxAttempts: Int
+    public let cache: StateCache<D.State>
 
-    public init(store: EventStore, codec: EventCodec<D.Event>, maxAttempts: Int = 5) {
+    public init(store: EventStore, codec: EventCodec<D.Event>, maxAttempts: Int = 5, cache: StateCache<D.State> = .init()) {
         precondition(maxAttempts >= 1)
         self.store = store
         self.codec = codec
         self.maxAttempts = maxAttempts
+        self.cache = cache
     }
 
     public struct Result: Sendable {
@@ -58,8 +63,9 @@ public struct CommandHandler<D: Decider>: Sendable {
             }
             do {
                 let appended = try await store.append(newEvents, to: stream, expectedVersion: .exact(version))
-                return Result(events: events, state: D.replay(events, from: state), streamVersion: appended.streamVersion,
-                              position: appended.position, attempts: attempt)
+                let state = D.replay(events, from: state)
+                if !appended.wasDuplicate { cache.keep(.init(state: state, version: appended.streamVersion), for: stream) }
+                return Result(events: events, state: state, streamVersion: appended.streamVersion, position: appended.position, attempts: attempt)
             } catch let conflict as WrongExpectedVersion {
                 if attempt >= maxAttempts { throw conflict }
             }
@@ -81,8 +87,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         metadata: EventMetadata? = nil,
         eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
     ) async throws -> Result {
-        try await transaction.lock([stream])
-        let (state, version) = try fold(try await transaction.readStream(stream))
+        let (state, version) = try await state(of: stream, in: transaction)
         if let expectedVersion, expectedVersion != version {
             throw WrongExpectedVersion(stream: stream, expected: .exact(expectedVersion), actual: version)
         }
@@ -90,25 +95,67 @@ public struct CommandHandler<D: Decider>: Sendable {
         guard !events.isEmpty else {
             return Result(events: [], state: state, streamVersion: version, position: nil, attempts: 1)
         }
+        return try await append(events, to: stream, after: (state, version), in: transaction, metadata: metadata, eventIDs: eventIDs)
+    }
+
+    /// The stream's state and version, with its append lock taken until `transaction` ends (so nobody appends
+    /// before the caller does): for a command that decides itself, on several streams, or writes more.
+    ///
+    /// - Parameter locking: `false` only reads, for a stream the command checks but does not write (taking its
+    ///   lock as well could deadlock with a command that writes it and then locks one this command holds).
+    public func state(
+        of stream: StreamName, in transaction: EventStore.Transaction, locking: Bool = true
+    ) async throws -> (state: D.State, version: Int64) {
+        let cached = cache.entry(stream)
+        let from = (cached?.version ?? 0) + 1
+        let recorded = try await locking ? transaction.readStreamLocked(stream, from: from) : transaction.readStream(stream, from: from)
+        let current = try fold(recorded, from: cached)
+        if !recorded.isEmpty {
+            let cache = cache
+            transaction.afterCommit { cache.keep(.init(state: current.state, version: current.version), for: stream) }
+        }
+        return current
+    }
+
+    /// Appends `events`, decided on `current` (from ``state(of:in:)``), to `stream` inside `transaction`.
+    @discardableResult
+    public func append(
+        _ events: [D.Event], to stream: StreamName, after current: (state: D.State, version: Int64), in transaction: EventStore.Transaction,
+        metadata: EventMetadata? = nil, eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
+    ) async throws -> Result {
         let newEvents = try events.enumerated().map { index, event in
             try NewEvent(event, codec: codec, id: eventIDs(index), metadata: metadata)
         }
-        let appended = try await transaction.append(newEvents, to: stream, expectedVersion: .exact(version))
-        return Result(events: events, state: D.replay(events, from: state), streamVersion: appended.streamVersion,
-                      position: appended.position, attempts: 1)
-    }
-
-    /// The state and version of a stream's events.
-    public func fold(_ recorded: [RecordedEvent]) throws -> (state: D.State, version: Int64) {
-        var state = D.initialState
-        for event in recorded {
-            state = D.evolve(state, try event.decode(with: codec))
+        let appended = try await transaction.append(newEvents, to: stream, expectedVersion: .exact(current.version))
+        let state = D.replay(events, from: current.state)
+        if !appended.wasDuplicate {
+            let cache = cache, version = appended.streamVersion
+            transaction.afterCommit { cache.keep(.init(state: state, version: version), for: stream) }
         }
-        return (state, recorded.last?.streamVersion ?? 0)
+        return Result(events: events, state: state, streamVersion: appended.streamVersion, position: appended.position, attempts: 1)
     }
 
-    /// The stream's current state and version.
+    /// The state and version after `recorded`, the events of a stream that follow `start` (from its beginning
+    /// when `nil`).
+    public func fold(_ recorded: [RecordedEvent], from start: StateCache<D.State>.Entry? = nil) throws -> (state: D.State, version: Int64) {
+        var state = start?.state ?? D.initialState
+        var version = start?.version ?? 0
+        for event in recorded {
+            guard event.streamVersion == version + 1 else {
+                throw EventStoreError.unexpectedResponse("\(event.stream) skips from version \(version) to \(event.streamVersion)")
+            }
+            state = D.evolve(state, try event.decode(with: codec))
+            version = event.streamVersion
+        }
+        return (state, version)
+    }
+
+    /// The stream's current state and version (committed: read outside any transaction).
     public func load(_ stream: StreamName) async throws -> (state: D.State, version: Int64) {
-        try fold(try await store.readStream(stream))
+        let cached = cache.entry(stream)
+        let recorded = try await store.readStream(stream, from: (cached?.version ?? 0) + 1)
+        let current = try fold(recorded, from: cached)
+        if !recorded.isEmpty { cache.keep(.init(state: current.state, version: current.version), for: stream) }
+        return current
     }
 }

@@ -31,34 +31,53 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
         public private(set) var position: Position
         let batchSize: Int
         let metadata: Bool
+        /// After a batch that held everything readable: wait past this generation (read before that batch's
+        /// query) before looking again, and how long at most (shorter while events are held back).
+        private var waitBeforeReading: (generation: UInt64, timeout: Duration)?
+        /// While events are held back by an open transaction, look again soon (5 ms, doubling up to the poll
+        /// interval): its end may bring no notification (a rollback, or a transaction that appended nothing).
+        private var heldBackDelay = Duration.milliseconds(5)
 
+        init(store: EventStore, position: Position, batchSize: Int, metadata: Bool) {
+            self.store = store
+            self.position = position
+            self.batchSize = batchSize
+            self.metadata = metadata
+        }
+
+        /// One query per wake-up: it reads the batch and whether anything after it is held back; a batch smaller
+        /// than `batchSize` was everything readable, so the next call waits for a wake-up before it reads again.
         public mutating func next() async throws -> [RecordedEvent]? {
-            // While events are held back by an open transaction, look again soon (5 ms, doubling): its end
-            // may bring no notification (a rollback, or a transaction that appended nothing).
-            var heldBackDelay = Duration.milliseconds(5)
             let pollInterval = store.configuration.pollInterval
             while !Task.isCancelled {
+                if let (generation, timeout) = waitBeforeReading {
+                    waitBeforeReading = nil
+                    await store.eventsAvailable.wait(past: generation, timeout: timeout)
+                    if Task.isCancelled { return nil }
+                }
                 // Read the generation before looking, so that a wake-up during the read is not lost.
                 let generation = store.eventsAvailable.generation
-                let timeout: Duration
+                let (batch, heldBack): ([RecordedEvent], Bool)
                 do {
-                    let batch = try await store.readAll(after: position, limit: batchSize, metadata: metadata)
-                    if let last = batch.last {
-                        position = last.position
-                        return batch
-                    }
-                    if try await store.isHeldBack(after: position) {
-                        timeout = Swift.min(heldBackDelay, pollInterval)
-                        // Capped: a transaction open for long must not double it past what a Duration holds.
-                        heldBackDelay = Swift.min(heldBackDelay * 2, pollInterval)
-                    } else {
-                        timeout = pollInterval
-                    }
+                    (batch, heldBack) = try await store.readAllOrHeldBack(after: position, limit: batchSize, metadata: metadata)
                 } catch {
                     if Task.isCancelled { return nil }
                     throw error
                 }
-                await store.eventsAvailable.wait(past: generation, timeout: timeout)
+                let timeout: Duration
+                if heldBack {
+                    timeout = Swift.min(heldBackDelay, pollInterval)
+                    // Capped: a transaction open for long must not double it past what a Duration holds.
+                    heldBackDelay = Swift.min(heldBackDelay * 2, pollInterval)
+                } else {
+                    timeout = pollInterval
+                    heldBackDelay = .milliseconds(5)
+                }
+                if batch.count < batchSize { waitBeforeReading = (generation, timeout) }
+                if let last = batch.last {
+                    position = last.position
+                    return batch
+                }
             }
             return nil
         }

@@ -121,6 +121,7 @@ public final class EventStore: Service, Sendable {
             do {
                 let result = try await body(transaction)
                 try await connection.run("COMMIT", logger: logger)
+                transaction.committed()
                 return (result, transaction.hasAppended)
             } catch {
                 do {
@@ -141,6 +142,7 @@ public final class EventStore: Service, Sendable {
         public let connection: PostgresConnection
         public let logger: Logger
         private let appendedFlag = Mutex(false)
+        private let commitActions = Mutex<[@Sendable () -> Void]>([])
 
         init(connection: PostgresConnection, logger: Logger) {
             self.connection = connection
@@ -148,6 +150,16 @@ public final class EventStore: Service, Sendable {
         }
 
         var hasAppended: Bool { appendedFlag.withLock { $0 } }
+
+        /// Runs `action` once the transaction has committed; never if it rolls back. For what may only
+        /// remember what is durable, such as a cache of the states the transaction read and wrote.
+        public func afterCommit(_ action: @escaping @Sendable () -> Void) {
+            commitActions.withLock { $0.append(action) }
+        }
+
+        func committed() {
+            for action in commitActions.withLock({ actions in defer { actions = [] }; return actions }) { action() }
+        }
 
         /// ``EventStore/append(_:to:expectedVersion:)``, inside this transaction.
         @discardableResult
@@ -167,15 +179,25 @@ public final class EventStore: Service, Sendable {
         /// transactions locking the same streams cannot deadlock). Meanwhile nobody else can append to them,
         /// and what this transaction reads of them afterwards stays true until it commits.
         public func lock(_ streams: [StreamName]) async throws {
-            for stream in Set(streams).sorted() {
-                try await connection.run("SELECT pg_advisory_xact_lock(\(EventStore.streamLockSpace), hashtext(\(stream.rawValue)))",
-                                         logger: logger)
-            }
+            let names = Set(streams).sorted().map(\.rawValue)
+            guard !names.isEmpty else { return }
+            try await connection.run("SELECT lock_streams(\(names))", logger: logger)
         }
 
         /// ``EventStore/readStream(_:from:limit:)``, inside this transaction.
         public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
             try await EventStore.collect(connection.query(EventStore.readStreamQuery(stream, from: version, limit: limit), logger: logger))
+        }
+
+        /// Takes the stream's append lock (see ``lock(_:)``), then reads its events from `version` on, in one
+        /// round trip: what a command decides on stays true until the transaction ends.
+        ///
+        /// Locks taken one read after another are taken in the order of the reads: a command that locks several
+        /// streams takes them all first with ``lock(_:)`` (taking a lock it holds again costs nothing more).
+        public func readStreamLocked(_ stream: StreamName, from version: Int64 = 1) async throws -> [RecordedEvent] {
+            try await EventStore.collect(connection.query("""
+                SELECT \(unescaped: EventStore.columns) FROM read_stream_locked(\(stream.rawValue), \(version))
+                """, logger: logger))
         }
     }
 
@@ -302,6 +324,42 @@ public final class EventStore: Service, Sendable {
             ORDER BY transaction_id, global_position
             LIMIT \(Int64(clamping: limit))
             """, logger: logger))
+    }
+
+    /// ``readAll(after:limit:types:metadata:)``, and in the same round trip, whether events after the last one
+    /// returned (or after `position`, when none is) are stored but not yet readable (see ``isHeldBack(after:)``):
+    /// what a subscriber needs to know to decide how long to wait before it looks again.
+    func readAllOrHeldBack(after position: Position, limit: Int, metadata: Bool) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+        // The second part is a marker row (readable = false) when some event after the readable ones is held
+        // back; one statement, so both parts see the same snapshot.
+        let rows = try await client.query("""
+            WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
+            (SELECT \(unescaped: metadata ? Self.columns : Self.columnsWithoutMetadata), true AS readable FROM events
+              WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+                AND transaction_id < (SELECT xmin FROM horizon)
+              ORDER BY transaction_id, global_position
+              LIMIT \(Int64(clamping: limit)))
+            UNION ALL
+            (SELECT 0, 0, '00000000-0000-0000-0000-000000000000'::uuid, '', 1, '', 1, '{}'::jsonb, '{}'::jsonb, now(), false FROM events
+              WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+                AND transaction_id >= (SELECT xmin FROM horizon)
+              LIMIT 1)
+            """, logger: logger)
+        var events: [RecordedEvent] = [], heldBack = false
+        for try await (position, transaction, id, stream, version, type, schemaVersion, payload, metadata, recordedAt, readable)
+            in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Bool).self)
+        {
+            guard readable else {
+                heldBack = true
+                continue
+            }
+            events.append(RecordedEvent(
+                id: id, stream: StreamName(stored: stream), streamVersion: version,
+                position: Position(transactionID: transaction, globalPosition: position),
+                type: type, schemaVersion: Int(schemaVersion), payload: Data(payload.utf8), metadataJSON: Data(metadata.utf8),
+                recordedAt: recordedAt))
+        }
+        return (events, heldBack)
     }
 
     /// Whether events after `position` are stored but not yet readable, because a transaction older than

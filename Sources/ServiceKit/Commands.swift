@@ -38,9 +38,11 @@ public struct CommandReply: Sendable, Codable, Equatable {
 
 /// Runs commands exactly once per `Idempotency-Key`.
 ///
-/// In one transaction: lock the key, look it up; if it was used, answer what was answered then (or 422 if
-/// the request differs); else run the command, store its reply, commit. A command refused by a domain rule
-/// (a 4xx ``ProblemConvertible``) is stored too, its writes undone, so a retry gets the same refusal.
+/// In one transaction: lock the key and look it up (one round trip); if it was used, answer what was answered
+/// then (or 422 if the request differs); else run the command, store its reply, commit. A command refused by a
+/// domain rule (a 4xx ``ProblemConvertible``) is stored too, so a retry gets the same refusal: its transaction
+/// is rolled back (whatever it wrote is undone) and the refusal stored in a second one. A savepoint would do
+/// it in one, but cost every command a round trip for the sake of the few that are refused.
 public struct CommandRunner: Sendable {
     public let store: EventStore
 
@@ -51,27 +53,49 @@ public struct CommandRunner: Sendable {
         _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
     ) async throws -> Response {
         let (key, fingerprint) = try Self.identify(request, body: body)
+        let refusal: Problem
+        do {
+            let (reply, replayed) = try await store.withTransaction { transaction -> (CommandReply, Bool) in
+                if let stored = try await Self.lock(key, fingerprint, in: transaction) { return (stored, true) }
+                let reply: CommandReply
+                do {
+                    reply = try await command(transaction)
+                } catch let refused as any ProblemConvertible where (400..<500).contains(refused.problem.status.code) {
+                    throw Refused(problem: refused.problem)
+                }
+                try await Self.store(reply, key, fingerprint, in: transaction)
+                return (reply, false)
+            }
+            return reply.response(replayed: replayed)
+        } catch let refused as Refused {
+            refusal = refused.problem
+        }
+        // Another request with this key may have been answered meanwhile: then its answer is the key's.
         let (reply, replayed) = try await store.withTransaction { transaction -> (CommandReply, Bool) in
-            let connection = transaction.connection
-            try await connection.run("SELECT pg_advisory_xact_lock(24159, hashtext(\(key)))", logger: transaction.logger)
-            if let stored = try await Self.stored(key, fingerprint, on: connection, logger: transaction.logger) {
-                return (stored, true)
-            }
-            try await connection.run("SAVEPOINT command", logger: transaction.logger)
-            let reply: CommandReply
-            do {
-                reply = try await command(transaction)
-            } catch let refusal as any ProblemConvertible where (400..<500).contains(refusal.problem.status.code) {
-                try await connection.run("ROLLBACK TO SAVEPOINT command", logger: transaction.logger)
-                reply = CommandReply(status: refusal.problem.status, body: refusal.problem.body)
-            }
-            let encoded = String(decoding: try JSONEncoder.sortedKeys.encode(reply), as: UTF8.self)
-            try await connection.run(
-                "INSERT INTO idempotency_keys (key, fingerprint, reply) VALUES (\(key), \(fingerprint), \(encoded)::jsonb)",
-                logger: transaction.logger)
+            if let stored = try await Self.lock(key, fingerprint, in: transaction) { return (stored, true) }
+            let reply = CommandReply(status: refusal.status, body: refusal.body)
+            try await Self.store(reply, key, fingerprint, in: transaction)
             return (reply, false)
         }
         return reply.response(replayed: replayed)
+    }
+
+    /// A command's refusal, out of the transaction it rolls back.
+    private struct Refused: Error {
+        let problem: Problem
+    }
+
+    /// Takes the key's lock until the transaction ends, and answers the reply stored with it, if any.
+    static func lock(_ key: String, _ fingerprint: String, in transaction: EventStore.Transaction) async throws -> CommandReply? {
+        let rows = try await transaction.connection.query("SELECT fingerprint, reply FROM lock_idempotency_key(\(key))", logger: transaction.logger)
+        return try await reply(rows, fingerprint)
+    }
+
+    static func store(_ reply: CommandReply, _ key: String, _ fingerprint: String, in transaction: EventStore.Transaction) async throws {
+        let encoded = String(decoding: try JSONEncoder.sortedKeys.encode(reply), as: UTF8.self)
+        try await transaction.connection.run(
+            "INSERT INTO idempotency_keys (key, fingerprint, reply) VALUES (\(key), \(fingerprint), \(encoded)::jsonb)",
+            logger: transaction.logger)
     }
 
     /// The stored reply to this request, if its key was used before: for a command that must call
@@ -100,7 +124,12 @@ public struct CommandRunner: Sendable {
 
     /// The reply stored for `key`; a 422 if the key was used for another request.
     static func stored(_ key: String, _ fingerprint: String, on connection: PostgresConnection, logger: Logger) async throws -> CommandReply? {
-        let rows = try await connection.query("SELECT fingerprint, reply FROM idempotency_keys WHERE key = \(key)", logger: logger)
+        try await reply(try await connection.query("SELECT fingerprint, reply::text FROM idempotency_keys WHERE key = \(key)", logger: logger),
+                        fingerprint)
+    }
+
+    /// The reply in `rows` (a stored fingerprint and reply), if any.
+    private static func reply(_ rows: PostgresRowSequence, _ fingerprint: String) async throws -> CommandReply? {
         for try await (storedFingerprint, storedReply) in rows.decode((String, String).self) {
             guard storedFingerprint == fingerprint else {
                 throw Problem.ruleBroken("idempotency-key-reused",

@@ -100,4 +100,77 @@ struct CommandHandlerTests {
             #expect(version == Int64(16 - errors.count))
         }
     }
+
+    // MARK: Kept states
+
+    @Test func decidesFromTheKeptStateAndOnlyTheEventsAfterIt() async throws {
+        try await withStore { store, _ in
+            let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            try await handler.handle(.increment(by: 5), on: stream)
+            try await handler.handle(.increment(by: 2), on: stream)
+            #expect(handler.cache.entry(stream).map { [$0.state, Int($0.version)] } == [7, 2])
+            // A kept state that (falsely) says 500 at version 1: a command that reads only what follows version 1
+            // decides 500 + 2 + 1. Reading the whole stream, it would decide 5 + 2 + 1.
+            let probe = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            probe.cache.keep(.init(state: 500, version: 1), for: stream)
+            #expect(try await probe.handle(.increment(by: 1), on: stream).state == 503)
+            let inTransaction = try await store.withTransaction { try await probe.state(of: stream, in: $0).state }
+            #expect(inTransaction == 503)
+        }
+    }
+
+    @Test func handlersInTwoProcessesSeeEachOthersAppends() async throws {
+        try await withStore { store, _ in
+            // Two handlers, each with its own kept states, stand for two service instances.
+            let one = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let other = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            var expected = 0
+            for round in 1...6 {
+                let handler = round.isMultiple(of: 2) ? one : other
+                expected += round
+                if round.isMultiple(of: 3) {
+                    let result = try await store.withTransaction { try await handler.handle(.increment(by: round), on: stream, in: $0) }
+                    #expect(result.state == expected)
+                } else {
+                    #expect(try await handler.handle(.increment(by: round), on: stream).state == expected)
+                }
+            }
+            let seenByOne = try await one.load(stream).state, seenByOther = try await other.load(stream).state
+            #expect(seenByOne == expected && seenByOther == expected)
+        }
+    }
+
+    @Test func aRolledBackTransactionLeavesNothingKept() async throws {
+        try await withStore { store, _ in
+            let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            try await handler.handle(.increment(by: 5), on: stream)
+            struct Abandon: Error {}
+            await #expect(throws: Abandon.self) {
+                try await store.withTransaction { transaction in
+                    #expect(try await handler.handle(.increment(by: 10), on: stream, in: transaction).state == 15)
+                    throw Abandon()
+                }
+            }
+            #expect(handler.cache.entry(stream)?.version == 1 && handler.cache.entry(stream)?.state == 5)
+            #expect(try await handler.handle(.increment(by: 1), on: stream).state == 6)
+            #expect(try await store.readStream(stream).count == 2)
+        }
+    }
+
+    @Test func theKeptStatesAreBoundedAndKeepTheLatestVersion() {
+        let cache = StateCache<Int>(capacity: 4)
+        let streams = (0..<5).map { StreamName(stringLiteral: "counter-\($0)") }
+        cache.keep(.init(state: 1, version: 1), for: streams[0])
+        cache.keep(.init(state: 2, version: 2), for: streams[0])
+        cache.keep(.init(state: 1, version: 1), for: streams[0])  // older: ignored
+        #expect(cache.entry(streams[0])?.state == 2)
+        for stream in streams.dropFirst() { cache.keep(.init(state: 0, version: 1), for: stream) }
+        #expect(cache.count <= 4)
+        // The streams used last stay; the first, untouched for a generation, went.
+        #expect(cache.entry(streams[4]) != nil && cache.entry(streams[3]) != nil)
+        #expect(cache.entry(streams[0]) == nil)
+    }
 }

@@ -147,18 +147,18 @@ struct CatalogAPI: Sendable {
             guard Set(lines.map(\.sku)).count == lines.count else {
                 throw Problem.ruleBroken("duplicate-sku", "each SKU may appear once in a reservation")
             }
-            try await transaction.lock(lines.map { CatalogStreams.stock($0.sku) })
-            var decided: [(StreamName, Int64, [Stock.Event])] = []
+            // Several lines: all their locks first, in name order (one line's read takes its own lock).
+            if lines.count > 1 { try await transaction.lock(lines.map { CatalogStreams.stock($0.sku) }) }
+            var decided: [(StreamName, (state: Stock.State, version: Int64), [Stock.Event])] = []
             for line in lines.sorted(by: { $0.sku < $1.sku }) {
                 try await requireProduct(line.sku, in: transaction)
                 let stream = CatalogStreams.stock(line.sku)
-                let (state, version) = try stock.fold(try await transaction.readStream(stream))
-                decided.append((stream, version, try Stock.decide(.reserve(line.sku, order: body.order, quantity: line.quantity), state)))
+                let current = try await stock.state(of: stream, in: transaction)
+                decided.append((stream, current, try Stock.decide(.reserve(line.sku, order: body.order, quantity: line.quantity), current.state)))
             }
             var last: Position?
-            for (stream, version, events) in decided where !events.isEmpty {
-                let new = try events.map { try NewEvent($0, codec: CatalogEvents.stock) }
-                last = try await transaction.append(new, to: stream, expectedVersion: .exact(version)).position
+            for (stream, current, events) in decided where !events.isEmpty {
+                last = try await stock.append(events, to: stream, after: current, in: transaction).position
             }
             struct Reserved: Encodable {
                 struct Line: Encodable { let sku: String, quantity: Int }
@@ -170,7 +170,7 @@ struct CatalogAPI: Sendable {
     }
 
     private func requireProduct(_ sku: SKU, in transaction: EventStore.Transaction) async throws {
-        let (state, _) = try products.fold(try await transaction.readStream(CatalogStreams.product(sku)))
+        let (state, _) = try await products.state(of: CatalogStreams.product(sku), in: transaction, locking: false)
         guard state.exists else { throw CatalogError.unknownProduct(sku) }
         guard !state.isDiscontinued else { throw CatalogError.productDiscontinued(sku) }
     }

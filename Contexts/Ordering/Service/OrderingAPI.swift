@@ -145,9 +145,9 @@ struct OrderingAPI: Sendable {
         let response = try await commands.run(request, body: bytes) { transaction in
             let cartStream = try OrderingStreams.cart(customer), orderStream = try OrderingStreams.order(order)
             try await transaction.lock([cartStream, orderStream])
-            let (cart, cartVersion) = try carts.fold(try await transaction.readStream(cartStream))
+            let cart = try await carts.state(of: cartStream, in: transaction)
             var lines: [Order.Line] = []
-            for item in cart.items {
+            for item in cart.state.items {
                 guard let product = try await copy.product(item.sku, on: transaction.connection) else {
                     throw Problem.ruleBroken("unknown-product", "product \(item.sku) is no longer in the catalog: remove it from the cart")
                 }
@@ -156,18 +156,15 @@ struct OrderingAPI: Sendable {
                 }
                 lines.append(Order.Line(sku: item.sku, name: product.name, unitPrice: product.price, quantity: item.quantity))
             }
-            let (orderState, orderVersion) = try orders.fold(try await transaction.readStream(orderStream))
-            let placed = try Order.decide(.place(order: order, customer: customer, lines: lines), orderState)
-            let checkedOut = try Cart.decide(.checkOut(customer: customer, order: order), cart)
-            try await transaction.append(try checkedOut.map { try NewEvent($0, codec: OrderingEvents.cart) }, to: cartStream,
-                                         expectedVersion: .exact(cartVersion))
-            try await transaction.append(try placed.map { try NewEvent($0, codec: OrderingEvents.order) }, to: orderStream,
-                                         expectedVersion: .exact(orderVersion))
+            let current = try await orders.state(of: orderStream, in: transaction)
+            let placed = try Order.decide(.place(order: order, customer: customer, lines: lines), current.state)
+            let checkedOut = try Cart.decide(.checkOut(customer: customer, order: order), cart.state)
+            try await carts.append(checkedOut, to: cartStream, after: cart, in: transaction)
+            let written = try await orders.append(placed, to: orderStream, after: current, in: transaction)
             // The order's fulfilment starts in the same transaction: no placed order is ever without its saga.
             guard case .placed(let event)? = placed.first else { preconditionFailure("placing an order yields OrderPlaced") }
             let saga = Fulfilment.start(event, card: card)
-            try await sagas.start(saga, in: transaction)
-            let (state, version) = try orders.fold(try await transaction.readStream(orderStream))
+            let (state, version) = try await sagas.start(saga, order: (written.state, written.streamVersion), in: transaction)
             return try .json(.created, OrderView(
                 order: order, customer: customer, status: state.status?.rawValue ?? "placed", lines: state.lines, total: state.total,
                 reason: nil, refundRequired: false, version: version, fulfilment: nil), etag: ETag.make(version),

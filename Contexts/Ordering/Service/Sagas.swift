@@ -64,17 +64,23 @@ public struct Sagas: Sendable {
 
     // MARK: Writing
 
-    /// Starts an instance in the caller's transaction (the checkout's), with the order command it gives.
-    func start(_ transition: Fulfilment.Transition, in transaction: EventStore.Transaction) async throws {
+    /// Starts an instance in the caller's transaction (the checkout's), with the order command it gives, decided
+    /// on `order` (the order as the caller just wrote it, its stream locked). Returns the order after that command.
+    func start(
+        _ transition: Fulfilment.Transition, order: (state: Order.State, version: Int64), in transaction: EventStore.Transaction
+    ) async throws -> (state: Order.State, version: Int64) {
         let state = transition.state
         try await transaction.connection.run("""
             INSERT INTO sagas (saga_id, status, step, state, due_at, correlation_id, traceparent)
             VALUES (\(state.order), \(state.status.rawValue), \(Fulfilment.next(state)?.rawValue), \(try Self.json(state))::jsonb, now(),
                     \(EventMetadata.current?.correlationID), \(EventMetadata.current?.traceparent))
             """, logger: transaction.logger)
-        if let command = transition.orderCommand {
-            try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
-        }
+        guard let command = transition.orderCommand else { return order }
+        let events = try Order.decide(command, order.state)
+        guard !events.isEmpty else { return order }
+        let written = try await orders.append(events, to: try OrderingStreams.order(state.order), after: order, in: transaction,
+                                              metadata: Self.metadata(state))
+        return (written.state, written.streamVersion)
     }
 
     /// Locks an instance's row for the rest of the caller's transaction; says whether there is one.
