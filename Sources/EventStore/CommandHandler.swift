@@ -73,8 +73,14 @@ public struct CommandHandler<D: Decider>: Sendable {
     }
 
     /// Handles `command` on `stream` inside `transaction`, for a caller that writes more in the same
-    /// transaction (an idempotency record, other streams). The stream's lock is taken first, so the version
-    /// read cannot move before the append: no retry is needed.
+    /// transaction (an idempotency record, other streams). The stream's lock is held from the read (or the
+    /// append) to the end of the transaction.
+    ///
+    /// A kept state is usually current (a stream mostly has one writer at a time), so the command is first
+    /// decided on it, without reading, and appended with its version, which the append checks under the
+    /// stream's lock: one round trip for the whole command. Only when the stream has moved on, or the command
+    /// appends nothing or is refused (neither may be decided on a state that could be stale), the events since
+    /// are read, under the lock, and it is decided again.
     ///
     /// - Parameter expectedVersion: the version the caller read (an HTTP `If-Match`); a different version
     ///   throws ``WrongExpectedVersion`` and nothing is decided.
@@ -87,6 +93,15 @@ public struct CommandHandler<D: Decider>: Sendable {
         metadata: EventMetadata? = nil,
         eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
     ) async throws -> Result {
+        if let kept = cache.entry(stream), expectedVersion == nil || expectedVersion == kept.version,
+           let events = try? D.decide(command, kept.state), !events.isEmpty {
+            do {
+                return try await append(events, to: stream, after: (kept.state, kept.version), in: transaction, metadata: metadata,
+                                        eventIDs: eventIDs)
+            } catch is WrongExpectedVersion {
+                // Moved on: read what follows, below.
+            }
+        }
         let (state, version) = try await state(of: stream, in: transaction)
         if let expectedVersion, expectedVersion != version {
             throw WrongExpectedVersion(stream: stream, expected: .exact(expectedVersion), actual: version)

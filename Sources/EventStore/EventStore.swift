@@ -116,6 +116,8 @@ public final class EventStore: Service, Sendable {
     /// that append to the same streams in opposite orders can deadlock (PostgreSQL then aborts one).
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
         let result = try await client.withConnection { connection in
+          // On the connection's event loop: no thread hop between one round trip and the next.
+          try await withTaskExecutorPreference(EventLoopExecutor(connection.eventLoop)) {
             try await connection.run("BEGIN", logger: logger)
             let transaction = Transaction(connection: connection, logger: logger)
             do {
@@ -131,6 +133,7 @@ public final class EventStore: Service, Sendable {
                 }
                 throw error
             }
+          }
         }
         if result.1 { appended() }
         return result.0

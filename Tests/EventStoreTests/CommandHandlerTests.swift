@@ -142,6 +142,23 @@ struct CommandHandlerTests {
         }
     }
 
+    @Test func aCommandDecidedOnAKeptStateThatMovedOnIsDecidedAgainOnTheFreshOne() async throws {
+        try await withStore { store, _ in
+            let one = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let other = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            try await one.handle(.increment(by: 995), on: stream)
+            try await other.handle(.increment(by: 4), on: stream)  // 999; `one` still keeps 995
+            // On 995 the command passes; on the stream as it is, 999, it is over the limit.
+            await #expect(throws: Counter.Failure.overLimit) {
+                try await store.withTransaction { try await one.handle(.increment(by: 2), on: stream, in: $0) }
+            }
+            #expect(try await store.streamVersion(stream) == 2)
+            let result = try await store.withTransaction { try await one.handle(.increment(by: 1), on: stream, in: $0) }
+            #expect(result.state == 1000 && result.streamVersion == 3)
+        }
+    }
+
     @Test func aRolledBackTransactionLeavesNothingKept() async throws {
         try await withStore { store, _ in
             let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)

@@ -68,9 +68,12 @@ struct BillingAPI: Sendable {
         let amount = try body.amount.money()
         let stream = try paymentStream(order)
         let key = try providerKey(request, "authorise")
-        if let replayed = try await commands.replay(request, body: bytes) { return replayed }
-        // Refuse early, without calling the provider, what the payment would refuse anyway.
-        let (state, _) = try await payments.load(stream)
+        // A repeat is answered as the first request was; else refuse early, without calling the provider, what the
+        // payment would refuse anyway. Both looked up at once, on two connections.
+        async let replay = commands.replay(request, body: bytes)
+        async let current = payments.load(stream)
+        if let replayed = try await replay { return replayed }
+        let (state, _) = try await current
         _ = try Payment.decide(.recordAuthorisation(order: order, authorisation: "check", amount: amount), state)
         let answer = try await callingProvider {
             try await provider.authorise(AuthorisationRequest(order: order, amount: amount, cardNumber: body.card, idempotencyKey: key))

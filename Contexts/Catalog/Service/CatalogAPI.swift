@@ -135,8 +135,8 @@ struct CatalogAPI: Sendable {
         }
     }
 
-    /// Reserves every line for the order, or none: all the SKUs' streams are locked, every reservation is
-    /// decided, and only if all pass are they appended, in one transaction.
+    /// Reserves every line for the order, or none: all the SKUs' streams are locked, and each line reserved in
+    /// one transaction; a line refused refuses the whole reservation, and its transaction is rolled back.
     private func reserve(_ request: Request) async throws -> Response {
         let bytes = try await JSONBody.bytes(of: request)
         let body = try JSONBody.decode(Reserve.self, from: bytes)
@@ -147,18 +147,14 @@ struct CatalogAPI: Sendable {
             guard Set(lines.map(\.sku)).count == lines.count else {
                 throw Problem.ruleBroken("duplicate-sku", "each SKU may appear once in a reservation")
             }
-            // Several lines: all their locks first, in name order (one line's read takes its own lock).
+            // Several lines: all their locks first, in name order (one line's command takes its own lock).
             if lines.count > 1 { try await transaction.lock(lines.map { CatalogStreams.stock($0.sku) }) }
-            var decided: [(StreamName, (state: Stock.State, version: Int64), [Stock.Event])] = []
+            var last: Position?
             for line in lines.sorted(by: { $0.sku < $1.sku }) {
                 try await requireProduct(line.sku, in: transaction)
-                let stream = CatalogStreams.stock(line.sku)
-                let current = try await stock.state(of: stream, in: transaction)
-                decided.append((stream, current, try Stock.decide(.reserve(line.sku, order: body.order, quantity: line.quantity), current.state)))
-            }
-            var last: Position?
-            for (stream, current, events) in decided where !events.isEmpty {
-                last = try await stock.append(events, to: stream, after: current, in: transaction).position
+                let reserved = try await stock.handle(.reserve(line.sku, order: body.order, quantity: line.quantity),
+                                                      on: CatalogStreams.stock(line.sku), in: transaction)
+                last = reserved.position ?? last
             }
             struct Reserved: Encodable {
                 struct Line: Encodable { let sku: String, quantity: Int }
