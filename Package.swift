@@ -233,8 +233,8 @@ let package = Package(
         // The fulfilment saga across the three services, each on its own database and port.
         .testTarget(
             name: "SagaTests",
-            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "TestSupport", "ShopSupport",
-                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "EventStore", "TestSupport", "ShopSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         // The BFF in front of the three services.
         .testTarget(

@@ -100,9 +100,9 @@ public final class EventStore: Service, Sendable {
     public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
         try await withSpan("append \(stream.category)") { span in
             span.attributes["shop.events"] = events.count
-            let query = try Self.appendQuery(events, to: stream, expectedVersion: expectedVersion)
-            let result = try await Self.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
-                try await client.query(query, logger: logger)
+            let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
+            let result = try await Self.runAppend(stream: stream, expectedVersion: expectedVersion) {
+                try await client.execute(statement, logger: logger)
             }
             if !result.wasDuplicate { appended() }
             return result
@@ -169,9 +169,9 @@ public final class EventStore: Service, Sendable {
         public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
             try await withSpan("append \(stream.category)") { span in
                 span.attributes["shop.events"] = events.count
-                let query = try EventStore.appendQuery(events, to: stream, expectedVersion: expectedVersion)
-                let result = try await EventStore.runAppend(query, stream: stream, expectedVersion: expectedVersion) {
-                    try await connection.query(query, logger: logger)
+                let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
+                let result = try await EventStore.runAppend(stream: stream, expectedVersion: expectedVersion) {
+                    try await connection.execute(statement, logger: logger)
                 }
                 if !result.wasDuplicate { appendedFlag.withLock { $0 = true } }
                 return result
@@ -189,7 +189,7 @@ public final class EventStore: Service, Sendable {
 
         /// ``EventStore/readStream(_:from:limit:)``, inside this transaction.
         public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
-            try await EventStore.collect(connection.query(EventStore.readStreamQuery(stream, from: version, limit: limit), logger: logger))
+            try await EventStore.all(connection.execute(ReadStream(stream: stream, from: version, limit: limit), logger: logger))
         }
 
         /// Takes the stream's append lock (see ``lock(_:)``), then reads its events from `version` on, in one
@@ -198,59 +198,16 @@ public final class EventStore: Service, Sendable {
         /// Locks taken one read after another are taken in the order of the reads: a command that locks several
         /// streams takes them all first with ``lock(_:)`` (taking a lock it holds again costs nothing more).
         public func readStreamLocked(_ stream: StreamName, from version: Int64 = 1) async throws -> [RecordedEvent] {
-            try await EventStore.collect(connection.query("""
-                SELECT \(unescaped: EventStore.columns) FROM read_stream_locked(\(stream.rawValue), \(version))
-                """, logger: logger))
+            try await EventStore.all(connection.execute(ReadStreamLocked(stream: stream, from: version), logger: logger))
         }
     }
 
-    private static func appendQuery(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) throws -> PostgresQuery {
-        guard !events.isEmpty else { throw EventStoreError.invalidAppend("no events to append to \(stream)") }
-        guard Set(events.lazy.map(\.id)).count == events.count else {
-            throw EventStoreError.invalidAppend("the same event id appears twice in one append to \(stream)")
-        }
-        if case .exact(let version) = expectedVersion, version < 0 {
-            throw EventStoreError.invalidAppend("expected version \(version) is negative")
-        }
-        let encoder = JSONEncoder.eventPayloads
-        var ids: [UUID] = [], types: [String] = [], versions: [Int32] = [], payloads: [String] = [], metadata: [String] = []
-        ids.reserveCapacity(events.count)
-        types.reserveCapacity(events.count)
-        versions.reserveCapacity(events.count)
-        payloads.reserveCapacity(events.count)
-        metadata.reserveCapacity(events.count)
-        for event in events {
-            guard !event.type.isEmpty else { throw EventStoreError.invalidAppend("an event to \(stream) has no type") }
-            guard event.schemaVersion >= 1, let version = Int32(exactly: event.schemaVersion) else {
-                throw EventStoreError.invalidAppend("schema version \(event.schemaVersion) of \(event.type) is not positive")
-            }
-            ids.append(event.id)
-            types.append(event.type)
-            versions.append(version)
-            payloads.append(String(decoding: event.payload, as: UTF8.self))
-            metadata.append(String(decoding: try encoder.encode(event.metadata), as: UTF8.self))
-        }
-        return """
-            SELECT outcome, stream_version, transaction_id, first_position, last_position
-            FROM append_events(\(stream.rawValue), \(expectedVersion.sqlValue), \(ids), \(types), \(versions), \(payloads), \(metadata))
-            """
-    }
-
-    private static func runAppend(
-        _ query: PostgresQuery, stream: StreamName, expectedVersion: ExpectedVersion,
-        execute: () async throws -> PostgresRowSequence
-    ) async throws -> AppendResult {
-        let rows: PostgresRowSequence
+    private static func runAppend<Rows: AsyncSequence>(
+        stream: StreamName, expectedVersion: ExpectedVersion, execute: () async throws -> Rows
+    ) async throws -> AppendResult where Rows.Element == AppendEvents.Row {
+        var outcome: AppendEvents.Row?
         do {
-            rows = try await execute()
-        } catch let error as PSQLError where error.sqlState == "SE001" {
-            throw EventStoreError.eventIDConflict(stream: stream)
-        }
-        var outcome: (String, Int64, Int64?, Int64?, Int64?)?
-        do {
-            for try await row in rows.decode((String, Int64, Int64?, Int64?, Int64?).self) {
-                outcome = row
-            }
+            for try await row in try await execute() { outcome = row }
         } catch let error as PSQLError where error.sqlState == "SE001" {
             throw EventStoreError.eventIDConflict(stream: stream)
         }
@@ -281,15 +238,7 @@ public final class EventStore: Service, Sendable {
 
     /// The events of `stream` from `version` on (1: from its first event), oldest first.
     public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
-        try await Self.collect(client.query(Self.readStreamQuery(stream, from: version, limit: limit), logger: logger))
-    }
-
-    static func readStreamQuery(_ stream: StreamName, from version: Int64, limit: Int) -> PostgresQuery {
-        """
-        SELECT \(unescaped: columns) FROM events
-        WHERE stream_id = \(stream.rawValue) AND stream_version >= \(version)
-        ORDER BY stream_version LIMIT \(Int64(clamping: limit))
-        """
+        try await Self.all(client.execute(ReadStream(stream: stream, from: version, limit: limit), logger: logger))
     }
 
     /// The last `count` events of `stream`, newest first.
@@ -332,37 +281,21 @@ public final class EventStore: Service, Sendable {
     /// ``readAll(after:limit:types:metadata:)``, and in the same round trip, whether events after the last one
     /// returned (or after `position`, when none is) are stored but not yet readable (see ``isHeldBack(after:)``):
     /// what a subscriber needs to know to decide how long to wait before it looks again.
+    ///
+    /// A subscriber runs it at every wake-up, so it is a prepared statement (planned once per connection, not at
+    /// every call, which cost more than running it) and one plain index scan: events in commit order, each with
+    /// whether it is readable. The readable ones come first (they are the older transactions); any after them
+    /// are held back, and only say so (a few rows, while transactions are in flight, read again later).
     func readAllOrHeldBack(after position: Position, limit: Int, metadata: Bool) async throws -> (events: [RecordedEvent], heldBack: Bool) {
-        // The second part is a marker row (readable = false) when some event after the readable ones is held
-        // back; one statement, so both parts see the same snapshot.
-        let rows = try await client.query("""
-            WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
-            (SELECT \(unescaped: metadata ? Self.columns : Self.columnsWithoutMetadata), true AS readable FROM events
-              WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
-                AND transaction_id < (SELECT xmin FROM horizon)
-              ORDER BY transaction_id, global_position
-              LIMIT \(Int64(clamping: limit)))
-            UNION ALL
-            (SELECT 0, 0, '00000000-0000-0000-0000-000000000000'::uuid, '', 1, '', 1, '{}'::jsonb, '{}'::jsonb, now(), false FROM events
-              WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
-                AND transaction_id >= (SELECT xmin FROM horizon)
-              LIMIT 1)
-            """, logger: logger)
-        var events: [RecordedEvent] = [], heldBack = false
-        for try await (position, transaction, id, stream, version, type, schemaVersion, payload, metadata, recordedAt, readable)
-            in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Bool).self)
-        {
-            guard readable else {
-                heldBack = true
-                continue
-            }
-            events.append(RecordedEvent(
-                id: id, stream: StreamName(stored: stream), streamVersion: version,
-                position: Position(transactionID: transaction, globalPosition: position),
-                type: type, schemaVersion: Int(schemaVersion), payload: Data(payload.utf8), metadataJSON: Data(metadata.utf8),
-                recordedAt: recordedAt))
+        let rows = metadata
+            ? try await client.execute(ReadAllInCommitOrder<WithMetadata>(after: position, limit: limit), logger: logger)
+            : try await client.execute(ReadAllInCommitOrder<WithoutMetadata>(after: position, limit: limit), logger: logger)
+        var events: [RecordedEvent] = []
+        for try await (event, readable) in rows {
+            guard readable else { return (events, true) }
+            events.append(event)
         }
-        return (events, heldBack)
+        return (events, false)
     }
 
     /// Whether events after `position` are stored but not yet readable, because a transaction older than
@@ -436,23 +369,36 @@ public final class EventStore: Service, Sendable {
         return .start
     }
 
+    /// Every element of `rows`.
+    static func all<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Rows.Element] {
+        var all: [Rows.Element] = []
+        for try await row in rows { all.append(row) }
+        return all
+    }
+
     static func collect(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
-        for try await (position, transaction, id, stream, version, type, schemaVersion, payload, metadata, recordedAt)
-            in rows.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date).self)
-        {
-            events.append(RecordedEvent(
-                id: id,
-                stream: StreamName(stored: stream),
-                streamVersion: version,
-                position: Position(transactionID: transaction, globalPosition: position),
-                type: type,
-                schemaVersion: Int(schemaVersion),
-                payload: Data(payload.utf8),
-                metadataJSON: Data(metadata.utf8),
-                recordedAt: recordedAt))
-        }
+        for try await row in rows { events.append(try event(row)) }
         return events
+    }
+
+    /// An event from a row of ``columns``.
+    static func event(_ row: PostgresRow) throws -> RecordedEvent {
+        event(try row.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date).self))
+    }
+
+    static func event(_ columns: (Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date)) -> RecordedEvent {
+        let (position, transaction, id, stream, version, type, schemaVersion, payload, metadata, recordedAt) = columns
+        return RecordedEvent(
+            id: id,
+            stream: StreamName(stored: stream),
+            streamVersion: version,
+            position: Position(transactionID: transaction, globalPosition: position),
+            type: type,
+            schemaVersion: Int(schemaVersion),
+            payload: Data(payload.utf8),
+            metadataJSON: Data(metadata.utf8),
+            recordedAt: recordedAt)
     }
 
     // MARK: Wake-ups
@@ -513,4 +459,139 @@ public final class EventStore: Service, Sendable {
             }
         }
     }
+}
+
+// MARK: Prepared statements
+
+/// Which columns ``ReadAllInCommitOrder`` reads: with the events' metadata or without.
+protocol MetadataColumns: Sendable { static var columns: String { get } }
+enum WithMetadata: MetadataColumns { static var columns: String { EventStore.columns } }
+enum WithoutMetadata: MetadataColumns { static var columns: String { EventStore.columnsWithoutMetadata } }
+
+/// Events after a position in commit order, each with whether it is readable yet (its transaction is older than
+/// the oldest one running): ``EventStore/readAllOrHeldBack(after:limit:metadata:)``.
+struct ReadAllInCommitOrder<Columns: MetadataColumns>: PostgresPreparedStatement {
+    static var name: String { "read_all_in_commit_order_\(Columns.self == WithMetadata.self ? "with" : "without")_metadata" }
+    static var sql: String {
+        """
+        SELECT \(Columns.columns), transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM events
+        WHERE (transaction_id, global_position) > ($1, $2)
+        ORDER BY transaction_id, global_position LIMIT $3
+        """
+    }
+    typealias Row = (RecordedEvent, Bool)
+
+    let after: Position
+    let limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(after.transactionID)
+        bindings.append(after.globalPosition)
+        bindings.append(Int64(clamping: limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let columns = try row.decode((Int64, Int64, UUID, String, Int64, String, Int32, String, String, Date, Bool).self)
+        return (EventStore.event((columns.0, columns.1, columns.2, columns.3, columns.4, columns.5, columns.6, columns.7, columns.8, columns.9)),
+                columns.10)
+    }
+}
+
+/// A stream's events from a version on: ``EventStore/readStream(_:from:limit:)``.
+struct ReadStream: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(EventStore.columns) FROM events
+        WHERE stream_id = $1 AND stream_version >= $2
+        ORDER BY stream_version LIMIT $3
+        """
+    typealias Row = RecordedEvent
+
+    let stream: StreamName, from: Int64, limit: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(stream.rawValue)
+        bindings.append(from)
+        bindings.append(Int64(clamping: limit))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try EventStore.event(row) }
+}
+
+/// A stream's events from a version on, once its append lock is taken: ``EventStore/Transaction/readStreamLocked(_:from:)``.
+struct ReadStreamLocked: PostgresPreparedStatement {
+    static let sql = "SELECT \(EventStore.columns) FROM read_stream_locked($1, $2)"
+    typealias Row = RecordedEvent
+
+    let stream: StreamName, from: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(stream.rawValue)
+        bindings.append(from)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try EventStore.event(row) }
+}
+
+/// One append, checked and encoded: a call of `append_events` (`Migrations/eventstore/0001_event_store.sql`).
+struct AppendEvents: PostgresPreparedStatement {
+    static let sql = """
+        SELECT outcome, stream_version, transaction_id, first_position, last_position
+        FROM append_events($1, $2, $3, $4, $5, $6, $7)
+        """
+    typealias Row = (String, Int64, Int64?, Int64?, Int64?)
+
+    let stream: StreamName
+    let expectedVersion: Int64?
+    let ids: [UUID], types: [String], versions: [Int32], payloads: [String], metadata: [String]
+
+    init(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) throws {
+        guard !events.isEmpty else { throw EventStoreError.invalidAppend("no events to append to \(stream)") }
+        guard Set(events.lazy.map(\.id)).count == events.count else {
+            throw EventStoreError.invalidAppend("the same event id appears twice in one append to \(stream)")
+        }
+        if case .exact(let version) = expectedVersion, version < 0 {
+            throw EventStoreError.invalidAppend("expected version \(version) is negative")
+        }
+        let encoder = JSONEncoder.eventPayloads
+        var ids: [UUID] = [], types: [String] = [], versions: [Int32] = [], payloads: [String] = [], metadata: [String] = []
+        ids.reserveCapacity(events.count)
+        types.reserveCapacity(events.count)
+        versions.reserveCapacity(events.count)
+        payloads.reserveCapacity(events.count)
+        metadata.reserveCapacity(events.count)
+        for event in events {
+            guard !event.type.isEmpty else { throw EventStoreError.invalidAppend("an event to \(stream) has no type") }
+            guard event.schemaVersion >= 1, let version = Int32(exactly: event.schemaVersion) else {
+                throw EventStoreError.invalidAppend("schema version \(event.schemaVersion) of \(event.type) is not positive")
+            }
+            ids.append(event.id)
+            types.append(event.type)
+            versions.append(version)
+            payloads.append(String(decoding: event.payload, as: UTF8.self))
+            metadata.append(String(decoding: try encoder.encode(event.metadata), as: UTF8.self))
+        }
+        self.stream = stream
+        self.expectedVersion = expectedVersion.sqlValue
+        (self.ids, self.types, self.versions, self.payloads, self.metadata) = (ids, types, versions, payloads, metadata)
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(stream.rawValue)
+        bindings.append(expectedVersion)
+        bindings.append(ids)
+        bindings.append(types)
+        bindings.append(versions)
+        bindings.append(payloads)
+        bindings.append(metadata)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

@@ -1,5 +1,9 @@
+import EventStore
 import Foundation
+import Ordering
 @testable import OrderingService
+import PostgresNIO
+import SharedKernel
 import TestSupport
 import Testing
 
@@ -27,6 +31,37 @@ struct LockConnectionTests {
         try await TestDatabase.withConnection(url) { connection in
             let answer = try await FulfilmentOrchestrator.bounded(connection, logger: TestDatabase.logger) { 42 }
             #expect(answer == 42 && !connection.isClosed)
+        }
+    }
+
+    /// `claim_saga`: a worker takes an instance's lock and reads it in one round trip; nobody else claims it meanwhile,
+    /// and a claim of an instance that does not exist keeps no lock.
+    @Test func aClaimedInstanceIsNobodyElsesAndAMissingOneKeepsNoLock() async throws {
+        let url = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        let store = EventStore(.init(database: url), logger: TestDatabase.logger)
+        let sagas = Sagas(store: store)
+        let price = try Money(minorUnits: 1250, currency: .eur)
+        let placed = Order.OrderPlaced(order: "o-claim", customer: "kim", lines: [.init(sku: "MUG-001", name: "Mug", unitPrice: price, quantity: 1)],
+                                       total: price)
+        let state = Fulfilment.start(placed, card: "4242424242424242").state
+        try await TestDatabase.withConnection(url) { connection in
+            try await connection.query("""
+                INSERT INTO sagas (saga_id, status, step, state, due_at) VALUES ('o-claim', 'running', 'reserve-stock', \(try Sagas.json(state))::jsonb, now())
+                """, logger: TestDatabase.logger)
+        }
+        try await TestDatabase.withConnection(url) { one in
+            try await TestDatabase.withConnection(url) { other in
+                let claimed = try #require(try await sagas.claim("o-claim", on: one))
+                #expect(claimed.id == "o-claim" && claimed.state == state)
+                #expect(try await sagas.claim("o-claim", on: other) == nil, "held by the first worker")
+                #expect(try await sagas.claim("o-missing", on: other) == nil)
+                // The missing instance's lock was given back: the first worker can take it.
+                let rows = try await one.query("SELECT pg_try_advisory_lock(\(FulfilmentOrchestrator.lockSpace), hashtext('o-missing'))",
+                                               logger: TestDatabase.logger)
+                for try await taken in rows.decode(Bool.self) { #expect(taken) }
+                try await FulfilmentOrchestrator.unlock("o-claim", on: one, logger: TestDatabase.logger)
+                #expect(try await sagas.claim("o-claim", on: other)?.id == "o-claim", "free once given back")
+            }
         }
     }
 }

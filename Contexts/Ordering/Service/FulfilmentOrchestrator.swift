@@ -49,6 +49,8 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     /// Wakes the poller: a checkout started an instance, a cancellation or a retry made one due.
     let wake = ChangeSignal()
     private let working = Mutex<Set<String>>([])
+    /// Instances handed over by the checkouts that started them, claimed before the next look for due ones.
+    private let handed = Mutex<[String]>([])
 
     public init(sagas: Sagas, steps: FulfilmentSteps, configuration: Configuration = .init(), logger: Logger, metrics: ServiceMetrics? = nil) {
         self.sagas = sagas
@@ -67,6 +69,14 @@ public final class FulfilmentOrchestrator: Service, Sendable {
 
     /// An instance may be due: look now rather than at the next poll.
     public func poke() { wake.signal() }
+
+    /// An instance was just started (its checkout committed): claim it at once, without looking for it among the
+    /// due ones. If another worker claims it first, that one works it.
+    public func take(_ id: String) {
+        // Bounded: past it (a worker that cannot keep up, or lost its connection) the instances wait to be found due.
+        handed.withLock { if $0.count < 1_000 { $0.append(id) } }
+        wake.signal()
+    }
 
     public func run() async throws {
         await sagas.store.waitUntilRunning()
@@ -93,16 +103,22 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     let seen = wake.generation
                     let free = configuration.concurrency - working.withLock { $0.count }
                     if free > 0 {
-                        let due = try await Self.bounded(locks, logger: logger) { try await self.sagas.due(limit: free, on: locks) }
-                        for id in due where working.withLock({ $0.insert(id).inserted }) {
-                            guard try await Self.bounded(locks, logger: logger, { try await Self.tryLock(id, on: locks, logger: self.logger) }) else {
+                        // The handed over first (no look needed), then the due.
+                        let taken = handed.withLock { handed in defer { handed.removeFirst(min(free, handed.count)) }; return handed.prefix(free) }
+                        let due = taken.count < free
+                            ? try await Self.bounded(locks, logger: logger) { try await self.sagas.due(limit: free - taken.count, on: locks) } : []
+                        for id in taken + due where working.withLock({ $0.insert(id).inserted }) {
+                            // Claimed: locked, and read after the lock (what its previous holder committed is in it).
+                            guard let instance = try await Self.bounded(locks, logger: logger, { try await self.sagas.claim(id, on: locks) }) else {
                                 _ = working.withLock { $0.remove(id) }
                                 continue
                             }
                             group.addTask {
                                 defer { self.finished(id) }
-                                await self.work(id)
-                                try await Self.unlock(id, on: locks, logger: self.logger)
+                                await self.work(id, claimed: instance)
+                                // Bounded as well: stopped meanwhile, the orchestrator closes the connection instead, which
+                                // gives back every lock it holds (a query on a closed connection may never answer).
+                                try await Self.bounded(locks, logger: self.logger) { try await Self.unlock(id, on: locks, logger: self.logger) }
                             }
                         }
                     }
@@ -117,10 +133,10 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         wake.signal()  // room for one more
     }
 
-    /// Works one instance, which this worker holds, until it is finished, parked, or waiting for a retry
-    /// further off than a poll.
-    func work(_ id: String) async {
-        var current: Sagas.Instance?
+    /// Works one instance, which this worker holds (`claimed`: as read once its lock was taken), until it is
+    /// finished, parked, or waiting for a retry further off than a poll.
+    func work(_ id: String, claimed: Sagas.Instance? = nil) async {
+        var current = claimed
         while !Task.isCancelled {
             do {
                 // Read under the lock (what the previous holder committed is visible), then go on with what this
@@ -249,14 +265,9 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         }
     }
 
-    /// Advisory lock space of the saga instances (the event store uses 24158, idempotency keys 24159).
+    /// Advisory lock space of the saga instances (the event store uses 24158, idempotency keys 24159); taken by
+    /// `claim_saga` (`Migrations/ordering/0004_lock_saga.sql`).
     static let lockSpace: Int32 = 24160
-
-    static func tryLock(_ id: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query("SELECT pg_try_advisory_lock(\(lockSpace), hashtext(\(id)))", logger: logger)
-        for try await locked in rows.decode(Bool.self) { return locked }
-        return false
-    }
 
     static func unlock(_ id: String, on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.run("SELECT pg_advisory_unlock(\(lockSpace), hashtext(\(id)))", logger: logger)

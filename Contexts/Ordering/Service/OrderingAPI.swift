@@ -170,7 +170,7 @@ struct OrderingAPI: Sendable {
                 reason: nil, refundRequired: false, version: version, fulfilment: nil), etag: ETag.make(version),
                 location: "/orders/\(order)")
         }
-        orchestrator.poke()
+        if response.status == .created { orchestrator.take(order) }
         return response
     }
 

@@ -121,23 +121,49 @@ public struct Sagas: Sendable {
         let status = state.status
         let step = Fulfilment.next(state) ?? state.parked?.step
         let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
-        // The new state and the timeline entry, in one statement.
-        let rows = try await connection.query("""
-            WITH entry AS (
-                INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
-                SELECT \(id), \(attempt?.step), \(attempt?.attempt), \(attempt?.outcome), \(attempt?.reason), \(attempt?.startedAt)
-                WHERE \(attempt != nil)
-            )
-            UPDATE sagas SET status = \(status.rawValue), step = \(step?.rawValue), state = \(try Self.json(state))::jsonb,
-                due_at = CASE WHEN \(delay == nil) THEN NULL ELSE now() + make_interval(secs => \(delay?.seconds ?? 0)) END,
-                version = version + 1, updated_at = now()
-            WHERE saga_id = \(id)
-            RETURNING \(unescaped: Self.columns)
-            """, logger: logger)
+        let rows = try await connection.execute(
+            Update(id: id, attempt: attempt, status: status.rawValue, step: step?.rawValue, state: try Self.json(state), delay: delay?.seconds),
+            logger: logger)
         var written: Instance?
-        for try await row in rows { written = try Self.instance(row) }
+        for try await row in rows { written = row }
         guard let written else { throw SagaError.unknown(id) }
         return written
+    }
+
+    /// An instance's new state and its timeline entry, in one statement (prepared: it runs after every step).
+    struct Update: PostgresPreparedStatement {
+        static let sql = """
+            WITH entry AS (
+                INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
+                SELECT $1, $2, $3, $4, $5, $6 WHERE $7
+            )
+            UPDATE sagas SET status = $8, step = $9, state = $10::jsonb,
+                due_at = CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END,
+                version = version + 1, updated_at = now()
+            WHERE saga_id = $1
+            RETURNING \(Sagas.columns)
+            """
+        typealias Row = Instance
+
+        let id: String, attempt: Attempt?, status: String, step: String?, state: String, delay: Double?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 11)
+            bindings.append(id)
+            bindings.append(attempt?.step)
+            bindings.append(attempt.map { Int32(clamping: $0.attempt) })
+            bindings.append(attempt?.outcome)
+            bindings.append(attempt?.reason)
+            bindings.append(attempt?.startedAt)
+            bindings.append(attempt != nil)
+            bindings.append(status)
+            bindings.append(step)
+            bindings.append(state)
+            bindings.append(delay)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try Sagas.instance(row) }
     }
 
     /// Re-drives a parked instance (an operator's `shop-admin sagas retry`): due at once, with a fresh budget.
@@ -194,6 +220,14 @@ public struct Sagas: Sendable {
         }
     }
 
+    /// Takes an instance's session lock on `connection` and reads it, in one round trip (`claim_saga`); `nil`
+    /// when another session holds it, or there is no such instance.
+    func claim(_ id: String, on connection: PostgresConnection) async throws -> Instance? {
+        let rows = try await connection.query("SELECT \(unescaped: Self.columns) FROM claim_saga(\(id))", logger: store.logger)
+        for try await row in rows { return try Self.instance(row) }
+        return nil
+    }
+
     /// Instances due now, oldest first.
     func due(limit: Int, on connection: PostgresConnection) async throws -> [String] {
         let rows = try await connection.query("""
@@ -209,11 +243,29 @@ public struct Sagas: Sendable {
     static let columns = "saga_id, status, step, state::text, due_at, version, started_at, updated_at, correlation_id, traceparent"
 
     static func load(_ id: String, on connection: PostgresConnection, logger: Logger, forUpdate: Bool) async throws -> Instance? {
-        let rows = try await connection.query("""
-            SELECT \(unescaped: columns) FROM sagas WHERE saga_id = \(id) \(unescaped: forUpdate ? "FOR UPDATE" : "")
-            """, logger: logger)
+        if forUpdate {
+            for try await instance in try await connection.execute(Lock(id: id), logger: logger) { return instance }
+            return nil
+        }
+        let rows = try await connection.query("SELECT \(unescaped: columns) FROM sagas WHERE saga_id = \(id)", logger: logger)
         for try await row in rows { return try instance(row) }
         return nil
+    }
+
+    /// An instance, its row locked until the transaction ends (prepared: it runs before every change).
+    struct Lock: PostgresPreparedStatement {
+        static let sql = "SELECT \(Sagas.columns) FROM sagas WHERE saga_id = $1 FOR UPDATE"
+        typealias Row = Instance
+
+        let id: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(id)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try Sagas.instance(row) }
     }
 
     static func instance(_ row: PostgresRow) throws -> Instance {
