@@ -99,27 +99,34 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     private func workWhileConnected() async throws {
         try await sagas.store.withConnection { locks in
             try await withThrowingDiscardingTaskGroup { group in
+                /// Claims `id` (locked, and read after the lock: what its previous holder committed is in it) and works it.
+                func claim(_ id: String) async throws {
+                    guard working.withLock({ $0.insert(id).inserted }) else { return }
+                    guard let instance = try await Self.bounded(locks, logger: logger, { try await self.sagas.claim(id, on: locks) }) else {
+                        _ = working.withLock { $0.remove(id) }
+                        return
+                    }
+                    group.addTask {
+                        defer { self.finished(id) }
+                        await self.work(id, claimed: instance)
+                        // Bounded as well: stopped meanwhile, the orchestrator closes the connection instead, which
+                        // gives back every lock it holds (a query on a closed connection may never answer).
+                        try await Self.bounded(locks, logger: self.logger) { try await Self.unlock(id, on: locks, logger: self.logger) }
+                    }
+                }
+                var lastLook = ContinuousClock.now - configuration.pollInterval
                 while !Task.isCancelled {
                     let seen = wake.generation
-                    let free = configuration.concurrency - working.withLock { $0.count }
-                    if free > 0 {
-                        // The handed over first (no look needed), then the due.
-                        let taken = handed.withLock { handed in defer { handed.removeFirst(min(free, handed.count)) }; return handed.prefix(free) }
-                        let due = taken.count < free
-                            ? try await Self.bounded(locks, logger: logger) { try await self.sagas.due(limit: free - taken.count, on: locks) } : []
-                        for id in taken + due where working.withLock({ $0.insert(id).inserted }) {
-                            // Claimed: locked, and read after the lock (what its previous holder committed is in it).
-                            guard let instance = try await Self.bounded(locks, logger: logger, { try await self.sagas.claim(id, on: locks) }) else {
-                                _ = working.withLock { $0.remove(id) }
-                                continue
-                            }
-                            group.addTask {
-                                defer { self.finished(id) }
-                                await self.work(id, claimed: instance)
-                                // Bounded as well: stopped meanwhile, the orchestrator closes the connection instead, which
-                                // gives back every lock it holds (a query on a closed connection may never answer).
-                                try await Self.bounded(locks, logger: self.logger) { try await Self.unlock(id, on: locks, logger: self.logger) }
-                            }
+                    // The handed over first, at once: nothing to look for.
+                    let free = max(0, configuration.concurrency - working.withLock { $0.count })
+                    let taken = handed.withLock { handed in defer { handed.removeFirst(min(free, handed.count)) }; return handed.prefix(free) }
+                    for id in taken { try await claim(id) }
+                    // Then the due ones: at every other wake-up, and at least once a poll interval however busy.
+                    let room = configuration.concurrency - working.withLock { $0.count }
+                    if room > 0, taken.isEmpty || ContinuousClock.now - lastLook >= configuration.pollInterval {
+                        lastLook = ContinuousClock.now
+                        for id in try await Self.bounded(locks, logger: logger, { try await self.sagas.due(limit: room, on: locks) }) {
+                            try await claim(id)
                         }
                     }
                     await wake.wait(past: seen, timeout: configuration.pollInterval)
