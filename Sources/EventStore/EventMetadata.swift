@@ -28,5 +28,4 @@ extension EventMetadata {
     /// What the current request (or saga step) is: events written inside it carry this metadata unless given
     /// other. Set by the services' request middleware, and by the saga for the order it works on.
     @TaskLocal public static var current: EventMetadata?
-
 }

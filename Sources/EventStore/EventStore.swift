@@ -115,25 +115,25 @@ public final class EventStore: Service, Sendable {
     /// Appends in one transaction take their streams' locks in the order they are made: two transactions
     /// that append to the same streams in opposite orders can deadlock (PostgreSQL then aborts one).
     public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
+        // On the connection's event loop: no thread hop between one round trip and the next.
         let result = try await client.withConnection { connection in
-          // On the connection's event loop: no thread hop between one round trip and the next.
-          try await withTaskExecutorPreference(EventLoopExecutor(connection.eventLoop)) {
-            try await connection.run("BEGIN", logger: logger)
-            let transaction = Transaction(connection: connection, logger: logger)
-            do {
-                let result = try await body(transaction)
-                try await connection.run("COMMIT", logger: logger)
-                transaction.committed()
-                return (result, transaction.hasAppended)
-            } catch {
+            try await withTaskExecutorPreference(EventLoopExecutor(connection.eventLoop)) {
+                try await connection.run("BEGIN", logger: logger)
+                let transaction = Transaction(connection: connection, logger: logger)
                 do {
-                    try await connection.run("ROLLBACK", logger: logger)
-                } catch let rollbackError {
-                    logger.warning("ROLLBACK failed", metadata: ["error": "\(describe(rollbackError))"])
+                    let result = try await body(transaction)
+                    try await connection.run("COMMIT", logger: logger)
+                    transaction.committed()
+                    return (result, transaction.hasAppended)
+                } catch {
+                    do {
+                        try await connection.run("ROLLBACK", logger: logger)
+                    } catch let rollbackError {
+                        logger.warning("ROLLBACK failed", metadata: ["error": "\(describe(rollbackError))"])
+                    }
+                    throw error
                 }
-                throw error
             }
-          }
         }
         if result.1 { appended() }
         return result.0
@@ -337,8 +337,7 @@ public final class EventStore: Service, Sendable {
         return (0, nil)
     }
 
-    /// Checks that the database answers.
-    /// Whether the database answers within `timeout`: a lease waits as long as the pool keeps failing to connect,
+    /// Checks that the database answers within `timeout`: a lease waits as long as the pool keeps failing to connect,
     /// and a readiness check (or a graceful shutdown waiting on one) must not wait with it.
     public func ping(timeout: Duration = .seconds(2)) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in

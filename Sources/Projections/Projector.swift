@@ -164,7 +164,7 @@ public final class Projector: Service, Sendable {
         progress.signal()
         // With a tracer, each batch is a span of the trace its first event's request began (linked to the others'),
         // which needs the events' metadata; without one, metadata is read only if the projection wants it.
-        let traced = !(InstrumentationSystem.legacyTracer is NoOpTracer)
+        let traced = !(InstrumentationSystem.tracer is NoOpTracer)
         for try await batch in store.subscribeToAll(from: start, batchSize: batchSize, metadata: projection.readsMetadata || traced) {
             let (now, pool) = try current()
             if now != generation { return }  // swapped: follow the new generation from its own checkpoint

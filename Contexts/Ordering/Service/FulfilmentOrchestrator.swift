@@ -162,28 +162,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     try await sagas.update(id, attempt: nil) { Fulfilment.Transition(state: $0) }  // marks it finished
                     return
                 }
-                let attempt = instance.state.failures + 1, started = Date()
-                // The step's calls and the events it leads to carry the checkout's correlation id and trace.
-                let written = try await withSpan("saga \(step)", context: .continuing(instance.traceparent), ofKind: .internal) { span in
-                  span.attributes["shop.order"] = id
-                  var metadata = instance.metadata
-                  metadata.traceparent = (span.context.traceContext ?? ServiceContext.current?.traceContext)?.traceparent ?? instance.traceparent
-                  return try await EventMetadata.$current.withValue(metadata) {
-                    configuration.observer?(id, step, true)
-                    let result = await steps.perform(step, for: instance.state)
-                    configuration.observer?(id, step, false)
-                    CrashPoint.reached("after-\(step)")
-                    let policy = configuration.retry
-                    let written = try await sagas.update(id, attempt: .init(step: step.rawValue, attempt: attempt, outcome: result.outcome,
-                                                                             reason: result.reason, startedAt: started)) { fresh in
-                        Fulfilment.record(result, of: step, in: fresh, policy: policy)
-                    }
-                    log(id, step, attempt, result, written, started: started)
-                    if result.outcome != "succeeded" { span.setStatus(.init(code: .error)) }
-                    return written
-                  }
-                }
-                current = written
+                current = try await run(step, of: instance)
             } catch {
                 if Task.isCancelled { return }
                 logger.error("working a saga failed; it stays due", metadata: ["saga": "\(id)", "error": "\(describe(error))"])
@@ -193,15 +172,40 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         }
     }
 
+    /// Performs one attempt of `step` and records its result, in a span of the checkout's trace; the step's calls
+    /// and the events it leads to carry the checkout's correlation id and trace.
+    private func run(_ step: Fulfilment.Step, of instance: Sagas.Instance) async throws -> Sagas.Instance {
+        let id = instance.id, attempt = instance.state.failures + 1, started = Date()
+        return try await withSpan("saga \(step)", context: .continuing(instance.traceparent), ofKind: .internal) { span in
+            span.attributes["shop.order"] = id
+            var metadata = instance.metadata
+            metadata.traceparent = span.context.traceContext?.traceparent ?? instance.traceparent
+            return try await EventMetadata.$current.withValue(metadata) {
+                configuration.observer?(id, step, true)
+                let result = await steps.perform(step, for: instance.state)
+                configuration.observer?(id, step, false)
+                CrashPoint.reached("after-\(step)")
+                let policy = configuration.retry
+                let written = try await sagas.update(id, attempt: .init(step: step.rawValue, attempt: attempt, outcome: result.outcome,
+                                                                         reason: result.reason, startedAt: started)) { fresh in
+                    Fulfilment.record(result, of: step, in: fresh, policy: policy)
+                }
+                log(id, step, attempt, result, written, took: Date().timeIntervalSince(started))
+                if result.outcome != "succeeded" { span.setStatus(.init(code: .error)) }
+                return written
+            }
+        }
+    }
+
     private func log(_ id: String, _ step: Fulfilment.Step, _ attempt: Int, _ result: Fulfilment.Result, _ written: Sagas.Instance,
-                     started: Date) {
+                     took seconds: Double) {
         let current = EventMetadata.current
         var metadata: Logger.Metadata = ["order": "\(id)", "step": "\(step)", "attempt": "\(attempt)", "outcome": "\(result.outcome)",
                                          "status": "\(written.status)", "correlation_id": "\(current?.correlationID ?? id)",
                                          "trace_id": "\(TraceContext(traceparent: current?.traceparent)?.traceID ?? "")",
-                                         "duration_ms": "\(Int((Date().timeIntervalSince(started) * 1000).rounded()))"]
+                                         "duration_ms": "\(Int((seconds * 1000).rounded()))"]
         metrics?.timer("saga_step_duration_seconds", [("step", step.rawValue), ("outcome", result.outcome)])
-            .recordNanoseconds(Int64(Date().timeIntervalSince(started) * 1e9))
+            .recordNanoseconds(Int64(seconds * 1e9))
         if result.outcome == "failed" { metrics?.counter("saga_step_retries_total", [("step", step.rawValue)]).increment() }
         if let reason = result.reason { metadata["reason"] = "\(reason)" }
         switch written.status {
