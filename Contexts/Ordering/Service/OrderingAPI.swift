@@ -19,7 +19,8 @@ struct OrderingAPI: Sendable {
         self.store = store
         self.copy = copy
         self.carts = CommandHandler(store: store, codec: OrderingEvents.cart)
-        self.orders = CommandHandler(store: store, codec: OrderingEvents.order)
+        // The saga's: one set of kept orders for the checkout, the customers' commands and the saga's records.
+        self.orders = orchestrator.sagas.orders
         self.commands = CommandRunner(store: store)
         self.sagas = orchestrator.sagas
         self.orchestrator = orchestrator
