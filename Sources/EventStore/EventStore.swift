@@ -67,17 +67,22 @@ public final class EventStore: Service, Sendable {
     }
 
     /// Runs the store until the task is cancelled or, under a `ServiceGroup`, a graceful shutdown begins.
+    ///
+    /// The connection pool stops last, after the listener and the notifier. Stopping it closes its connections
+    /// at once, and a query whose connection closes between its lease and its write is never answered (the
+    /// write fails unseen): the notifier, caught announcing an append at that moment, would wait forever, and
+    /// `run()` with it. So the pool runs in a task of its own, which the cancellation of `run()` does not reach.
     public func run() async {
+        let pool = Task { await client.run() }
+        running.signal()
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                group.addTask {
-                    self.running.signal()
-                    await self.client.run()
-                }
                 group.addTask { await self.listenForAppends() }
                 group.addTask { await self.announceAppends() }
             }
         }
+        pool.cancel()
+        await pool.value
     }
 
     /// Returns once ``run()`` has started: for code that starts the store and uses it at once.
