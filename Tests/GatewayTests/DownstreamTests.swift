@@ -38,8 +38,12 @@ func withTwoInstances(
     _ body: @escaping @Sendable (Downstream, FakeInstance, FakeInstance) async throws -> Void
 ) async throws {
     let (a, b) = (FakeInstance("a"), FakeInstance("b"))
-    var configuration = Downstream.Configuration(name: "catalog", instances: [], timeout: .seconds(2), failureThreshold: 3,
-                                                 openFor: .milliseconds(300), concurrency: 8, healthInterval: .seconds(60))
+    // Generous timeouts unless a test sets its own: the instances are local, but at the start of a full test run
+    // both cores are busy with every suite starting at once, and a connection may take longer than the
+    // production half second to be accepted.
+    var configuration = Downstream.Configuration(name: "catalog", instances: [], timeout: .seconds(10), failureThreshold: 3,
+                                                 openFor: .milliseconds(300), concurrency: 8, healthInterval: .seconds(60),
+                                                 connectTimeout: .seconds(5))
     configure(&configuration)
     let settings = configuration
     try await a.application().test(.live) { first in
