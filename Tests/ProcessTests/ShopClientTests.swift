@@ -48,8 +48,9 @@ struct LocalShop: Sendable {
             "SHOP_RUN_DIR": run.path,
             "SHOP_BFF_PORT": "\(ports[0])", "SHOP_CATALOG_PORT": "\(ports[1])", "SHOP_ORDERING_PORT": "\(ports[2])", "SHOP_BILLING_PORT": "\(ports[3])",
             "SHOP_TOKEN_SECRET": "a-process-test-secret-long-enough-for-hs256",
-            // Few requests a second, a burst larger than the whole test needs: the rate-limit case drains one client.
-            "SHOP_BFF_RATE": "0.5", "SHOP_BFF_BURST": "80",
+            // A burst larger than the whole test needs, refilled hardly at all (one request per 100 s): the rate-limit
+            // case drains one client, and the client started after it (slow under load) must still find it drained.
+            "SHOP_BFF_RATE": "0.01", "SHOP_BFF_BURST": "200",
             "XDG_CONFIG_HOME": run.appendingPathComponent("config").path,
             "SHOP_URL": "http://127.0.0.1:\(ports[0])",
             "NO_COLOR": "1",
@@ -210,7 +211,7 @@ struct ShopClientTests {
         // 7: a client that has used its burst.
         let flood = try await shop.shop("login", "flood", "--json")
         let token = try #require(parsed(flood.output)?["token"] as? String)
-        for _ in 0..<100 {
+        for _ in 0..<300 {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(shop.bffPort)/cli/v1/cart")
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
