@@ -1,6 +1,5 @@
 import EventStore
 import Foundation
-import Synchronization
 import TestSupport
 import Testing
 
@@ -28,27 +27,27 @@ struct PingTests {
 @Suite("Stopping the event store")
 struct StoppingTests {
     /// `run()` ends promptly when cancelled right after an append, while the notifier is about to announce it.
-    /// The pool must stop last: a query that asks it for a connection after it stopped is never answered, not
-    /// even when cancelled, and the store (and a graceful shutdown waiting on it) would never end.
+    /// The pool must stop after the notifier: stopping it closes its connections, and a query whose connection
+    /// closes between its lease and its write is never answered, so the store (and a graceful shutdown waiting on
+    /// it) would never end.
     @Test(.timeLimit(.minutes(2)))
     func runEndsWhenCancelledWhileAnAppendIsBeingAnnounced() async throws {
         let url = try await TestDatabase.create()
         for round in 0..<60 {
             let store = EventStore(.init(database: url, maximumConnections: 4), logger: TestDatabase.logger)
-            let ended = Atomic(false)
+            let stopped = ChangeSignal()
             let running = Task {
                 await store.run()
-                ended.store(true, ordering: .releasing)
+                stopped.signal()
             }
             await store.waitUntilRunning()
             try await store.append([event(round)], to: uniqueStream(), expectedVersion: .noStream)
             // Cancelled at different moments of the announcement: before it, while it waits for a connection, during it.
             if round % 3 != 0 { try await Task.sleep(for: .microseconds(round * 50)) }
             running.cancel()
-            // Not `await running.value`: a store that never ends would hang the test instead of failing it.
-            try await within(.seconds(10), "the store to stop (round \(round))") {
-                while !ended.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(1)) }
-            }
+            // Not `await running.value`, which ignores cancellation: a store that never ends would hang the test
+            // instead of failing it. Waiting on the signal gives up at the deadline.
+            try await within(.seconds(10), "the store to stop (round \(round))") { await stopped.wait(past: 0) }
         }
     }
 }
