@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["Gateway", "EventStore", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),

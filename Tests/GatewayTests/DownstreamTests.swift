@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 import Gateway
 import Hummingbird
@@ -12,10 +13,18 @@ import Testing
 final class FakeInstance: Sendable {
     let name: String
     let failing = Atomic(false)
+    /// While set, calls of `/who` are held until `stopHanging()`: how long a test's checks take (seconds, on a
+    /// loaded machine) must not decide whether the calls are still in flight.
     let hanging = Atomic(false)
+    private let released = ChangeSignal()
     /// Calls of `/who` received.
     let calls = Atomic(0)
     init(_ name: String) { self.name = name }
+
+    func stopHanging() {
+        hanging.store(false, ordering: .relaxed)
+        released.signal()
+    }
 
     func application() -> some ApplicationProtocol {
         let router = Router()
@@ -24,7 +33,10 @@ final class FakeInstance: Sendable {
         }
         router.get("/who") { _, _ -> Response in
             self.calls.add(1, ordering: .relaxed)
-            if self.hanging.load(ordering: .relaxed) { try await Task.sleep(for: .seconds(3)) }
+            // The generation first: a release between the two reads is not missed. (At most a minute, so that a
+            // test that failed before releasing its calls cannot keep its server from stopping.)
+            let seen = self.released.generation
+            if self.hanging.load(ordering: .relaxed) { await self.released.wait(past: seen, timeout: .seconds(60)) }
             guard !self.failing.load(ordering: .relaxed) else { return Response(status: .internalServerError) }
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: self.name)))
         }
@@ -54,6 +66,8 @@ func withTwoInstances(
             do {
                 try await body(downstream, a, b)
             } catch {
+                a.stopHanging()
+                b.stopHanging()
                 try await downstream.shutdown()
                 throw error
             }
@@ -106,8 +120,8 @@ struct DownstreamTests {
             }
             #expect(a.calls.load(ordering: .relaxed) + b.calls.load(ordering: .relaxed) == reached)
 
-            a.hanging.store(false, ordering: .relaxed)
-            b.hanging.store(false, ordering: .relaxed)
+            a.stopHanging()
+            b.stopHanging()
             await downstream.checkHealth()
             // Once its pause is over the breaker lets a probe through; until then calls keep failing fast.
             let answer = try await within(.seconds(10), "the breaker to let a probe through") {
@@ -135,8 +149,8 @@ struct DownstreamTests {
                     // The other service's calls go through while this one's bulkhead is full.
                     #expect(try await who(fast) != "")
                     #expect(slow.bulkhead.occupied == 2)
-                    a.hanging.store(false, ordering: .relaxed)
-                    b.hanging.store(false, ordering: .relaxed)
+                    a.stopHanging()
+                    b.stopHanging()
                     group.cancelAll()
                 }
             }
