@@ -63,7 +63,7 @@ public enum BFFService {
         metrics.install(on: router)
         router.middlewares.add(Authenticate(signer: signer))
         router.middlewares.add(RateLimit(RateLimiter(perSecond: configuration.requestsPerSecond, burst: configuration.burst), metrics: metrics))
-        metrics.onScrape {
+        metrics.onScrape { metrics in
             for service in services.all {
                 let name = [("service", service.configuration.name)]
                 let state = service.breaker.state

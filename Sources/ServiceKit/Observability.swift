@@ -16,7 +16,7 @@ import Tracing
 public final class ServiceMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     public let factory: PrometheusMetricsFactory
-    private let collectors = Mutex<[@Sendable () async -> Void]>([])
+    private let collectors = Mutex<[@Sendable (ServiceMetrics) async -> Void]>([])
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -38,14 +38,16 @@ public final class ServiceMetrics: Sendable {
         Metrics.Timer(label: label, dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
     }
 
-    /// Runs `update` before every scrape (to set gauges from the state of things).
-    public func onScrape(_ update: @escaping @Sendable () async -> Void) {
+    /// Runs `update` before every scrape (to set gauges from the state of things). It is handed these metrics rather
+    /// than capturing them: a capture would be a cycle that keeps the metrics, and whatever `update` reads (views'
+    /// files, connection pools), alive after the service has stopped.
+    public func onScrape(_ update: @escaping @Sendable (ServiceMetrics) async -> Void) {
         collectors.withLock { $0.append(update) }
     }
 
     /// The Prometheus text, after the scrape-time updates.
     public func scrape() async -> [UInt8] {
-        for update in collectors.withLock({ $0 }) { await update() }
+        for update in collectors.withLock({ $0 }) { await update(self) }
         return registry.emitToBuffer()
     }
 

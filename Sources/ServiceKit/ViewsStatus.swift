@@ -16,7 +16,7 @@ public struct ViewsStatus: Sendable {
     /// Each view's position, lag and rate as gauges, read at every scrape.
     public func export(to metrics: ServiceMetrics) {
         let projectors = projectors
-        metrics.onScrape {
+        metrics.onScrape { metrics in
             for projector in projectors {
                 let view = [("view", projector.projection.name)]
                 let status = projector.status

@@ -35,8 +35,31 @@ func eventCount(_ url: DatabaseURL) async throws -> Int {
     }
 }
 
+/// The files under `folder` that this process has open.
+func openFiles(under folder: URL) -> [String] {
+    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    let prefix = folder.resolvingSymlinksInPath().path + "/"
+    return descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }.filter { $0.hasPrefix(prefix) }
+}
+
 @Suite("Catalog service over HTTP")
 struct CatalogServiceTests {
+    /// Services started one after another in a process (as the tests and the benchmarks do, and anyone embedding
+    /// them) must not keep the views, and the descriptors, of the ones that stopped.
+    @Test func aStoppedServiceKeepsNoneOfItsViewFilesOpen() async throws {
+        let url = try await TestDatabase.create()
+        let views = scratchViews()
+        try await {
+            let app = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: views), logger: TestDatabase.logger)
+            try await app.test(.live) { client in
+                try await client.addProduct("MUG-001", stock: 3)
+                #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
+                #expect(!openFiles(under: views).isEmpty, "a running service reads its views")
+            }
+        }()
+        #expect(openFiles(under: views) == [])
+    }
+
     @Test func aReplayedCommandAnswersTheSameAndWritesNothing() async throws {
         try await withCatalog { client, url in
             let body = #"{"sku":"MUG-001","name":"Mug","description":"A mug.","price":{"amount":1250,"currency":"EUR"}}"#

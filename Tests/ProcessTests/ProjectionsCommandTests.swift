@@ -18,7 +18,11 @@ func shopAdmin(_ arguments: [String], environment: [String: String]) async throw
     process.standardError = pipe
     try process.run()
     let output = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-        Thread.detachNewThread { continuation.resume(returning: pipe.fileHandleForReading.readDataToEndOfFile()) }
+        Thread.detachNewThread {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            try? pipe.fileHandleForReading.close()  // at once: Foundation's Process keeps its pipes open otherwise
+            continuation.resume(returning: data)
+        }
     }
     await exited(process)
     return (process.terminationStatus, String(decoding: output, as: UTF8.self))

@@ -19,7 +19,11 @@ func runProcess(_ executable: URL, _ arguments: [String], environment: [String: 
     try process.run()
     func drain(_ pipe: Pipe) async -> String {
         await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) }
+            Thread.detachNewThread {
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                try? pipe.fileHandleForReading.close()  // at once: Foundation's Process keeps its pipes open otherwise
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
+            }
         }
     }
     async let read = drain(output), readErrors = drain(errors)

@@ -59,10 +59,10 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         self.logger = logger
         self.metrics = metrics
         // Instances by status, and the parked count an operator watches, at every scrape.
-        metrics?.onScrape { [sagas] in
+        metrics?.onScrape { [sagas] metrics in
             guard let counts = try? await sagas.counts() else { return }
             for status in Fulfilment.Status.allCases {
-                metrics?.gauge("saga_instances", [("status", status.rawValue)]).record(counts[status] ?? 0)
+                metrics.gauge("saga_instances", [("status", status.rawValue)]).record(counts[status] ?? 0)
             }
         }
     }
