@@ -6,6 +6,7 @@ import GRDB
 import ProductListing
 import Projections
 import SharedKernel
+import Synchronization
 import NIOCore
 import NIOFoundationCompat
 import TestSupport
@@ -20,7 +21,36 @@ func shopServerBinary() throws -> URL {
     return binary
 }
 
-func freePort() -> Int { Int.random(in: 20_000...29_999) }
+/// The next port `freePort()` considers: handed out in turn from a random start, so that no two tests of a run
+/// get the same one (random picks collide: about one run in fifty, with the ports a run holds at once).
+private let nextPort = Mutex(Int.random(in: 20_000...29_999))
+
+/// A port for a service process that a test starts: never the same twice in a run, outside the kernel's range
+/// for outgoing connections (32768–60999 on Linux, so that no connection's own end takes it before the service
+/// binds it), and free now.
+func freePort() -> Int {
+    while true {
+        let port = nextPort.withLock { next in
+            defer { next = next == 29_999 ? 20_000 : next + 1 }
+            return next
+        }
+        if canBind(port) { return port }
+    }
+}
+
+/// Whether 127.0.0.1:`port` can be bound now (nothing listens on it or holds it).
+private func canBind(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
 
 /// `GET http://127.0.0.1:port/path`, or nil while nothing answers.
 func get(_ port: Int, _ path: String) async -> [String: Any]? {

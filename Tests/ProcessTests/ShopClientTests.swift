@@ -46,7 +46,7 @@ struct LocalShop: Sendable {
         for context in ["catalog", "ordering", "billing"] {
             environment["SHOP_\(context.uppercased())_DATABASE_URL"] = try await TestDatabase.create(migrated: false).withPassword
         }
-        let ports = Set((0..<40).map { _ in freePort() }).prefix(4).map { $0 }
+        let ports = (0..<4).map { _ in freePort() }
         environment.merge([
             "SHOP_BIN_DIR": try shopServerBinary().deletingLastPathComponent().path,
             "SHOP_RUN_DIR": run.path,
