@@ -54,6 +54,8 @@ public final class EventStore: Service, Sendable {
     /// Bumped by every append of this process; the notifier tells the other processes.
     private let appendedHere = ChangeSignal()
     private let running = ChangeSignal()
+    /// Ids for the connections of ``withDedicatedConnection(_:)`` (for their logs).
+    private let dedicatedConnections = Atomic(0)
 
     public init(_ configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -317,6 +319,25 @@ public final class EventStore: Service, Sendable {
     /// Lends a connection of the store's pool, for a context's own tables in the same database.
     public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         try await client.withConnection { try await body($0) }
+    }
+
+    /// Runs `body` on a connection of its own, outside the pool, and closes it afterwards: for session state that
+    /// must die with the connection (session advisory locks), on a connection that its user may close at any time.
+    ///
+    /// A pooled connection must never be closed by its user: the pool may hand it to the next caller before it
+    /// sees the close, and a query written to a closed connection is never answered (the write fails unseen).
+    public func withDedicatedConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let connection = try await PostgresConnection.connect(
+            configuration: try configuration.database.connectionConfiguration(), id: Int(dedicatedConnections.add(1, ordering: .relaxed).newValue),
+            logger: logger)
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 
     /// The position of the last committed event, readable yet or not (an older transaction still open holds

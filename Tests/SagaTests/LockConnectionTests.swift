@@ -34,6 +34,36 @@ struct LockConnectionTests {
         }
     }
 
+    /// The lock connection is the orchestrator's own, not the event store's pool's: `bounded` closes it when the
+    /// orchestrator stops, and a pooled connection closed by its user can be handed to the next caller before the
+    /// pool sees the close (a query on it is never answered: a graceful shutdown hung on that). With a pool of two
+    /// connections (the store's listener keeps one), the store answers while the orchestrator runs, and after it
+    /// was stopped in the middle of a poll.
+    @Test(.timeLimit(.minutes(2)))
+    func theLockConnectionIsNotThePoolsAndStoppingTheOrchestratorLeavesThePoolWhole() async throws {
+        let url = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        let store = EventStore(.init(database: url, maximumConnections: 2), logger: TestDatabase.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            await store.waitUntilRunning()
+            for round in 0..<20 {
+                let orchestrator = FulfilmentOrchestrator(
+                    sagas: Sagas(store: store), steps: FulfilmentSteps(catalogURL: "http://127.0.0.1:1", billingURL: "http://127.0.0.1:1"),
+                    configuration: .init(pollInterval: .milliseconds(1)), logger: TestDatabase.logger)  // always polling
+                let running = Task { try await orchestrator.run() }
+                try await within(.seconds(10), "a query through the pool while the orchestrator runs (round \(round))") {
+                    _ = try await store.lastCommittedPosition()
+                }
+                running.cancel()
+                _ = await running.result
+                try await within(.seconds(10), "a query through the pool once the orchestrator stopped (round \(round))") {
+                    _ = try await store.lastCommittedPosition()
+                }
+            }
+        }
+    }
+
     /// `claim_saga`: a worker takes an instance's lock and reads it in one round trip; nobody else claims it meanwhile,
     /// and a claim of an instance that does not exist keeps no lock.
     @Test func aClaimedInstanceIsNobodyElsesAndAMissingOneKeepsNoLock() async throws {

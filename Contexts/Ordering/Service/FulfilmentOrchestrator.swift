@@ -95,9 +95,10 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         }
     }
 
-    /// Polls for due instances and works each in a child task while it holds the instance's lock on `locks`.
+    /// Polls for due instances and works each in a child task while it holds the instance's lock on `locks`: a
+    /// connection of the orchestrator's own, not the pool's, since ``bounded(_:limit:logger:_:)`` may close it.
     private func workWhileConnected() async throws {
-        try await sagas.store.withConnection { locks in
+        try await sagas.store.withDedicatedConnection { locks in
             try await withThrowingDiscardingTaskGroup { group in
                 /// Claims `id` (locked, and read after the lock: what its previous holder committed is in it) and works it.
                 func claim(_ id: String) async throws {
