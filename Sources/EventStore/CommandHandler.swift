@@ -76,12 +76,6 @@ public struct CommandHandler<D: Decider>: Sendable {
     /// transaction (an idempotency record, other streams). The stream's lock is held from the read (or the
     /// append) to the end of the transaction.
     ///
-    /// A kept state is usually current (a stream mostly has one writer at a time), so the command is first
-    /// decided on it, without reading, and appended with its version, which the append checks under the
-    /// stream's lock: one round trip for the whole command. Only when the stream has moved on, or the command
-    /// appends nothing or is refused (neither may be decided on a state that could be stale), the events since
-    /// are read, under the lock, and it is decided again.
-    ///
     /// - Parameter expectedVersion: the version the caller read (an HTTP `If-Match`); a different version
     ///   throws ``WrongExpectedVersion`` and nothing is decided.
     @discardableResult
@@ -93,20 +87,43 @@ public struct CommandHandler<D: Decider>: Sendable {
         metadata: EventMetadata? = nil,
         eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
     ) async throws -> Result {
-        if let kept = cache.entry(stream), expectedVersion == nil || expectedVersion == kept.version,
-           let events = try? D.decide(command, kept.state), !events.isEmpty {
+        try await handle(on: stream, in: transaction, expectedVersion: expectedVersion, metadata: metadata, eventIDs: eventIDs) { state in
+            try D.decide(command, state)
+        }
+    }
+
+    /// Decides with `decide` (a command, or several in a row) on `stream`'s state, and appends what it yields,
+    /// inside `transaction`.
+    ///
+    /// A kept state is usually current (a stream mostly has one writer at a time), so it is first decided on
+    /// that, without reading, and appended with its version, which the append checks under the stream's lock:
+    /// one round trip for the whole command. A stream with nothing kept is taken to be new (empty, version 0),
+    /// which it is when a command creates it (an order, a payment), and checked the same way. Only when the
+    /// stream has moved on, or the decision appends nothing or refuses (neither may be decided on a state that
+    /// could be stale), the events since are read, under the lock, and it is decided again.
+    @discardableResult
+    public func handle(
+        on stream: StreamName,
+        in transaction: EventStore.Transaction,
+        expectedVersion: Int64? = nil,
+        metadata: EventMetadata? = nil,
+        eventIDs: @Sendable (Int) -> UUID = { _ in UUID() },
+        _ decide: (D.State) throws -> [D.Event]
+    ) async throws -> Result {
+        let kept = cache.entry(stream) ?? .init(state: D.initialState, version: 0)
+        if expectedVersion == nil || expectedVersion == kept.version, let events = try? decide(kept.state), !events.isEmpty {
             do {
                 return try await append(events, to: stream, after: (kept.state, kept.version), in: transaction, metadata: metadata,
                                         eventIDs: eventIDs)
             } catch is WrongExpectedVersion {
-                // Moved on: read what follows, below.
+                // Moved on (or not new): read what follows, below.
             }
         }
         let (state, version) = try await state(of: stream, in: transaction)
         if let expectedVersion, expectedVersion != version {
             throw WrongExpectedVersion(stream: stream, expected: .exact(expectedVersion), actual: version)
         }
-        let events = try D.decide(command, state)
+        let events = try decide(state)
         guard !events.isEmpty else {
             return Result(events: [], state: state, streamVersion: version, position: nil, attempts: 1)
         }

@@ -35,8 +35,11 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
         /// query) before looking again, and how long at most (shorter while events are held back).
         private var waitBeforeReading: (generation: UInt64, timeout: Duration)?
         /// While events are held back by an open transaction, look again soon (5 ms, doubling up to the poll
-        /// interval): its end may bring no notification (a rollback, or a transaction that appended nothing).
+        /// interval, and no sooner than the store's read interval): its end may bring no notification (a
+        /// rollback, or a transaction that appended nothing).
         private var heldBackDelay = Duration.milliseconds(5)
+        /// When the last read started.
+        private var lastRead: ContinuousClock.Instant?
 
         init(store: EventStore, position: Position, batchSize: Int, metadata: Bool) {
             self.store = store
@@ -46,15 +49,21 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
         }
 
         /// One query per wake-up: it reads the batch and whether anything after it is held back; a batch smaller
-        /// than `batchSize` was everything readable, so the next call waits for a wake-up before it reads again.
+        /// than `batchSize` was everything readable, so the next call waits for a wake-up before it reads again,
+        /// and at least the store's `readInterval` after this read (wake-ups meanwhile are read together).
         public mutating func next() async throws -> [RecordedEvent]? {
             let pollInterval = store.configuration.pollInterval
             while !Task.isCancelled {
                 if let (generation, timeout) = waitBeforeReading {
                     waitBeforeReading = nil
                     await store.eventsAvailable.wait(past: generation, timeout: timeout)
+                    // A burst of appends is read together: not sooner than `readInterval` after the last read.
+                    if let lastRead, case let next = lastRead + store.configuration.readInterval, ContinuousClock.now < next {
+                        try? await Task.sleep(until: next, clock: .continuous)
+                    }
                     if Task.isCancelled { return nil }
                 }
+                lastRead = ContinuousClock.now
                 // Read the generation before looking, so that a wake-up during the read is not lost.
                 let generation = store.eventsAvailable.generation
                 let (batch, heldBack): ([RecordedEvent], Bool)

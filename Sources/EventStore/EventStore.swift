@@ -26,15 +26,20 @@ public final class EventStore: Service, Sendable {
         /// append after a quiet spell is announced at once; under load, one announcement covers every append
         /// of an interval. Subscribers in this process are woken at once regardless.
         public var announceInterval: Duration
+        /// The shortest time between two reads of a live subscriber woken by appends. A wake-up after a quiet
+        /// spell is read at once; under load, one read (and one batch for its consumer to apply) covers every
+        /// append of an interval, instead of one each. Catching up is not held back by it.
+        public var readInterval: Duration
 
         public init(
             database: DatabaseURL, maximumConnections: Int = 20,
-            pollInterval: Duration = .seconds(1), announceInterval: Duration = .milliseconds(10)
+            pollInterval: Duration = .seconds(1), announceInterval: Duration = .milliseconds(10), readInterval: Duration = .milliseconds(10)
         ) {
             self.database = database
             self.maximumConnections = maximumConnections
             self.pollInterval = pollInterval
             self.announceInterval = announceInterval
+            self.readInterval = readInterval
         }
     }
 

@@ -159,6 +159,25 @@ struct CommandHandlerTests {
         }
     }
 
+    @Test func aStreamWithNothingKeptIsTakenToBeNewAndReadWhenItIsNot() async throws {
+        try await withStore { store, _ in
+            let writer = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            // New: decided on the empty state and appended at version 0, which the append confirms.
+            let created = try await store.withTransaction { try await writer.handle(.increment(by: 998), on: stream, in: $0) }
+            #expect(created.state == 998 && created.streamVersion == 1)
+            // A handler that keeps nothing of it (another instance) takes it to be new too: on 0 the command passes,
+            // on the stream as it is, 998, it is over the limit.
+            let fresh = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            await #expect(throws: Counter.Failure.overLimit) {
+                try await store.withTransaction { try await fresh.handle(.increment(by: 5), on: stream, in: $0) }
+            }
+            let result = try await store.withTransaction { try await fresh.handle(.increment(by: 2), on: stream, in: $0) }
+            #expect(result.state == 1000 && result.streamVersion == 2)
+            #expect(try await store.readStream(stream).count == 2)
+        }
+    }
+
     @Test func aRolledBackTransactionLeavesNothingKept() async throws {
         try await withStore { store, _ in
             let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)

@@ -28,6 +28,40 @@ struct SubscriptionTests {
         }
     }
 
+    /// Each append of a burst wakes a live subscriber, which reads no sooner than the store's read interval after
+    /// its last read: the burst comes in fewer batches than appends, and the batches at least that far apart.
+    @Test(.timeLimit(.minutes(1)))
+    func aBurstOfAppendsIsReadTogether() async throws {
+        let interval = Duration.seconds(1)
+        try await withStore(pollInterval: .seconds(120), readInterval: interval) { store, _ in
+            let (batches, delivered) = AsyncStream.makeStream(of: (ids: [UUID], at: ContinuousClock.Instant).self)
+            let subscriber = Task {
+                for try await batch in store.subscribeToAll() { delivered.yield((batch.map(\.id), ContinuousClock.now)) }
+            }
+            defer { subscriber.cancel() }
+            let first = event(0), burst = (1...5).map { event($0) }
+            try await store.append([first], to: uniqueStream(), expectedVersion: .noStream)
+            let received = try await within(.seconds(20), "the burst") {
+                var received: [(ids: [UUID], at: ContinuousClock.Instant)] = []
+                for await batch in batches {
+                    received.append(batch)
+                    // The burst starts once the first event was read.
+                    if received.count == 1 {
+                        for new in burst { try await store.append([new], to: uniqueStream(), expectedVersion: .noStream) }
+                    }
+                    if received.flatMap(\.ids).count == 1 + burst.count { break }
+                }
+                return received
+            }
+            #expect(received.flatMap(\.ids) == [first.id] + burst.map(\.id))
+            #expect(received.count < 1 + burst.count, "the burst read together")
+            // Reads start an interval apart; a batch arrives when its read ends, so allow for a slow first read.
+            for (earlier, later) in zip(received, received.dropFirst()) {
+                #expect(later.at - earlier.at > interval / 2)
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func anotherProcessesAppendsWakeTheSubscriberThroughNotify() async throws {
         try await withStore(pollInterval: .seconds(120)) { store, url in

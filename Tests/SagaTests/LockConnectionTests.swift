@@ -4,6 +4,7 @@ import Ordering
 @testable import OrderingService
 import PostgresNIO
 import SharedKernel
+import Synchronization
 import TestSupport
 import Testing
 
@@ -67,18 +68,9 @@ struct LockConnectionTests {
     /// `claim_saga`: a worker takes an instance's lock and reads it in one round trip; nobody else claims it meanwhile,
     /// and a claim of an instance that does not exist keeps no lock.
     @Test func aClaimedInstanceIsNobodyElsesAndAMissingOneKeepsNoLock() async throws {
-        let url = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        let (url, state) = try await Self.databaseWithInstance("o-claim")
         let store = EventStore(.init(database: url), logger: TestDatabase.logger)
         let sagas = Sagas(store: store)
-        let price = try Money(minorUnits: 1250, currency: .eur)
-        let placed = Order.OrderPlaced(order: "o-claim", customer: "kim", lines: [.init(sku: "MUG-001", name: "Mug", unitPrice: price, quantity: 1)],
-                                       total: price)
-        let state = Fulfilment.start(placed, card: "4242424242424242").state
-        try await TestDatabase.withConnection(url) { connection in
-            try await connection.query("""
-                INSERT INTO sagas (saga_id, status, step, state, due_at) VALUES ('o-claim', 'running', 'reserve-stock', \(try Sagas.json(state))::jsonb, now())
-                """, logger: TestDatabase.logger)
-        }
         try await TestDatabase.withConnection(url) { one in
             try await TestDatabase.withConnection(url) { other in
                 let claimed = try #require(try await sagas.claim("o-claim", on: one))
@@ -95,5 +87,49 @@ struct LockConnectionTests {
                 #expect(try await sagas.claim("o-claim", on: other)?.id == "o-claim", "free once given back")
             }
         }
+    }
+
+    /// A worker changes an instance it holds without reading it first: decided on the instance as it last wrote it,
+    /// and written only at that version. When the row moved on meanwhile (a customer cancelled), nothing of the
+    /// stale decision is written (no timeline entry either), and it is decided again on the row as it is.
+    @Test func aWorkersUpdateIsWrittenOnlyAtTheVersionItKnows() async throws {
+        let (url, state) = try await Self.databaseWithInstance("o-known")
+        try await withRunningStore(url) { store in
+            let sagas = Sagas(store: store)
+            let known = try #require(try await sagas.instance("o-known"))
+            let attempt = Sagas.Attempt(step: "reserve-stock", attempt: 1, outcome: "succeeded", reason: nil, startedAt: Date())
+            // At the version it knows: written as decided.
+            let seen = Mutex<[Fulfilment.State]>([])
+            let written = try await sagas.update("o-known", attempt: attempt, known: known) { fresh in
+                seen.withLock { $0.append(fresh) }
+                return Fulfilment.Transition(state: fresh)
+            }
+            #expect(written.version == known.version + 1 && seen.withLock { $0 } == [state])
+            // Moved on: a cancellation after what the worker knows.
+            let cancelled = try await sagas.update("o-known", attempt: nil) { Fulfilment.Transition(state: Fulfilment.cancel($0, reason: "changed my mind")) }
+            seen.withLock { $0 = [] }
+            let again = try await sagas.update("o-known", attempt: attempt, known: written) { fresh in
+                seen.withLock { $0.append(fresh) }
+                return Fulfilment.Transition(state: fresh)
+            }
+            #expect(seen.withLock { $0 } == [state, cancelled.state], "decided on what it knew, then on the row as it is")
+            #expect(again.version == cancelled.version + 1 && again.state == cancelled.state)
+            #expect(try await sagas.timeline("o-known").count == 2, "one entry per write, none for the stale decision")
+        }
+    }
+
+    /// A fresh Ordering database holding one saga instance, due at its first step; and the instance's state.
+    static func databaseWithInstance(_ id: String) async throws -> (DatabaseURL, Fulfilment.State) {
+        let url = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        let price = try Money(minorUnits: 1250, currency: .eur)
+        let placed = Order.OrderPlaced(order: id, customer: "kim", lines: [.init(sku: "MUG-001", name: "Mug", unitPrice: price, quantity: 1)],
+                                       total: price)
+        let state = Fulfilment.start(placed, card: "4242424242424242").state
+        try await TestDatabase.withConnection(url) { connection in
+            try await connection.query("""
+                INSERT INTO sagas (saga_id, status, step, state, due_at) VALUES (\(id), 'running', 'reserve-stock', \(try Sagas.json(state))::jsonb, now())
+                """, logger: TestDatabase.logger)
+        }
+        return (url, state)
     }
 }

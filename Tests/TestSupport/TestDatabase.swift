@@ -62,18 +62,20 @@ public struct TestSetupError: Error, CustomStringConvertible {
 
 /// Runs `body` with a running event store on a fresh database.
 public func withStore<Result: Sendable>(
-    pollInterval: Duration = .seconds(1),
+    pollInterval: Duration = .seconds(1), readInterval: Duration = .milliseconds(10),
     _ body: (EventStore, DatabaseURL) async throws -> Result
 ) async throws -> Result {
     let url = try await TestDatabase.create()
-    return try await withRunningStore(url, pollInterval: pollInterval) { try await body($0, url) }
+    return try await withRunningStore(url, pollInterval: pollInterval, readInterval: readInterval) { try await body($0, url) }
 }
 
 /// Runs `body` with a running event store on the database at `url`.
 public func withRunningStore<Result: Sendable>(
-    _ url: DatabaseURL, pollInterval: Duration = .seconds(1), _ body: (EventStore) async throws -> Result
+    _ url: DatabaseURL, pollInterval: Duration = .seconds(1), readInterval: Duration = .milliseconds(10),
+    _ body: (EventStore) async throws -> Result
 ) async throws -> Result {
-    let store = EventStore(.init(database: url, maximumConnections: 24, pollInterval: pollInterval), logger: TestDatabase.logger)
+    let store = EventStore(.init(database: url, maximumConnections: 24, pollInterval: pollInterval, readInterval: readInterval),
+                           logger: TestDatabase.logger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await store.run() }
         defer { group.cancelAll() }

@@ -30,13 +30,19 @@ public struct CatalogCopy: Sendable {
     }
 
     func product(_ sku: String, on connection: PostgresConnection) async throws -> Product? {
+        try await products([sku], on: connection)[sku]
+    }
+
+    /// The products of `skus` that the copy knows, by SKU, in one round trip.
+    func products(_ skus: [String], on connection: PostgresConnection) async throws -> [String: Product] {
         let rows = try await connection.query("""
-            SELECT name, price_amount, price_currency, discontinued FROM catalog_products WHERE sku = \(sku)
+            SELECT sku, name, price_amount, price_currency, discontinued FROM catalog_products WHERE sku = ANY(\(skus))
             """, logger: store.logger)
-        for try await (name, amount, currency, discontinued) in rows.decode((String, Int64, String, Bool).self) {
-            return Product(sku: sku, name: name, price: try Money(minorUnits: amount, currency: try Currency(currency)), discontinued: discontinued)
+        var products: [String: Product] = [:]
+        for try await (sku, name, amount, currency, discontinued) in rows.decode((String, String, Int64, String, Bool).self) {
+            products[sku] = Product(sku: sku, name: name, price: try Money(minorUnits: amount, currency: try Currency(currency)), discontinued: discontinued)
         }
-        return nil
+        return products
     }
 
     /// The position after which the feed continues.

@@ -148,8 +148,8 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         while !Task.isCancelled {
             do {
                 // Read under the lock (what the previous holder committed is visible), then go on with what this
-                // worker wrote. A cancellation that lands meanwhile is seen at the next write, which reads the
-                // row under its lock: at worst one more forward step is done, and then undone.
+                // worker wrote. A cancellation that lands meanwhile is seen at the next write, which finds the row
+                // at another version and decides again on it: at worst one more forward step is done, and then undone.
                 if current == nil { current = try await sagas.instance(id) }
                 guard let instance = current, let due = instance.dueAt else { return }
                 let wait = due.timeIntervalSinceNow
@@ -160,7 +160,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     continue
                 }
                 guard let step = Fulfilment.next(instance.state) else {
-                    try await sagas.update(id, attempt: nil) { Fulfilment.Transition(state: $0) }  // marks it finished
+                    try await sagas.update(id, attempt: nil, known: instance) { Fulfilment.Transition(state: $0) }  // marks it finished
                     return
                 }
                 current = try await run(step, of: instance)
@@ -188,7 +188,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                 CrashPoint.reached("after-\(step)")
                 let policy = configuration.retry
                 let written = try await sagas.update(id, attempt: .init(step: step.rawValue, attempt: attempt, outcome: result.outcome,
-                                                                         reason: result.reason, startedAt: started)) { fresh in
+                                                                         reason: result.reason, startedAt: started), known: instance) { fresh in
                     Fulfilment.record(result, of: step, in: fresh, policy: policy)
                 }
                 log(id, step, attempt, result, written, took: Date().timeIntervalSince(started))

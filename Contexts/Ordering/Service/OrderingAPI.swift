@@ -19,7 +19,8 @@ struct OrderingAPI: Sendable {
         self.store = store
         self.copy = copy
         self.carts = CommandHandler(store: store, codec: OrderingEvents.cart)
-        self.orders = CommandHandler(store: store, codec: OrderingEvents.order)
+        // The saga's: one set of kept orders for the checkout, the customers' commands and the saga's records.
+        self.orders = orchestrator.sagas.orders
         self.commands = CommandRunner(store: store)
         self.sagas = orchestrator.sagas
         self.orchestrator = orchestrator
@@ -144,30 +145,37 @@ struct OrderingAPI: Sendable {
         let order = body.order ?? UUID().uuidString.lowercased()
         let response = try await commands.run(request, body: bytes) { transaction in
             let cartStream = try OrderingStreams.cart(customer), orderStream = try OrderingStreams.order(order)
-            try await transaction.lock([cartStream, orderStream])
-            let cart = try await carts.state(of: cartStream, in: transaction)
-            var lines: [Order.Line] = []
-            for item in cart.state.items {
-                guard let product = try await copy.product(item.sku, on: transaction.connection) else {
+            // The cart's lock first, then the order's (each append takes its stream's): a checkout is the only
+            // transaction that writes both, so two of them cannot deadlock.
+            let cart = try await carts.handle(.checkOut(customer: customer, order: order), on: cartStream, in: transaction)
+            guard case .checkedOut(let checkedOut)? = cart.events.first else { preconditionFailure("checking out a cart yields CartCheckedOut") }
+            let products = try await copy.products(checkedOut.items.map(\.sku), on: transaction.connection)
+            let lines = try checkedOut.items.map { item in
+                guard let product = products[item.sku] else {
                     throw Problem.ruleBroken("unknown-product", "product \(item.sku) is no longer in the catalog: remove it from the cart")
                 }
                 guard !product.discontinued else {
                     throw Problem.ruleBroken("product-discontinued", "product \(item.sku) is discontinued: remove it from the cart")
                 }
-                lines.append(Order.Line(sku: item.sku, name: product.name, unitPrice: product.price, quantity: item.quantity))
+                return Order.Line(sku: item.sku, name: product.name, unitPrice: product.price, quantity: item.quantity)
             }
-            let current = try await orders.state(of: orderStream, in: transaction)
-            let placed = try Order.decide(.place(order: order, customer: customer, lines: lines), current.state)
-            let checkedOut = try Cart.decide(.checkOut(customer: customer, order: order), cart.state)
-            try await carts.append(checkedOut, to: cartStream, after: cart, in: transaction)
-            let written = try await orders.append(placed, to: orderStream, after: current, in: transaction)
-            // The order's fulfilment starts in the same transaction: no placed order is ever without its saga.
-            guard case .placed(let event)? = placed.first else { preconditionFailure("placing an order yields OrderPlaced") }
-            let saga = Fulfilment.start(event, card: card)
-            let (state, version) = try await sagas.start(saga, order: (written.state, written.streamVersion), in: transaction)
+            // The order's fulfilment starts in the same transaction, its first order command appended with the
+            // placement: no placed order is ever without its saga.
+            var saga: Fulfilment.Transition?
+            let written = try await orders.handle(on: orderStream, in: transaction) { current in
+                let placed = try Order.decide(.place(order: order, customer: customer, lines: lines), current)
+                guard case .placed(let event)? = placed.first else { preconditionFailure("placing an order yields OrderPlaced") }
+                let started = Fulfilment.start(event, card: card)
+                saga = started
+                guard let command = started.orderCommand else { return placed }
+                return placed + (try Order.decide(command, Order.replay(placed, from: current)))
+            }
+            guard let saga else { preconditionFailure("placing an order starts its saga") }
+            try await sagas.start(saga.state, in: transaction)
+            let state = written.state
             return try .json(.created, OrderView(
                 order: order, customer: customer, status: state.status?.rawValue ?? "placed", lines: state.lines, total: state.total,
-                reason: nil, refundRequired: false, version: version, fulfilment: nil), etag: ETag.make(version),
+                reason: nil, refundRequired: false, version: written.streamVersion, fulfilment: nil), etag: ETag.make(written.streamVersion),
                 location: "/orders/\(order)")
         }
         if response.status == .created { orchestrator.take(order) }

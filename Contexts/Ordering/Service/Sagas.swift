@@ -64,23 +64,14 @@ public struct Sagas: Sendable {
 
     // MARK: Writing
 
-    /// Starts an instance in the caller's transaction (the checkout's), with the order command it gives, decided
-    /// on `order` (the order as the caller just wrote it, its stream locked). Returns the order after that command.
-    func start(
-        _ transition: Fulfilment.Transition, order: (state: Order.State, version: Int64), in transaction: EventStore.Transaction
-    ) async throws -> (state: Order.State, version: Int64) {
-        let state = transition.state
+    /// Starts an instance in the caller's transaction (the checkout's, which appends the order's first command
+    /// with its placement).
+    func start(_ state: Fulfilment.State, in transaction: EventStore.Transaction) async throws {
         try await transaction.connection.run("""
             INSERT INTO sagas (saga_id, status, step, state, due_at, correlation_id, traceparent)
             VALUES (\(state.order), \(state.status.rawValue), \(Fulfilment.next(state)?.rawValue), \(try Self.json(state))::jsonb, now(),
                     \(EventMetadata.current?.correlationID), \(EventMetadata.current?.traceparent))
             """, logger: transaction.logger)
-        guard let command = transition.orderCommand else { return order }
-        let events = try Order.decide(command, order.state)
-        guard !events.isEmpty else { return order }
-        let written = try await orders.append(events, to: try OrderingStreams.order(state.order), after: order, in: transaction,
-                                              metadata: Self.metadata(state))
-        return (written.state, written.streamVersion)
     }
 
     /// Locks an instance's row for the rest of the caller's transaction; says whether there is one.
@@ -94,14 +85,19 @@ public struct Sagas: Sendable {
     }
 
     /// Changes an instance: `change` gets its freshest state under the row's lock; the new state, the order's
-    /// command and the timeline entry are written in one transaction. Returns the instance as written and how
-    /// long to wait before it is due again.
+    /// command and the timeline entry are written in one transaction. Returns the instance as written.
+    ///
+    /// - Parameter known: the instance as its worker last wrote or read it, if it holds the instance's lock. The
+    ///   change is then decided on that and written only if the row's version is still its version (a customer's
+    ///   cancellation or an operator's retry changes it): no read first, and without an order command a single
+    ///   statement. When the row has moved on, it is changed as without `known`.
     @discardableResult
     func update(
-        _ id: String, attempt: Attempt?,
+        _ id: String, attempt: Attempt?, known: Instance? = nil,
         _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
     ) async throws -> Instance {
-        try await store.withTransaction { transaction in
+        if let known, let written = try await update(id, attempt: attempt, ifAt: known, change) { return written }
+        return try await store.withTransaction { transaction in
             try await update(id, attempt: attempt, in: transaction, change)
         }
     }
@@ -114,41 +110,80 @@ public struct Sagas: Sendable {
         let connection = transaction.connection, logger = transaction.logger
         guard let current = try await Self.load(id, on: connection, logger: logger, forUpdate: true) else { throw SagaError.unknown(id) }
         let transition = try change(current.state)
-        let state = transition.state
-        if let command = transition.orderCommand {
-            try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
-        }
-        let status = state.status
-        let step = Fulfilment.next(state) ?? state.parked?.step
-        let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
-        let rows = try await connection.execute(
-            Update(id: id, attempt: attempt, status: status.rawValue, step: step?.rawValue, state: try Self.json(state), delay: delay?.seconds),
-            logger: logger)
-        var written: Instance?
-        for try await row in rows { written = row }
-        guard let written else { throw SagaError.unknown(id) }
+        try await orderCommand(of: transition, in: transaction)
+        guard let written = try await write(transition, of: id, attempt: attempt, on: connection, logger: logger) else { throw SagaError.unknown(id) }
         return written
     }
 
-    /// An instance's new state and its timeline entry, in one statement (prepared: it runs after every step).
+    /// ``update(_:attempt:known:_:)`` on the version of `known`; `nil` (and nothing written) when the row is at another.
+    private func update(
+        _ id: String, attempt: Attempt?, ifAt known: Instance, _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
+    ) async throws -> Instance? {
+        let transition = try change(known.state)
+        guard transition.orderCommand != nil else {
+            return try await store.withConnection { connection in
+                try await write(transition, of: id, attempt: attempt, ifVersion: known.version, on: connection, logger: store.logger)
+            }
+        }
+        struct MovedOn: Error {}
+        do {
+            return try await store.withTransaction { transaction in
+                // The row first (its lock, then the order's stream: the order cancellations take them in), then the order.
+                guard let written = try await write(transition, of: id, attempt: attempt, ifVersion: known.version,
+                                                    on: transaction.connection, logger: transaction.logger) else { throw MovedOn() }
+                try await orderCommand(of: transition, in: transaction)
+                return written
+            }
+        } catch is MovedOn {
+            return nil
+        }
+    }
+
+    private func orderCommand(of transition: Fulfilment.Transition, in transaction: EventStore.Transaction) async throws {
+        guard let command = transition.orderCommand else { return }
+        let state = transition.state
+        try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
+    }
+
+    /// Writes the instance's new state and timeline entry (at `ifVersion` only, when given); the row as written.
+    private func write(
+        _ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64? = nil, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Instance? {
+        let state = transition.state, status = state.status
+        let step = Fulfilment.next(state) ?? state.parked?.step
+        let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
+        let rows = try await connection.execute(
+            Update(id: id, attempt: attempt, status: status.rawValue, step: step?.rawValue, state: try Self.json(state), delay: delay?.seconds,
+                   version: ifVersion),
+            logger: logger)
+        var written: Instance?
+        for try await row in rows { written = row }
+        return written
+    }
+
+    /// An instance's new state and its timeline entry, in one statement (prepared: it runs after every step); at
+    /// version `$12` only, when given (no row then, and no entry).
     struct Update: PostgresPreparedStatement {
         static let sql = """
-            WITH entry AS (
+            WITH updated AS (
+                UPDATE sagas SET status = $8, step = $9, state = $10::jsonb,
+                    due_at = CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END,
+                    version = version + 1, updated_at = now()
+                WHERE saga_id = $1 AND ($12::bigint IS NULL OR version = $12)
+                RETURNING \(Sagas.columns)
+            ), entry AS (
                 INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
-                SELECT $1, $2, $3, $4, $5, $6 WHERE $7
+                SELECT $1, $2, $3, $4, $5, $6 FROM updated WHERE $7
             )
-            UPDATE sagas SET status = $8, step = $9, state = $10::jsonb,
-                due_at = CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END,
-                version = version + 1, updated_at = now()
-            WHERE saga_id = $1
-            RETURNING \(Sagas.columns)
+            SELECT * FROM updated
             """
         typealias Row = Instance
 
-        let id: String, attempt: Attempt?, status: String, step: String?, state: String, delay: Double?
+        let id: String, attempt: Attempt?, status: String, step: String?, state: String, delay: Double?, version: Int64?
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 11)
+            var bindings = PostgresBindings(capacity: 12)
             bindings.append(id)
             bindings.append(attempt?.step)
             bindings.append(attempt.map { Int32(clamping: $0.attempt) })
@@ -160,6 +195,7 @@ public struct Sagas: Sendable {
             bindings.append(step)
             bindings.append(state)
             bindings.append(delay)
+            bindings.append(version)
             return bindings
         }
 
