@@ -177,15 +177,15 @@ public final class Downstream: Service, Sendable {
         return Response(status: response.status, headers: response.headers, body: body, instance: configuration.instances[index])
     }
 
-    /// Healthy instances from the next one in turn, then (if none is healthy) all of them: an instance marked
-    /// down may be back before its next check.
+    /// Healthy instances from the next one in turn, then the others: an instance marked down may be back before
+    /// its next check (a health check that took too long on a busy machine marks a live one down), and trying it is
+    /// better than no answer when the healthy ones failed a request that may be repeated.
     private func instancesInTurn() -> [Int] {
         let count = configuration.instances.count
         let start = turn.add(1, ordering: .relaxed).oldValue
         let rotated = (0..<count).map { (start + $0) % count }
         let flags = healthy.withLock { $0 }
-        let up = rotated.filter { flags[$0] }
-        return up.isEmpty ? rotated : up
+        return rotated.filter { flags[$0] } + rotated.filter { !flags[$0] }
     }
 
     private func setHealthy(_ index: Int, _ value: Bool) {
