@@ -47,8 +47,12 @@ public final class EventStore: Service, Sendable {
     /// `append_events` takes the same lock.
     static let streamLockSpace: Int32 = 24158
 
-    /// The channel on which appends are announced. A payload-free hint: listeners re-read the store.
+    /// The channel on which appends are announced: a hint (listeners re-read the store) whose payload is the
+    /// announcing store's ``announcer``.
     static let channel = "shop_events_appended"
+    /// Names this store's announcements, so that its own listener ignores them: its subscribers were woken when
+    /// it appended, and waking them again would cost each a read that finds nothing.
+    private let announcer = UUID().uuidString
 
     public let configuration: Configuration
     let client: PostgresClient
@@ -151,20 +155,39 @@ public final class EventStore: Service, Sendable {
         return result.0
     }
 
-    /// An open transaction of ``withTransaction(_:)``.
+    /// An open transaction of ``withTransaction(_:)``, or a planned one of ``plan(_:)``: the same command code
+    /// runs against either.
     public final class Transaction: Sendable {
-        /// The transaction's connection, for the caller's own statements in the same transaction.
-        public let connection: PostgresConnection
         public let logger: Logger
+        /// The connection of a live transaction; `nil` for a planned one, which records its writes in `planned`.
+        private let live: PostgresConnection?
+        private let planned = Mutex(PlannedWrites())
         private let appendedFlag = Mutex(false)
         private let commitActions = Mutex<[@Sendable () -> Void]>([])
 
         init(connection: PostgresConnection, logger: Logger) {
-            self.connection = connection
+            self.live = connection
             self.logger = logger
         }
 
+        init(planningWith logger: Logger) {
+            self.live = nil
+            self.logger = logger
+        }
+
+        /// The transaction's connection, for the caller's own statements in the same transaction. A planned
+        /// transaction has none: it throws ``NeedsTransaction``, and the command runs in a real one instead.
+        public var connection: PostgresConnection {
+            get throws {
+                guard let live else { throw NeedsTransaction() }
+                return live
+            }
+        }
+
         var hasAppended: Bool { appendedFlag.withLock { $0 } }
+
+        /// What a planned transaction recorded.
+        var plannedWrites: PlannedWrites? { live == nil ? planned.withLock { $0 } : nil }
 
         /// Runs `action` once the transaction has committed; never if it rolls back. For what may only
         /// remember what is durable, such as a cache of the states the transaction read and wrote.
@@ -177,11 +200,19 @@ public final class EventStore: Service, Sendable {
         }
 
         /// ``EventStore/append(_:to:expectedVersion:)``, inside this transaction.
+        ///
+        /// Planned, it is recorded (an exact expected version only) and answered as it will be written: the
+        /// version is known, and the positions are placeholders that ``PlannedWrites`` replaces in the reply.
         @discardableResult
         public func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
-            try await withSpan("append \(stream.category)") { span in
+            let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
+            if live == nil {
+                guard case .exact(let version) = expectedVersion else { throw NeedsTransaction() }
+                appendedFlag.withLock { $0 = true }
+                return planned.withLock { $0.append(statement, after: version) }
+            }
+            return try await withSpan("append \(stream.category)") { span in
                 span.attributes["shop.events"] = events.count
-                let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
                 let result = try await EventStore.runAppend(stream: stream, expectedVersion: expectedVersion) {
                     try await connection.execute(statement, logger: logger)
                 }
@@ -196,12 +227,27 @@ public final class EventStore: Service, Sendable {
         public func lock(_ streams: [StreamName]) async throws {
             let names = Set(streams).sorted().map(\.rawValue)
             guard !names.isEmpty else { return }
+            if live == nil { return planned.withLock { for name in names { $0.lock(name) } } }
             try await connection.run("SELECT lock_streams(\(names))", logger: logger)
         }
 
+        /// Calls `function`, a SQL function of the context's own tables that takes one `jsonb` argument, with
+        /// `argument` (JSON text): for what a command writes besides events (a saga's row), in its transaction.
+        /// Planned, the call is recorded, and made by the planned statement after the appends.
+        public func call(_ function: String, with argument: String) async throws {
+            guard !function.isEmpty, function.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) }) else {
+                preconditionFailure("'\(function)' is not the name of one of the context's SQL functions")
+            }
+            if live == nil { return planned.withLock { $0.call(function, with: argument) } }
+            try await connection.run("SELECT \(unescaped: function)(\(argument)::jsonb)", logger: logger)
+        }
+
         /// ``EventStore/readStream(_:from:limit:)``, inside this transaction.
+        ///
+        /// Planned, nothing is read: the stream is taken to end before `version`, which the planned writes check.
         public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
-            try await EventStore.all(connection.execute(ReadStream(stream: stream, from: version, limit: limit), logger: logger))
+            if live == nil { return planned.withLock { $0.read(stream.rawValue, at: version - 1, locking: false) } }
+            return try await EventStore.all(connection.execute(ReadStream(stream: stream, from: version, limit: limit), logger: logger))
         }
 
         /// Takes the stream's append lock (see ``lock(_:)``), then reads its events from `version` on, in one
@@ -210,7 +256,8 @@ public final class EventStore: Service, Sendable {
         /// Locks taken one read after another are taken in the order of the reads: a command that locks several
         /// streams takes them all first with ``lock(_:)`` (taking a lock it holds again costs nothing more).
         public func readStreamLocked(_ stream: StreamName, from version: Int64 = 1) async throws -> [RecordedEvent] {
-            try await EventStore.all(connection.execute(ReadStreamLocked(stream: stream, from: version), logger: logger))
+            if live == nil { return planned.withLock { $0.read(stream.rawValue, at: version - 1, locking: true) } }
+            return try await EventStore.all(connection.execute(ReadStreamLocked(stream: stream, from: version), logger: logger))
         }
     }
 
@@ -433,7 +480,7 @@ public final class EventStore: Service, Sendable {
 
     // MARK: Wake-ups
 
-    private func appended() {
+    func appended() {
         appendedHere.signal()
         eventsAvailable.signal()
     }
@@ -447,7 +494,7 @@ public final class EventStore: Service, Sendable {
                     try await connection.listen(on: Self.channel) { notifications in
                         // Anything appended while nobody listened would otherwise wait for the next poll.
                         eventsAvailable.signal()
-                        for try await _ in notifications { eventsAvailable.signal() }
+                        for try await notification in notifications where notification.payload != announcer { eventsAvailable.signal() }
                     }
                 }
             } catch {
@@ -482,7 +529,7 @@ public final class EventStore: Service, Sendable {
             seen = appendedHere.generation
             lastSent = ContinuousClock.now
             do {
-                try await client.run("SELECT pg_notify(\(Self.channel), '')", logger: logger)
+                try await client.run("SELECT pg_notify(\(Self.channel), \(announcer))", logger: logger)
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("announcing appends failed", metadata: ["error": "\(describe(error))"])

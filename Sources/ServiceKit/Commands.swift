@@ -27,6 +27,34 @@ public struct CommandReply: Sendable, Codable, Equatable {
         CommandReply(status: status, body: try JSONEncoder.sortedKeys.encode(value), etag: etag, location: location)
     }
 
+    // Stored with its body as text (bodies are JSON), so that the store can write positions into it
+    // (`run_planned_command`); a body that is not UTF-8 is stored as base64, as it was before.
+    private enum CodingKeys: String, CodingKey { case status, body, text, etag, location }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        status = try container.decode(Int.self, forKey: .status)
+        if let text = try container.decodeIfPresent(String.self, forKey: .text) {
+            body = Data(text.utf8)
+        } else {
+            body = try container.decode(Data.self, forKey: .body)
+        }
+        etag = try container.decodeIfPresent(String.self, forKey: .etag)
+        location = try container.decodeIfPresent(String.self, forKey: .location)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        if let text = String(validating: body, as: UTF8.self) {
+            try container.encode(text, forKey: .text)
+        } else {
+            try container.encode(body, forKey: .body)
+        }
+        try container.encodeIfPresent(etag, forKey: .etag)
+        try container.encodeIfPresent(location, forKey: .location)
+    }
+
     public func response(replayed: Bool) -> Response {
         var headers: HTTPFields = [.contentType: status >= 400 ? "application/problem+json" : "application/json"]
         if let etag { headers[.eTag] = etag }
@@ -38,11 +66,17 @@ public struct CommandReply: Sendable, Codable, Equatable {
 
 /// Runs commands exactly once per `Idempotency-Key`.
 ///
-/// In one transaction: lock the key and look it up (one round trip); if it was used, answer what was answered
-/// then (or 422 if the request differs); else run the command, store its reply, commit. A command refused by a
-/// domain rule (a 4xx ``ProblemConvertible``) is stored too, so a retry gets the same refusal: its transaction
-/// is rolled back (whatever it wrote is undone) and the refusal stored in a second one. A savepoint would do
-/// it in one, but cost every command a round trip for the sake of the few that are refused.
+/// First planned (``EventStore/runPlanned(_:write:applied:)``): the command is decided on the states the service
+/// keeps, and one statement (`run_planned_command`) locks the key, answers the stored reply if the key was used,
+/// and otherwise makes the command's writes and stores its reply: one round trip, one commit. When that cannot
+/// be (a stream moved on, the command refused or needs a transaction of its own), nothing was written, and it
+/// runs in a transaction:
+///
+/// Lock the key and look it up (one round trip); if it was used, answer what was answered then (or 422 if the
+/// request differs); else run the command, store its reply, commit. A command refused by a domain rule (a 4xx
+/// ``ProblemConvertible``) is stored too, so a retry gets the same refusal: its transaction is rolled back
+/// (whatever it wrote is undone) and the refusal stored in a second one. A savepoint would do it in one, but
+/// cost every command a round trip for the sake of the few that are refused.
 public struct CommandRunner: Sendable {
     public let store: EventStore
 
@@ -53,6 +87,11 @@ public struct CommandRunner: Sendable {
         _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
     ) async throws -> Response {
         let (key, fingerprint) = try Self.identify(request, body: body)
+        if let planned = try await store.runPlanned(command, write: { reply, writes in
+            try RunPlannedCommand(key: key, fingerprint: fingerprint, reply: reply, writes: writes)
+        }, applied: { $0.first?.replayed == false }), let row = planned.rows.first {
+            return try Self.reply(storedFingerprint: row.fingerprint, storedReply: row.reply, fingerprint).response(replayed: row.replayed)
+        }
         let refusal: Problem
         do {
             let (reply, replayed) = try await store.withTransaction { transaction -> (CommandReply, Bool) in
@@ -119,7 +158,8 @@ public struct CommandRunner: Sendable {
         var hasher = SHA256()
         hasher.update(data: Data("\(request.method) \(request.uri.path)\n\(request.headers[.ifMatch] ?? "")\n".utf8))
         if let body { hasher.update(data: body) }
-        return (key, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        let hex = Array("0123456789abcdef".utf8)
+        return (key, String(decoding: hasher.finalize().flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0x0F)]] }, as: UTF8.self))
     }
 
     /// The reply stored for `key`; a 422 if the key was used for another request.
@@ -131,14 +171,48 @@ public struct CommandRunner: Sendable {
     /// The reply in `rows` (a stored fingerprint and reply), if any.
     private static func reply(_ rows: PostgresRowSequence, _ fingerprint: String) async throws -> CommandReply? {
         for try await (storedFingerprint, storedReply) in rows.decode((String, String).self) {
-            guard storedFingerprint == fingerprint else {
-                throw Problem.ruleBroken("idempotency-key-reused",
-                                         "this Idempotency-Key was used for a different request; use a new key for a new action")
-            }
-            return try JSONDecoder().decode(CommandReply.self, from: Data(storedReply.utf8))
+            return try reply(storedFingerprint: storedFingerprint, storedReply: storedReply, fingerprint)
         }
         return nil
     }
+
+    /// A stored reply, if it was stored for this request (`fingerprint`); a 422 if the key was used for another.
+    private static func reply(storedFingerprint: String, storedReply: String, _ fingerprint: String) throws -> CommandReply {
+        guard storedFingerprint == fingerprint else {
+            throw Problem.ruleBroken("idempotency-key-reused",
+                                     "this Idempotency-Key was used for a different request; use a new key for a new action")
+        }
+        return try JSONDecoder().decode(CommandReply.self, from: Data(storedReply.utf8))
+    }
+}
+
+/// A command planned on kept states, with its idempotency key and reply, in one statement: `run_planned_command`
+/// (`Migrations/eventstore/0004_planned_writes.sql`). The reply answered is the stored one: the key's earlier
+/// reply (`replayed`), or this one with the positions of its appends written in.
+struct RunPlannedCommand: PostgresPreparedStatement {
+    static let sql = "SELECT fingerprint, reply, replayed FROM run_planned_command($1, $2, $3, $4, \(PlannedWrites.parameters(from: 5)))"
+    typealias Row = (fingerprint: String, reply: String, replayed: Bool)
+
+    let key: String, fingerprint: String, reply: String, writes: PlannedWrites
+
+    init(key: String, fingerprint: String, reply: CommandReply, writes: PlannedWrites) throws {
+        self.key = key
+        self.fingerprint = fingerprint
+        self.reply = String(decoding: try JSONEncoder.sortedKeys.encode(reply), as: UTF8.self)
+        self.writes = writes
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 15)
+        bindings.append(key)
+        bindings.append(fingerprint)
+        bindings.append(reply)
+        bindings.append(writes.placeholders.map(\.description))
+        writes.bind(into: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String, Bool).self) }
 }
 
 extension HTTPField.Name {

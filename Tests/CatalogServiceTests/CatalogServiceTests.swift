@@ -85,6 +85,43 @@ struct CatalogServiceTests {
         }
     }
 
+    /// Commands are planned on the states an instance keeps (one statement), and decided again in a transaction when
+    /// another instance moved a stream on: whichever instance answers, it answers the stream's real version and the
+    /// real position of what it wrote, and a replay answers the same.
+    @Test func twoInstancesTakingTurnsAnswerTheRealVersionsAndPositions() async throws {
+        let url = try await TestDatabase.create()
+        let one = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
+        let other = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
+        try await one.test(.live) { first in
+            try await other.test(.live) { second in
+                try await first.addProduct("MUG-001")
+                var positions: [Position] = []
+                for round in 1...6 {
+                    let client = round.isMultiple(of: 2) ? first : second
+                    let received = try await client.send(.post, "/products/MUG-001/stock", #"{"quantity":\#(round)}"#, key: "receive-\(round)")
+                    #expect(received.status == .ok && received.headers[.eTag] == "\"\(round)\"", "\(String(buffer: received.body))")
+                    positions.append(try #require(Position(received.object["position"] as? String ?? ""), "\(String(buffer: received.body))"))
+                    let again = try await client.send(.post, "/products/MUG-001/stock", #"{"quantity":\#(round)}"#, key: "receive-\(round)")
+                    #expect(again.body == received.body && again.headers[.idempotentReplayed] == "true")
+                }
+                let stored = try await TestDatabase.withConnection(url) { connection in
+                    var positions: [Position] = []
+                    let rows = try await connection.query(
+                        "SELECT transaction_id, global_position FROM events WHERE stream_id = 'stock-MUG-001' ORDER BY stream_version",
+                        logger: TestDatabase.logger)
+                    for try await (transaction, position) in rows.decode((Int64, Int64).self) {
+                        positions.append(Position(transactionID: transaction, globalPosition: position))
+                    }
+                    return positions
+                }
+                #expect(stored == positions)
+                for client in [first, second] {
+                    #expect(try await client.object("/products/MUG-001")["stock"] as? [String: Int] == ["onHand": 21, "reserved": 0, "available": 21])
+                }
+            }
+        }
+    }
+
     @Test func ifMatchGivesOptimisticConcurrency() async throws {
         try await withCatalog { client, url in
             try await client.addProduct("MUG-001")

@@ -33,6 +33,12 @@ public struct CatalogCopy: Sendable {
         try await products([sku], on: connection)[sku]
     }
 
+    /// ``products(_:on:)`` for a command: on its transaction's connection, or the pool's when it is planned.
+    func products(_ skus: [String], for transaction: EventStore.Transaction) async throws -> [String: Product] {
+        if let connection = try? transaction.connection { return try await products(skus, on: connection) }
+        return try await store.withConnection { try await products(skus, on: $0) }
+    }
+
     /// The products of `skus` that the copy knows, by SKU, in one round trip.
     func products(_ skus: [String], on connection: PostgresConnection) async throws -> [String: Product] {
         let rows = try await connection.query("""
@@ -59,7 +65,7 @@ public struct CatalogCopy: Sendable {
     /// again (or late) never takes a product back to an older state.
     public func apply(_ page: CatalogFeed.Page) async throws {
         try await store.withTransaction { transaction in
-            let connection = transaction.connection
+            let connection = try transaction.connection
             for entry in page.events {
                 guard let position = Position(entry.position) else { continue }
                 let (tx, pos) = (position.transactionID, position.globalPosition)

@@ -100,7 +100,7 @@ struct OrderingAPI: Sendable {
     }
 
     private func requireSellable(_ sku: String, on transaction: EventStore.Transaction) async throws {
-        guard let product = try await copy.product(sku, on: transaction.connection) else {
+        guard let product = try await copy.products([sku], for: transaction)[sku] else {
             throw Problem.ruleBroken("unknown-product", "there is no product '\(sku.prefix(40))' in the catalog")
         }
         guard !product.discontinued else { throw Problem.ruleBroken("product-discontinued", "product \(sku) is discontinued") }
@@ -149,7 +149,7 @@ struct OrderingAPI: Sendable {
             // transaction that writes both, so two of them cannot deadlock.
             let cart = try await carts.handle(.checkOut(customer: customer, order: order), on: cartStream, in: transaction)
             guard case .checkedOut(let checkedOut)? = cart.events.first else { preconditionFailure("checking out a cart yields CartCheckedOut") }
-            let products = try await copy.products(checkedOut.items.map(\.sku), on: transaction.connection)
+            let products = try await copy.products(checkedOut.items.map(\.sku), for: transaction)
             let lines = try checkedOut.items.map { item in
                 guard let product = products[item.sku] else {
                     throw Problem.ruleBroken("unknown-product", "product \(item.sku) is no longer in the catalog: remove it from the cart")

@@ -65,13 +65,15 @@ public struct Sagas: Sendable {
     // MARK: Writing
 
     /// Starts an instance in the caller's transaction (the checkout's, which appends the order's first command
-    /// with its placement).
+    /// with its placement), planned or not: `start_saga` (`Migrations/ordering/0005_one_statement_writes.sql`).
     func start(_ state: Fulfilment.State, in transaction: EventStore.Transaction) async throws {
-        try await transaction.connection.run("""
-            INSERT INTO sagas (saga_id, status, step, state, due_at, correlation_id, traceparent)
-            VALUES (\(state.order), \(state.status.rawValue), \(Fulfilment.next(state)?.rawValue), \(try Self.json(state))::jsonb, now(),
-                    \(EventMetadata.current?.correlationID), \(EventMetadata.current?.traceparent))
-            """, logger: transaction.logger)
+        struct Start: Encodable {
+            let id: String, status: String, step: String?, state: Fulfilment.State, correlationId: String?, traceparent: String?
+        }
+        let start = Start(id: state.order, status: state.status.rawValue, step: Fulfilment.next(state)?.rawValue, state: state,
+                          correlationId: EventMetadata.current?.correlationID, traceparent: EventMetadata.current?.traceparent)
+        // Encoded as the rows keep states (`json(_:)`: JSONEncoder's defaults).
+        try await transaction.call("start_saga", with: String(decoding: try JSONEncoder().encode(start), as: UTF8.self))
     }
 
     /// Locks an instance's row for the rest of the caller's transaction; says whether there is one.
@@ -107,7 +109,7 @@ public struct Sagas: Sendable {
         _ id: String, attempt: Attempt?, in transaction: EventStore.Transaction,
         _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
     ) async throws -> Instance {
-        let connection = transaction.connection, logger = transaction.logger
+        let connection = try transaction.connection, logger = transaction.logger
         guard let current = try await Self.load(id, on: connection, logger: logger, forUpdate: true) else { throw SagaError.unknown(id) }
         let transition = try change(current.state)
         try await orderCommand(of: transition, in: transaction)
@@ -124,6 +126,14 @@ public struct Sagas: Sendable {
             return try await store.withConnection { connection in
                 try await write(transition, of: id, attempt: attempt, ifVersion: known.version, on: connection, logger: store.logger)
             }
+        }
+        // Planned on the order's kept state: the update and the order's events in one statement (`advance_saga`).
+        if let planned = try await store.runPlanned({ transaction in try await orderCommand(of: transition, in: transaction) },
+                                                    write: { _, writes in
+                                                        Advance(update: try Self.update(transition, of: id, attempt: attempt, ifVersion: known.version),
+                                                                writes: writes)
+                                                    }, applied: { !$0.isEmpty }) {
+            return planned.rows.first
         }
         struct MovedOn: Error {}
         do {
@@ -150,16 +160,18 @@ public struct Sagas: Sendable {
         _ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64? = nil, on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Instance? {
-        let state = transition.state, status = state.status
-        let step = Fulfilment.next(state) ?? state.parked?.step
-        let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
-        let rows = try await connection.execute(
-            Update(id: id, attempt: attempt, status: status.rawValue, step: step?.rawValue, state: try Self.json(state), delay: delay?.seconds,
-                   version: ifVersion),
-            logger: logger)
+        let rows = try await connection.execute(try Self.update(transition, of: id, attempt: attempt, ifVersion: ifVersion), logger: logger)
         var written: Instance?
         for try await row in rows { written = row }
         return written
+    }
+
+    private static func update(_ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64?) throws -> Update {
+        let state = transition.state, status = state.status
+        let step = Fulfilment.next(state) ?? state.parked?.step
+        let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
+        return Update(id: id, attempt: attempt, status: status.rawValue, step: step?.rawValue, state: try json(state), delay: delay?.seconds,
+                      version: ifVersion)
     }
 
     /// An instance's new state and its timeline entry, in one statement (prepared: it runs after every step); at
@@ -196,6 +208,23 @@ public struct Sagas: Sendable {
             bindings.append(state)
             bindings.append(delay)
             bindings.append(version)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try Sagas.instance(row) }
+    }
+
+    /// ``Update`` (at its version) and the order's planned events, in one statement: `advance_saga`
+    /// (`Migrations/ordering/0005_advance_saga.sql`).
+    struct Advance: PostgresPreparedStatement {
+        static let sql = "SELECT \(Sagas.columns) FROM advance_saga($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \(PlannedWrites.parameters(from: 13)))"
+        typealias Row = Instance
+
+        let update: Update, writes: PlannedWrites
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = try update.makeBindings()
+            writes.bind(into: &bindings)
             return bindings
         }
 

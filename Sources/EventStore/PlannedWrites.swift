@@ -1,0 +1,125 @@
+import Foundation
+import PostgresNIO
+import Tracing
+
+/// The writes of a command decided on the states kept in memory, recorded instead of made, to be made in one
+/// statement: the streams it locked (in the order it took them), the version at which it read each stream, its
+/// appends, and its calls of the context's own SQL functions (``EventStore/Transaction/call(_:with:)``). `Migrations/eventstore/0004_planned_writes.sql` makes them.
+///
+/// A command in a transaction costs a round trip for BEGIN, for each lock, read and append, for whatever else
+/// it writes, and for COMMIT. Most commands find their streams where they left them (a stream mostly has one
+/// writer at a time), so the reads find nothing new: planned, the same command costs one round trip, and one
+/// commit. When a stream has moved on, the statement writes nothing and the command is decided again in a
+/// transaction (``EventStore/runPlanned(_:write:)``).
+public struct PlannedWrites: Sendable {
+    private(set) var locks: [String] = []
+    private var locked: Set<String> = []
+    private(set) var reads: [(stream: String, version: Int64)] = []
+    private(set) var appends: [(statement: AppendEvents, version: Int64)] = []
+    private(set) var calls: [(function: String, argument: String)] = []
+    /// Each append's first and last position as the command was told them, to be replaced by the real ones.
+    public private(set) var placeholders: [Position] = []
+
+    mutating func lock(_ stream: String) {
+        if locked.insert(stream).inserted { locks.append(stream) }
+    }
+
+    /// Nothing is read: the stream is taken to be at `version`, which the statement checks.
+    mutating func read(_ stream: String, at version: Int64, locking: Bool) -> [RecordedEvent] {
+        if locking { lock(stream) }
+        reads.append((stream, version))
+        return []
+    }
+
+    mutating func append(_ statement: AppendEvents, after version: Int64) -> AppendResult {
+        lock(statement.stream.rawValue)
+        appends.append((statement, version))
+        let first = Self.placeholder(), last = Self.placeholder()
+        placeholders += [first, last]
+        return AppendResult(streamVersion: version + Int64(statement.ids.count), firstPosition: first, lastPosition: last, wasDuplicate: false)
+    }
+
+    mutating func call(_ function: String, with argument: String) {
+        calls.append((function, argument))
+    }
+
+    /// A position no append has: negative, and random (nothing a client sent can spell it by chance). Each part
+    /// has 18 digits, so that no placeholder's text is the start of another's.
+    private static func placeholder() -> Position {
+        let digits: Range<Int64> = 100_000_000_000_000_000..<1_000_000_000_000_000_000
+        return Position(transactionID: -Int64.random(in: digits), globalPosition: -Int64.random(in: digits))
+    }
+
+    public var hasAppends: Bool { !appends.isEmpty }
+
+    /// As a transaction's appends are traced: `append order`, or `append cart, order` for several categories.
+    var spanName: String {
+        var categories: [String] = []
+        for (statement, _) in appends where !categories.contains(String(statement.stream.category)) { categories.append(String(statement.stream.category)) }
+        return categories.isEmpty ? "planned writes" : "append " + categories.joined(separator: ", ")
+    }
+
+    /// Binds the writes as the thirteen parameters `apply_planned_writes` takes, after the statement's own.
+    public func bind(into bindings: inout PostgresBindings) {
+        bindings.append(locks)
+        bindings.append(reads.map(\.stream))
+        bindings.append(reads.map(\.version))
+        bindings.append(appends.map(\.statement.stream.rawValue))
+        bindings.append(appends.map(\.version))
+        bindings.append(appends.map { Int32($0.statement.ids.count) })
+        bindings.append(appends.flatMap(\.statement.ids))
+        bindings.append(appends.flatMap(\.statement.types))
+        bindings.append(appends.flatMap(\.statement.versions))
+        bindings.append(appends.flatMap(\.statement.payloads))
+        bindings.append(appends.flatMap(\.statement.metadata))
+        bindings.append(calls.map(\.function))
+        bindings.append(calls.map(\.argument))
+    }
+
+    /// The parameter list of `apply_planned_writes`, numbered from `first` on: for the SQL of a statement that
+    /// passes its planned writes on.
+    public static func parameters(from first: Int) -> String {
+        (first..<first + 13).map { "$\($0)" }.joined(separator: ", ")
+    }
+
+    /// The error `apply_planned_writes` raises when a stream has moved on since the command read it.
+    static let staleState = "SE002"
+}
+
+/// A planned transaction cannot do this (its command reads or writes something besides the event store's
+/// streams): the command must run in a real transaction.
+public struct NeedsTransaction: Error {}
+
+extension EventStore {
+    /// Decides with `body` on a planned transaction (see ``PlannedWrites``), then runs the statement that `write`
+    /// makes of its result and its planned writes: one round trip, and one commit.
+    ///
+    /// - Parameter applied: whether the statement made the writes, from its rows (it may find that it must not,
+    ///   as a command whose idempotency key was used already).
+    /// - Returns: the result and the statement's rows; `nil` when nothing was written and the caller must decide
+    ///   again in a transaction: `body` threw (it needed a transaction, or refused on a state that may be
+    ///   stale), or a stream had moved on.
+    public func runPlanned<Result: Sendable, Statement: PostgresPreparedStatement>(
+        _ body: (Transaction) async throws -> Result,
+        write: (Result, PlannedWrites) throws -> Statement,
+        applied: ([Statement.Row]) -> Bool = { _ in true }
+    ) async throws -> (result: Result, rows: [Statement.Row])? {
+        let transaction = Transaction(planningWith: logger)
+        guard let result = try? await body(transaction), let planned = transaction.plannedWrites else { return nil }
+        let statement = try write(result, planned)
+        let rows: [Statement.Row]
+        do {
+            rows = try await withSpan(planned.spanName) { span in
+                span.attributes["shop.events"] = planned.appends.reduce(0) { $0 + $1.statement.ids.count }
+                return try await Self.all(client.execute(statement, logger: logger))
+            }
+        } catch let error as PSQLError where error.sqlState == PlannedWrites.staleState {
+            return nil
+        }
+        // What the command remembers (the states it wrote) only when the writes were made.
+        guard applied(rows) else { return (result, rows) }
+        transaction.committed()
+        if transaction.hasAppended { appended() }
+        return (result, rows)
+    }
+}
