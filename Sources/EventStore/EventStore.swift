@@ -155,8 +155,8 @@ public final class EventStore: Service, Sendable {
         return result.0
     }
 
-    /// An open transaction of ``withTransaction(_:)``, or a planned one of ``plan(_:)``: the same command code
-    /// runs against either.
+    /// An open transaction of ``withTransaction(_:)``, or a planned one of ``runPlanned(_:write:applied:)``: the
+    /// same command code runs against either.
     public final class Transaction: Sendable {
         public let logger: Logger
         /// The connection of a live transaction; `nil` for a planned one, which records its writes in `planned`.

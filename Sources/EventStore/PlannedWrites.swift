@@ -4,13 +4,14 @@ import Tracing
 
 /// The writes of a command decided on the states kept in memory, recorded instead of made, to be made in one
 /// statement: the streams it locked (in the order it took them), the version at which it read each stream, its
-/// appends, and its calls of the context's own SQL functions (``EventStore/Transaction/call(_:with:)``). `Migrations/eventstore/0004_planned_writes.sql` makes them.
+/// appends, and its calls of the context's own SQL functions (``EventStore/Transaction/call(_:with:)``).
+/// `Migrations/eventstore/0004_planned_writes.sql` makes them.
 ///
 /// A command in a transaction costs a round trip for BEGIN, for each lock, read and append, for whatever else
 /// it writes, and for COMMIT. Most commands find their streams where they left them (a stream mostly has one
 /// writer at a time), so the reads find nothing new: planned, the same command costs one round trip, and one
 /// commit. When a stream has moved on, the statement writes nothing and the command is decided again in a
-/// transaction (``EventStore/runPlanned(_:write:)``).
+/// transaction (``EventStore/runPlanned(_:write:applied:)``).
 public struct PlannedWrites: Sendable {
     private(set) var locks: [String] = []
     private var locked: Set<String> = []
@@ -50,12 +51,13 @@ public struct PlannedWrites: Sendable {
         return Position(transactionID: -Int64.random(in: digits), globalPosition: -Int64.random(in: digits))
     }
 
-    public var hasAppends: Bool { !appends.isEmpty }
-
     /// As a transaction's appends are traced: `append order`, or `append cart, order` for several categories.
     var spanName: String {
         var categories: [String] = []
-        for (statement, _) in appends where !categories.contains(String(statement.stream.category)) { categories.append(String(statement.stream.category)) }
+        for (statement, _) in appends {
+            let category = String(statement.stream.category)
+            if !categories.contains(category) { categories.append(category) }
+        }
         return categories.isEmpty ? "planned writes" : "append " + categories.joined(separator: ", ")
     }
 
@@ -82,8 +84,10 @@ public struct PlannedWrites: Sendable {
         (first..<first + 13).map { "$\($0)" }.joined(separator: ", ")
     }
 
-    /// The error `apply_planned_writes` raises when a stream has moved on since the command read it.
-    static let staleState = "SE002"
+    /// What `apply_planned_writes` raises when a stream has moved on since the command read it (SE002), and what
+    /// `append_events` raises for a batch partly stored already (SE001): either way nothing was written, and a
+    /// transaction decides again (and answers the conflict as it always does).
+    static let decideInATransaction: Set<String> = ["SE002", "SE001"]
 }
 
 /// A planned transaction cannot do this (its command reads or writes something besides the event store's
@@ -113,7 +117,7 @@ extension EventStore {
                 span.attributes["shop.events"] = planned.appends.reduce(0) { $0 + $1.statement.ids.count }
                 return try await Self.all(client.execute(statement, logger: logger))
             }
-        } catch let error as PSQLError where error.sqlState == PlannedWrites.staleState {
+        } catch let error as PSQLError where error.sqlState.map(PlannedWrites.decideInATransaction.contains) == true {
             return nil
         }
         // What the command remembers (the states it wrote) only when the writes were made.

@@ -203,7 +203,7 @@ struct RunPlannedCommand: PostgresPreparedStatement {
     }
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 15)
+        var bindings = PostgresBindings(capacity: 17)
         bindings.append(key)
         bindings.append(fingerprint)
         bindings.append(reply)

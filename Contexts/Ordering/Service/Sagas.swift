@@ -215,7 +215,7 @@ public struct Sagas: Sendable {
     }
 
     /// ``Update`` (at its version) and the order's planned events, in one statement: `advance_saga`
-    /// (`Migrations/ordering/0005_advance_saga.sql`).
+    /// (`Migrations/ordering/0005_one_statement_writes.sql`).
     struct Advance: PostgresPreparedStatement {
         static let sql = "SELECT \(Sagas.columns) FROM advance_saga($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \(PlannedWrites.parameters(from: 13)))"
         typealias Row = Instance
