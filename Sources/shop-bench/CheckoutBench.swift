@@ -28,6 +28,15 @@ struct Checkout: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "The concurrency levels to measure.")
     var concurrency: [Int] = [1, 2, 4, 8]
 
+    @Option(help: "Milliseconds each customer waits after an order is confirmed before the next (0: at once).")
+    var thinkTime: Int = 0
+
+    func validate() throws {
+        guard perCustomer >= 1 else { throw ValidationError("--per-customer is at least 1") }
+        guard !concurrency.isEmpty, concurrency.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--concurrency takes levels of at least 1") }
+        guard thinkTime >= 0 else { throw ValidationError("--think-time is a number of milliseconds, 0 or more") }
+    }
+
     func run() async throws {
         var logger = Logger(label: "shop-bench")
         logger.logLevel = .critical
@@ -59,19 +68,24 @@ struct Checkout: AsyncParsableCommand {
             try await client.expect(200, .POST, base.catalog + "/products/BENCH-1/stock", #"{"quantity":1000000}"#)
             try await client.waitForCopy()
 
-            // The cost of one durable commit on this PostgreSQL, and how many one saga makes.
+            // The cost of one durable commit on this PostgreSQL, and how many one saga makes; and what a round trip
+            // without a commit costs, to PostgreSQL and to a service, which a saga's path is made of as well.
             let commit = try await Self.singleCommitLatency(urls[1].1, logger: logger)
+            let trips = try await Self.roundTrips(urls[1].1, service: base.catalog + "/health/live", logger: logger)
             let commits = try await Self.commitsPerSaga(client, probe: urls[1].1, logger: logger)
             say("""
-                PostgreSQL single-row INSERT+COMMIT, one connection: \(ms(commit.p50)) ms p50 (\(format(1 / commit.p50, 0))/s)
+                PostgreSQL single-row INSERT+COMMIT, one connection: \(format(commit.p50 * 1000, 2)) ms p50 (\(format(1 / commit.p50, 0))/s)
+                Round trips without a commit: PostgreSQL through a connection pool (SELECT 1) \(format(trips.database * 1000, 2)) ms p50, \
+                HTTP to a service (GET /health/live, kept alive) \(format(trips.http * 1000, 2)) ms p50
                 Durable commits one saga makes, checkout to completed (write transactions in all three databases, wake-up NOTIFYs included): \(format(commits, 1))
                 Budget for checkout → confirmed, 1.5 × commits × commit latency: \(ms(1.5 * commits * commit.p50)) ms
 
                 """)
-            say("concurrency  orders/s  p50 ms  p99 ms  (checkout → confirmed)")
+            say("concurrency  orders/s  p50 ms  p99 ms  (checkout → confirmed\(thinkTime > 0 ? "; each customer thinks \(thinkTime) ms between orders" : ""))")
             var results: [(Int, Double, Double)] = []
             for level in levels {
-                let (rate, latencies) = try await client.run(customers: level, checkoutsEach: perCustomer, tag: "c\(level)")
+                let (rate, latencies) = try await client.run(customers: level, checkoutsEach: perCustomer, tag: "c\(level)",
+                                                             thinking: .milliseconds(thinkTime))
                 let p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99)
                 results.append((level, rate, p50))
                 say("\(String(level).padding(toLength: 13, withPad: " ", startingAt: 0))\(format(rate, 1).padding(toLength: 10, withPad: " ", startingAt: 0))\(ms(p50).padding(toLength: 8, withPad: " ", startingAt: 0))\(ms(p99))")
@@ -91,6 +105,32 @@ struct Checkout: AsyncParsableCommand {
                       + upToCores.map { format($0.1, 1) }.joined(separator: " → ") + " orders/s (\(grows ? "grows" : "DOES NOT GROW"))")
             }
         }
+    }
+
+    /// Sequential `SELECT 1`s through a pool of connections to `url`, and sequential `GET`s of `service` (with the
+    /// shared HTTP client, which keeps its connections alive): the p50 of each, in seconds.
+    static func roundTrips(_ url: DatabaseURL, service: String, logger: Logger) async throws -> (database: Double, http: Double) {
+        func p50(_ body: () async throws -> Void) async throws -> Double {
+            var seconds: [Double] = []
+            for _ in 0..<300 {
+                let started = ContinuousClock.now
+                try await body()
+                seconds.append((ContinuousClock.now - started).seconds)
+            }
+            return percentile(seconds, 0.5)
+        }
+        let pool = PostgresClient(configuration: .init(host: url.host, port: url.port, username: url.username, password: url.password,
+                                                       database: url.database, tls: .disable), backgroundLogger: logger)
+        let database = try await withThrowingTaskGroup(of: Double?.self) { group in
+            group.addTask { await pool.run(); return nil }
+            defer { group.cancelAll() }
+            return try await p50 { for try await _ in try await pool.query("SELECT 1", logger: logger) {} }
+        }
+        let http = try await p50 {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: service), timeout: .seconds(5))
+            _ = try await response.body.collect(upTo: 1 << 16)
+        }
+        return (database, http)
     }
 
     /// Sequential single-row INSERTs, each its own transaction, on `url`.
@@ -199,9 +239,9 @@ struct Client: Sendable {
         try await expect(200, .DELETE, base.ordering + "/carts/warmup")
     }
 
-    /// `customers` customers each check out `checkoutsEach` orders one after another; the rate, and each
-    /// order's seconds from checkout to confirmed (or to completed).
-    func run(customers: Int, checkoutsEach: Int, tag: String) async throws -> (rate: Double, latencies: [Double]) {
+    /// `customers` customers each check out `checkoutsEach` orders one after another (waiting `thinking` after
+    /// each); the rate, and each order's seconds from checkout to confirmed.
+    func run(customers: Int, checkoutsEach: Int, tag: String, thinking: Duration = .zero) async throws -> (rate: Double, latencies: [Double]) {
         let started = ContinuousClock.now
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for customer in 0..<customers {
@@ -216,6 +256,7 @@ struct Client: Sendable {
                         let outcome = try await send(.GET, base.ordering + "/orders/\(order)?wait=30")
                         guard outcome.body["status"] as? String == "confirmed" else { throw BenchError("order \(order) ended \(outcome.body)") }
                         latencies.append((ContinuousClock.now - checkout).seconds)
+                        if thinking > .zero { try await Task.sleep(for: thinking) }
                     }
                     return latencies
                 }
