@@ -47,9 +47,9 @@ public final class EventStore: Service, Sendable {
     /// `append_events` takes the same lock.
     static let streamLockSpace: Int32 = 24158
 
-    /// The channel on which appends are announced: a hint (listeners re-read the store) whose payload is the
-    /// announcing store's ``announcer``.
-    static let channel = "shop_events_appended"
+    /// The channel on which appends are announced (at most once per `announceInterval`): a hint (listeners re-read
+    /// the store) whose payload is the announcing store's ``announcer``.
+    public static let announcementChannel = "shop_events_appended"
     /// Names this store's announcements, so that its own listener ignores them: its subscribers were woken when
     /// it appended, and waking them again would cost each a read that finds nothing.
     private let announcer = UUID().uuidString
@@ -491,7 +491,7 @@ public final class EventStore: Service, Sendable {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
+                    try await connection.listen(on: Self.announcementChannel) { notifications in
                         // Anything appended while nobody listened would otherwise wait for the next poll.
                         eventsAvailable.signal()
                         for try await notification in notifications where notification.payload != announcer { eventsAvailable.signal() }
@@ -529,7 +529,7 @@ public final class EventStore: Service, Sendable {
             seen = appendedHere.generation
             lastSent = ContinuousClock.now
             do {
-                try await client.run("SELECT pg_notify(\(Self.channel), \(announcer))", logger: logger)
+                try await client.run("SELECT pg_notify(\(Self.announcementChannel), \(announcer))", logger: logger)
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("announcing appends failed", metadata: ["error": "\(describe(error))"])

@@ -11,6 +11,7 @@ import NIOFoundationCompat
 import OrderingService
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Checkouts end to end through the three services (each on its own database and port, over real HTTP, in
 /// this process), from the checkout request to the confirmed order, at growing concurrency; against the
@@ -72,12 +73,15 @@ struct Checkout: AsyncParsableCommand {
             // without a commit costs, to PostgreSQL and to a service, which a saga's path is made of as well.
             let commit = try await Self.singleCommitLatency(urls[1].1, logger: logger)
             let trips = try await Self.roundTrips(urls[1].1, service: base.catalog + "/health/live", logger: logger)
-            let commits = try await Self.commitsPerSaga(client, probe: urls[1].1, logger: logger)
+            let (transactions, announcements) = try await Self.transactionsPerSaga(client, probe: urls[1].1, databases: urls.map(\.1), logger: logger)
+            let commits = transactions - announcements
             say("""
                 PostgreSQL single-row INSERT+COMMIT, one connection: \(format(commit.p50 * 1000, 2)) ms p50 (\(format(1 / commit.p50, 0))/s)
                 Round trips without a commit: PostgreSQL through a connection pool (SELECT 1) \(format(trips.database * 1000, 2)) ms p50, \
                 HTTP to a service (GET /health/live, kept alive) \(format(trips.http * 1000, 2)) ms p50
-                Durable commits one saga makes, checkout to completed (write transactions in all three databases, wake-up NOTIFYs included): \(format(commits, 1))
+                Transactions one saga makes, checkout to completed (transaction ids assigned in all three databases): \(format(transactions, 1)), \
+                of which \(format(announcements, 1)) wake-up NOTIFYs (they write nothing, so they wait for no flush)
+                Durable commits one saga makes (the others, each waiting for its flush): \(format(commits, 1))
                 Budget for checkout → confirmed, 1.5 × commits × commit latency: \(ms(1.5 * commits * commit.p50)) ms
 
                 """)
@@ -147,10 +151,47 @@ struct Checkout: AsyncParsableCommand {
         }
     }
 
-    /// Write transactions (transaction ids are assigned cluster-wide, and the three databases share the
-    /// cluster) from a saga's checkout until it is completed, sagas run one at a time, without the probe's own.
-    /// The cart is filled before each window opens.
-    static func commitsPerSaga(_ client: Client, probe url: DatabaseURL, logger: Logger) async throws -> Double {
+    /// Transactions that were given an id (ids are assigned cluster-wide, and the three databases share the
+    /// cluster) from a saga's checkout until it is completed, sagas run one at a time, without the probe's own; and
+    /// how many of them were the event stores' wake-up NOTIFYs, counted by listening in each of `databases`. A
+    /// NOTIFY's transaction is given an id but writes nothing to the WAL, so its commit waits for no flush: it is
+    /// not a durable commit. The cart is filled before each window opens. Means per saga.
+    static func transactionsPerSaga(
+        _ client: Client, probe url: DatabaseURL, databases: [DatabaseURL], logger: Logger
+    ) async throws -> (transactions: Double, announcements: Double) {
+        let heard = Counter(), listening = Counter(), failed = Counter()
+        return try await withThrowingTaskGroup(of: Void.self) { listeners in
+            for (index, database) in databases.enumerated() {
+                let started = AsyncStream.makeStream(of: Void.self)
+                listeners.addTask {
+                    defer { started.continuation.finish() }
+                    do {
+                        try await withConnection(database, id: 10 + index, logger: logger) { connection in
+                            try await connection.listen(on: EventStore.announcementChannel) { notifications in
+                                listening.count.add(1, ordering: .relaxed)
+                                started.continuation.finish()
+                                for try await _ in notifications { heard.count.add(1, ordering: .relaxed) }
+                            }
+                        }
+                    } catch {
+                        if !Task.isCancelled { failed.count.add(1, ordering: .relaxed) }
+                    }
+                }
+                for await _ in started.stream {}
+            }
+            defer { listeners.cancelAll() }
+            let counted = try await transactions(client, probe: url, heard: heard, logger: logger)
+            // A listener that was not there all along would have missed NOTIFYs, and so counted them as durable commits.
+            guard listening.count.load(ordering: .relaxed) == databases.count, failed.count.load(ordering: .relaxed) == 0 else {
+                throw BenchError("could not listen for the wake-up NOTIFYs in every database while counting commits")
+            }
+            return counted
+        }
+    }
+
+    private static func transactions(
+        _ client: Client, probe url: DatabaseURL, heard: Counter, logger: Logger
+    ) async throws -> (transactions: Double, announcements: Double) {
         try await withConnection(url, logger: logger) { connection in
             func xid() async throws -> Int64 {
                 let rows = try await connection.query("SELECT pg_current_xact_id()::text::bigint", logger: logger)
@@ -159,18 +200,19 @@ struct Checkout: AsyncParsableCommand {
             }
             _ = try await client.run(customers: 1, checkoutsEach: 2, tag: "warm")
             let sagas = 10
-            var commits: Int64 = 0
+            var transactions: Int64 = 0, announcements = 0
             for index in 0..<sagas {
                 let cart = client.base.ordering + "/carts/count"
                 try await client.expect(200, .POST, cart + "/items", #"{"sku":"BENCH-1","quantity":1}"#)
                 try await Task.sleep(for: .milliseconds(100))  // the cart's write and its wake-up notification are out of the window
-                let before = try await xid()
+                let before = try await xid(), heardBefore = heard.count.load(ordering: .relaxed)
                 try await client.expect(201, .POST, cart + "/checkout", #"{"order":"count-\#(index)","card":"4242424242424242"}"#)
                 while (try await client.send(.GET, client.base.ordering + "/admin/sagas/count-\(index)")).body["status"] as? String != "completed" {
                     try await Task.sleep(for: .milliseconds(5))
                 }
                 try await Task.sleep(for: .milliseconds(100))  // the last wake-up notifications are in
-                commits += try await xid() - before - 1
+                transactions += try await xid() - before - 1
+                announcements += heard.count.load(ordering: .relaxed) - heardBefore
             }
             // Where a saga's time goes: from the checkout's commit to each step's start and end (mean of the sagas above).
             var marks: [String: [Double]] = [:]
@@ -186,14 +228,14 @@ struct Checkout: AsyncParsableCommand {
             let order = ["reserve-stock", "authorise-payment", "commit-stock", "capture-payment"].flatMap { ["\($0) starts", "\($0) recorded"] }
             say("Where one saga's time goes, from its checkout (ms, mean of \(sagas)): "
                 + order.compactMap { key in marks[key].map { "\(key) \(ms($0.reduce(0, +) / Double($0.count)))" } }.joined(separator: ", "))
-            return Double(commits) / Double(sagas)
+            return (Double(transactions) / Double(sagas), Double(announcements) / Double(sagas))
         }
     }
 
-    static func withConnection<T: Sendable>(_ url: DatabaseURL, logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    static func withConnection<T: Sendable>(_ url: DatabaseURL, id: Int = 1, logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await PostgresConnection.connect(
             configuration: .init(host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable),
-            id: 1, logger: logger)
+            id: id, logger: logger)
         do {
             let result = try await body(connection)
             try await connection.close()
@@ -265,6 +307,11 @@ struct Client: Sendable {
         }
         return (Double(latencies.count) / (ContinuousClock.now - started).seconds, latencies)
     }
+}
+
+/// A count that tasks add to.
+final class Counter: Sendable {
+    let count = Atomic(0)
 }
 
 struct BenchError: Error, CustomStringConvertible {
