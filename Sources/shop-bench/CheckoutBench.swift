@@ -159,7 +159,7 @@ struct Checkout: AsyncParsableCommand {
     static func transactionsPerSaga(
         _ client: Client, probe url: DatabaseURL, databases: [DatabaseURL], logger: Logger
     ) async throws -> (transactions: Double, announcements: Double) {
-        let heard = Counter(), listening = Counter(), failed = Counter()
+        let heard = Tally(), listening = Tally(), failed = Tally()
         return try await withThrowingTaskGroup(of: Void.self) { listeners in
             for (index, database) in databases.enumerated() {
                 let started = AsyncStream.makeStream(of: Void.self)
@@ -190,7 +190,7 @@ struct Checkout: AsyncParsableCommand {
     }
 
     private static func transactions(
-        _ client: Client, probe url: DatabaseURL, heard: Counter, logger: Logger
+        _ client: Client, probe url: DatabaseURL, heard: Tally, logger: Logger
     ) async throws -> (transactions: Double, announcements: Double) {
         try await withConnection(url, logger: logger) { connection in
             func xid() async throws -> Int64 {
@@ -310,7 +310,7 @@ struct Client: Sendable {
 }
 
 /// A count that tasks add to.
-final class Counter: Sendable {
+final class Tally: Sendable {
     let count = Atomic(0)
 }
 
