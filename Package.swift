@@ -198,7 +198,7 @@ let package = Package(
         .executableTarget(
             name: "shop-bench",
             dependencies: [
-                "EventStore", "Projections", "OrderHistory", "Ordering", "SharedKernel",
+                "EventStore", "Projections", "OrderHistory", "Ordering", "Catalog", "SharedKernel",
                 "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,7 +1,9 @@
 /// An aggregate written as three pure functions over values.
 ///
 /// `decide` turns a command into the events it causes (or refuses it with a domain error), `evolve` folds one
-/// event into the state, and `initialState` is the state of a stream without events. Time, ids and anything else
+/// event into the state, and `initialState` is the state of a stream without events. `evolve` takes the state
+/// it folds into as `consuming`: it changes that value in place and gives it back, so folding a stream whose
+/// state holds collections (a product's committed reservations) copies none of them per event. Time, ids and anything else
 /// that varies come in with the command, never from inside `decide`, so a decider is deterministic and tested
 /// with plain given/when/then:
 ///
@@ -20,13 +22,13 @@ public protocol Decider {
 
     static var initialState: State { get }
     static func decide(_ command: Command, _ state: State) throws(Failure) -> [Event]
-    static func evolve(_ state: State, _ event: Event) -> State
+    static func evolve(_ state: consuming State, _ event: Event) -> State
 }
 
 extension Decider {
     /// The state after `events`, starting from ``initialState``.
     public static func replay(_ events: some Sequence<Event>) -> State {
-        events.reduce(initialState, evolve)
+        replay(events, from: initialState)
     }
 
     /// The events `command` causes after `history`: given/when/then in one call, for tests.
@@ -35,7 +37,9 @@ extension Decider {
     }
 
     /// The state after `events`, starting from `state`.
-    public static func replay(_ events: some Sequence<Event>, from state: State) -> State {
-        events.reduce(state, evolve)
+    public static func replay(_ events: some Sequence<Event>, from state: consuming State) -> State {
+        // Consumed and given back: the state has one owner at a time, and is changed without being copied.
+        for event in events { state = evolve(consume state, event) }
+        return state
     }
 }

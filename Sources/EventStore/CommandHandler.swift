@@ -176,7 +176,8 @@ public struct CommandHandler<D: Decider>: Sendable {
             guard event.streamVersion == version + 1 else {
                 throw EventStoreError.unexpectedResponse("\(event.stream) skips from version \(version) to \(event.streamVersion)")
             }
-            state = D.evolve(state, try event.decode(with: codec))
+            let decoded = try event.decode(with: codec)
+            state = D.evolve(consume state, decoded)
             version = event.streamVersion
         }
         return (state, version)

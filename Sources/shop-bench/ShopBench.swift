@@ -9,7 +9,7 @@ struct ShopBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shop-bench",
         abstract: "Benchmarks that print figures and their ratio to a baseline measured in the same run (use bin/bench).",
-        subcommands: [Append.self, Rebuild.self, Checkout.self, BFFBench.self]
+        subcommands: [Append.self, Rebuild.self, Fold.self, Checkout.self, BFFBench.self]
     )
 }
 

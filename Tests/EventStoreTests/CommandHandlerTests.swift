@@ -210,3 +210,67 @@ struct CommandHandlerTests {
         #expect(cache.entry(streams[0]) == nil)
     }
 }
+
+/// A decider whose state counts how often it was copied: its storage is a class, copied on write the way an
+/// array or a dictionary is, and each copy is counted. Folding must hand the state on, not copy it per event (a
+/// product's stock keeps every committed reservation: copied per event, a fold grew with the square of the stream).
+enum Ledger: Decider {
+    final class Lines: @unchecked Sendable {
+        var lines: [Int]
+        init(_ lines: [Int]) { self.lines = lines }
+    }
+
+    struct State: Sendable {
+        var storage = Lines([])
+        var copies = 0
+
+        mutating func append(_ line: Int) {
+            if !isKnownUniquelyReferenced(&storage) {
+                storage = Lines(storage.lines)
+                copies += 1
+            }
+            storage.lines.append(line)
+        }
+    }
+
+    enum Command: Sendable { case write(Int) }
+    enum Event: Sendable { case written(Written) }
+    struct Written: Codable, Sendable { var line: Int }
+
+    static var initialState: State { State() }
+
+    static func decide(_ command: Command, _ state: State) -> [Event] {
+        switch command { case .write(let line): [.written(.init(line: line))] }
+    }
+
+    static func evolve(_ state: consuming State, _ event: Event) -> State {
+        switch event { case .written(let written): state.append(written.line) }
+        return state
+    }
+
+    static let codec = EventCodec<Event>(
+        .event("test.line-written", embed: Event.written) { if case .written(let e) = $0 { e } else { nil } })
+}
+
+@Suite("Folding a stream")
+struct FoldingTests {
+    @Test func replayingHandsTheStateOnWithoutCopyingItPerEvent() {
+        let state = Ledger.replay((1...500).map { Ledger.Event.written(.init(line: $0)) })
+        #expect(state.storage.lines.count == 500)
+        #expect(state.copies == 0)
+        // From a state someone else still holds: copied once, at the first event, never after.
+        let more = Ledger.replay((1...500).map { Ledger.Event.written(.init(line: $0)) }, from: state)
+        #expect(more.storage.lines.count == 1_000 && more.copies == 1 && state.storage.lines.count == 500)
+    }
+
+    @Test func loadingFoldsTheStoredStreamWithoutCopyingTheStatePerEvent() async throws {
+        try await withStore { store, _ in
+            let stream = uniqueStream("ledger")
+            let events = try (1...500).map { try NewEvent(Ledger.Event.written(.init(line: $0)), codec: Ledger.codec) }
+            _ = try await store.append(events, to: stream, expectedVersion: .noStream)
+            let (state, version) = try await CommandHandler<Ledger>(store: store, codec: Ledger.codec).load(stream)
+            #expect(version == 500 && state.storage.lines == Array(1...500))
+            #expect(state.copies == 0)
+        }
+    }
+}

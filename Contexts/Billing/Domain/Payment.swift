@@ -112,8 +112,7 @@ public enum Payment: Decider {
         }
     }
 
-    public static func evolve(_ state: State, _ event: Event) -> State {
-        var state = state
+    public static func evolve(_ state: consuming State, _ event: Event) -> State {
         switch event {
         case .authorised(let authorised):
             state.authorisation = authorised.authorisation

@@ -84,8 +84,7 @@ public enum Product: Decider {
         }
     }
 
-    public static func evolve(_ state: State, _ event: Event) -> State {
-        var state = state
+    public static func evolve(_ state: consuming State, _ event: Event) -> State {
         switch event {
         case .added(let added):
             state.sku = added.sku

@@ -92,8 +92,7 @@ public enum Stock: Decider {
         }
     }
 
-    public static func evolve(_ state: State, _ event: Event) -> State {
-        var state = state
+    public static func evolve(_ state: consuming State, _ event: Event) -> State {
         switch event {
         case .received(let received):
             state.onHand += received.quantity

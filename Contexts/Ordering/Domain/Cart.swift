@@ -91,8 +91,7 @@ public enum Cart: Decider {
         }
     }
 
-    public static func evolve(_ state: State, _ event: Event) -> State {
-        var state = state
+    public static func evolve(_ state: consuming State, _ event: Event) -> State {
         switch event {
         case .itemAdded(let added):
             if let index = state.items.firstIndex(where: { $0.sku == added.sku }) {

@@ -141,8 +141,7 @@ public enum Order: Decider {
         }
     }
 
-    public static func evolve(_ state: State, _ event: Event) -> State {
-        var state = state
+    public static func evolve(_ state: consuming State, _ event: Event) -> State {
         switch event {
         case .placed(let placed):
             state.status = .placed

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Catalog
+import EventStore
+import Foundation
+import Logging
+import SharedKernel
+
+/// A long stream folded from cold: a product's stock after many orders (a reservation and its commit each),
+/// loaded by a command handler that keeps nothing yet, as after a restart. Against reading and decoding the same
+/// events without folding them, in the same run; and at two lengths, to show that an event costs no more to fold
+/// in a longer stream.
+struct Fold: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Folding a long stream from cold against reading it.")
+
+    @OptionGroup var database: BenchDatabase
+
+    @Option(help: "Orders on the longer stream (two events each); the shorter one has half as many.")
+    var orders: Int = 25_000
+
+    @Option(help: "Rounds: each stream is read and folded this many times, in turns; the median counts.")
+    var rounds: Int = 3
+
+    func validate() throws {
+        guard orders >= 2 else { throw ValidationError("--orders is at least 2") }
+        guard rounds >= 1 else { throw ValidationError("--rounds is at least 1") }
+    }
+
+    func run() async throws {
+        let (url, logger) = try await database.prepare()
+        let store = EventStore(.init(database: url), logger: logger)
+        let orders = orders, rounds = rounds
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            await store.waitUntilRunning()
+            print("""
+                A product's stock folded from cold (as after a restart) against reading and decoding its events: \
+                \(rounds) rounds, median. PostgreSQL with default durability (fsync on).
+
+                events   read µs/event   fold µs/event   fold / read
+                """)
+            var perEvent: [Double] = []
+            for count in [orders / 2, orders] {
+                let stream = try await Self.stock(orders: count, in: store)
+                var reads: [Double] = [], folds: [Double] = []
+                for _ in 0..<rounds {
+                    let readStarted = ContinuousClock.now
+                    let events = try await store.readStream(stream)
+                    for event in events { _ = try event.decode(with: CatalogEvents.stock) }
+                    reads.append((ContinuousClock.now - readStarted).seconds / Double(events.count))
+                    let foldStarted = ContinuousClock.now
+                    let (state, version) = try await CommandHandler<Stock>(store: store, codec: CatalogEvents.stock).load(stream)
+                    folds.append((ContinuousClock.now - foldStarted).seconds / Double(version))
+                    guard state.committed.count == count, Int(version) == events.count else {
+                        throw BenchError("\(stream) folded to \(state.committed.count) committed orders at version \(version)")
+                    }
+                }
+                let read = median(reads), fold = median(folds)
+                perEvent.append(fold)
+                print("\(String(2 * count + 1).padding(toLength: 9, withPad: " ", startingAt: 0))"
+                      + "\(format(read * 1e6, 1).padding(toLength: 16, withPad: " ", startingAt: 0))"
+                      + "\(format(fold * 1e6, 1).padding(toLength: 16, withPad: " ", startingAt: 0))\(format(fold / read, 2))")
+            }
+            let growth = perEvent[1] / perEvent[0]
+            print("""
+
+                Fold per event, twice the stream against half of it: \(format(growth, 2)) \
+                (goal ≤ 1.25, an event costs the same however long the stream: \(growth <= 1.25 ? "met" : "NOT MET"))
+                """)
+        }
+    }
+
+    /// A stock stream of its own: received once, then `orders` orders each reserving one unit and committing it.
+    static func stock(orders: Int, in store: EventStore) async throws -> StreamName {
+        let id = "FOLD-\(UUID().uuidString.prefix(8))"
+        let sku = try SKU(id), stream = try StreamName(category: "stock", id: id)
+        var version: Int64 = 0
+        var batch = [try NewEvent(Stock.Event.received(.init(sku: sku, quantity: orders)), codec: CatalogEvents.stock)]
+        for index in 0..<orders {
+            let order = "order-\(index)-\(UUID().uuidString.lowercased())"
+            batch.append(try NewEvent(Stock.Event.reserved(.init(sku: sku, order: order, quantity: 1)), codec: CatalogEvents.stock))
+            batch.append(try NewEvent(Stock.Event.committed(.init(sku: sku, order: order, quantity: 1)), codec: CatalogEvents.stock))
+            if batch.count >= 1_000 || index == orders - 1 {
+                version = try await store.append(batch, to: stream, expectedVersion: .exact(version)).streamVersion
+                batch = []
+            }
+        }
+        return stream
+    }
+}
