@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Pure event-sourcing vocabulary: deciders and the event codec. No I/O; domain targets may import it.
@@ -34,7 +35,9 @@ let package = Package(
         // The published language between contexts: integration events and their shapes. Pure.
         .target(name: "Contracts", dependencies: ["SharedKernel"]),
         // The bounded contexts' domains: deciders only, no NIO, SQL or HTTP. No context imports another.
-        .target(name: "Catalog", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Catalog/Domain"),
+        .target(name: "Catalog", dependencies: [
+            "EventSourcing", "SharedKernel", .product(name: "HashTreeCollections", package: "swift-collections"),
+        ], path: "Contexts/Catalog/Domain"),
         .target(name: "Ordering", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Ordering/Domain"),
         .target(name: "Billing", dependencies: ["EventSourcing", "SharedKernel"], path: "Contexts/Billing/Domain"),
         // The PostgreSQL event store, migrations and the command handler loop.

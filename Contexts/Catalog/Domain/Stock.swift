@@ -1,5 +1,6 @@
 import SharedKernel
 import EventSourcing
+import HashTreeCollections
 
 /// The stock of one SKU: units on hand, and the reservations orders hold on them.
 /// One stream per SKU: `stock-<SKU>`.
@@ -43,12 +44,16 @@ public enum Stock: Decider {
         public init(sku: SKU, order: String, quantity: Int) { self.sku = sku; self.order = order; self.quantity = quantity }
     }
 
+    /// Kept between commands (a product's stock is a long stream), so its maps are persistent hash tries: the
+    /// kept state and the one a command changes share all but the path to what changed. With plain dictionaries a
+    /// command copied every committed reservation first, and cost more with every order the product had had.
     public struct State: Sendable, Equatable {
         public var onHand = 0
         /// Units held per order, not yet committed or released.
-        public var reservations: [String: Int] = [:]
-        /// Orders whose reservation was committed, with their quantity.
-        public var committed: [String: Int] = [:]
+        public var reservations: TreeDictionary<String, Int> = [:]
+        /// Orders whose reservation was committed, with their quantity: every one, for the idempotency of a
+        /// reservation, its release and its commit.
+        public var committed: TreeDictionary<String, Int> = [:]
 
         public var reserved: Int { reservations.values.reduce(0, +) }
         public var available: Int { onHand - reserved }
