@@ -1,9 +1,7 @@
 /// An aggregate written as three pure functions over values.
 ///
 /// `decide` turns a command into the events it causes (or refuses it with a domain error), `evolve` folds one
-/// event into the state, and `initialState` is the state of a stream without events. `evolve` takes the state
-/// it folds into as `consuming`: it changes that value in place and gives it back, so folding a stream whose
-/// state holds collections (a product's committed reservations) copies none of them per event. Time, ids and anything else
+/// event into the state, and `initialState` is the state of a stream without events. Time, ids and anything else
 /// that varies come in with the command, never from inside `decide`, so a decider is deterministic and tested
 /// with plain given/when/then:
 ///
@@ -22,6 +20,8 @@ public protocol Decider {
 
     static var initialState: State { get }
     static func decide(_ command: Command, _ state: State) throws(Failure) -> [Event]
+    /// Takes the state as `consuming`: it changes that value in place and gives it back, so folding a stream whose
+    /// state holds collections (a product's committed reservations) copies none of them per event.
     static func evolve(_ state: consuming State, _ event: Event) -> State
 }
 
