@@ -63,6 +63,8 @@ public final class EventStore: Service, Sendable {
     /// Bumped by every append of this process; the notifier tells the other processes.
     private let appendedHere = ChangeSignal()
     private let running = ChangeSignal()
+    /// The signals of ``watching(_:_:)``, per stream, with how many wait on each.
+    private let streamSignals = Mutex<[StreamName: (signal: ChangeSignal, watchers: Int)]>([:])
     /// Ids for the connections of ``withDedicatedConnection(_:)`` (for their logs).
     private let dedicatedConnections = Atomic(0)
 
@@ -120,7 +122,7 @@ public final class EventStore: Service, Sendable {
             let result = try await Self.runAppend(stream: stream, expectedVersion: expectedVersion) {
                 try await client.execute(statement, logger: logger)
             }
-            if !result.wasDuplicate { appended() }
+            if !result.wasDuplicate { appended(to: [stream]) }
             return result
         }
     }
@@ -140,7 +142,7 @@ public final class EventStore: Service, Sendable {
                     let result = try await body(transaction)
                     try await connection.run("COMMIT", logger: logger)
                     transaction.committed()
-                    return (result, transaction.hasAppended)
+                    return (result, transaction.appendedStreams)
                 } catch {
                     do {
                         try await connection.run("ROLLBACK", logger: logger)
@@ -151,7 +153,7 @@ public final class EventStore: Service, Sendable {
                 }
             }
         }
-        if result.1 { appended() }
+        if !result.1.isEmpty { appended(to: result.1) }
         return result.0
     }
 
@@ -162,7 +164,7 @@ public final class EventStore: Service, Sendable {
         /// The connection of a live transaction; `nil` for a planned one, which records its writes in `planned`.
         private let live: PostgresConnection?
         private let planned = Mutex(PlannedWrites())
-        private let appendedFlag = Mutex(false)
+        private let appendedTo = Mutex<Set<StreamName>>([])
         private let commitActions = Mutex<[@Sendable () -> Void]>([])
 
         init(connection: PostgresConnection, logger: Logger) {
@@ -184,7 +186,8 @@ public final class EventStore: Service, Sendable {
             }
         }
 
-        var hasAppended: Bool { appendedFlag.withLock { $0 } }
+        /// The streams it appended to (a repeated batch, stored once already, does not count).
+        var appendedStreams: Set<StreamName> { appendedTo.withLock { $0 } }
 
         /// What a planned transaction recorded.
         var plannedWrites: PlannedWrites? { live == nil ? planned.withLock { $0 } : nil }
@@ -208,7 +211,7 @@ public final class EventStore: Service, Sendable {
             let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
             if live == nil {
                 guard case .exact(let version) = expectedVersion else { throw NeedsTransaction() }
-                appendedFlag.withLock { $0 = true }
+                appendedTo.withLock { _ = $0.insert(stream) }
                 return planned.withLock { $0.append(statement, after: version) }
             }
             return try await withSpan("append \(stream.category)") { span in
@@ -216,7 +219,7 @@ public final class EventStore: Service, Sendable {
                 let result = try await EventStore.runAppend(stream: stream, expectedVersion: expectedVersion) {
                     try await connection.execute(statement, logger: logger)
                 }
-                if !result.wasDuplicate { appendedFlag.withLock { $0 = true } }
+                if !result.wasDuplicate { appendedTo.withLock { _ = $0.insert(stream) } }
                 return result
             }
         }
@@ -480,9 +483,36 @@ public final class EventStore: Service, Sendable {
 
     // MARK: Wake-ups
 
-    func appended() {
+    func appended(to streams: Set<StreamName>) {
         appendedHere.signal()
         eventsAvailable.signal()
+        for signal in streamSignals.withLock({ watched in streams.compactMap { watched[$0]?.signal } }) { signal.signal() }
+    }
+
+    /// Events may have been appended by another process, to any stream: wakes every waiter.
+    private func announced() {
+        eventsAvailable.signal()
+        for signal in streamSignals.withLock({ $0.values.map(\.signal) }) { signal.signal() }
+    }
+
+    /// Runs `body` with a signal that is bumped whenever events may have been appended to `stream`: by an append of
+    /// this process to it, or by whatever another process announces (an announcement does not name its streams).
+    ///
+    /// For a waiter on one stream (an order's outcome), which ``eventsAvailable`` would wake at every append of
+    /// every stream: with many waiting, each append cost a read per waiter.
+    public func watching<Result>(_ stream: StreamName, _ body: (ChangeSignal) async throws -> Result) async rethrows -> Result {
+        let signal = streamSignals.withLock { watched in
+            let signal = watched[stream]?.signal ?? ChangeSignal()
+            watched[stream] = (signal, (watched[stream]?.watchers ?? 0) + 1)
+            return signal
+        }
+        defer {
+            streamSignals.withLock { watched in
+                guard let entry = watched[stream] else { return }
+                watched[stream] = entry.watchers > 1 ? (entry.signal, entry.watchers - 1) : nil
+            }
+        }
+        return try await body(signal)
     }
 
     /// Holds a connection that LISTENs for appends of every process and wakes this process's subscribers.
@@ -493,8 +523,8 @@ public final class EventStore: Service, Sendable {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.announcementChannel) { notifications in
                         // Anything appended while nobody listened would otherwise wait for the next poll.
-                        eventsAvailable.signal()
-                        for try await notification in notifications where notification.payload != announcer { eventsAvailable.signal() }
+                        announced()
+                        for try await notification in notifications where notification.payload != announcer { announced() }
                     }
                 }
             } catch {

@@ -123,7 +123,8 @@ extension EventStore {
         // What the command remembers (the states it wrote) only when the writes were made.
         guard applied(rows) else { return (result, rows) }
         transaction.committed()
-        if transaction.hasAppended { appended() }
+        let streams = transaction.appendedStreams
+        if !streams.isEmpty { appended(to: streams) }
         return (result, rows)
     }
 }

@@ -242,20 +242,23 @@ struct OrderingAPI: Sendable {
         let stream: StreamName
         do { stream = try OrderingStreams.order(id) } catch { throw Problem.notFound("there is no order '\(id.prefix(40))'") }
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
-        while true {
-            let seen = store.eventsAvailable.generation
-            let (order, version) = try await orders.load(stream)
-            guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
-            let left = deadline - ContinuousClock.now
-            if [.placed, .awaitingStock, .awaitingPayment].contains(status), left > .zero {
-                await store.eventsAvailable.wait(past: seen, timeout: left)
-                continue
+        // Woken by appends to this order's stream only (and by other processes' announcements), not by every append.
+        return try await store.watching(stream) { appended in
+            while true {
+                let seen = appended.generation
+                let (order, version) = try await orders.load(stream)
+                guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
+                let left = deadline - ContinuousClock.now
+                if [.placed, .awaitingStock, .awaitingPayment].contains(status), left > .zero {
+                    await appended.wait(past: seen, timeout: left)
+                    continue
+                }
+                let saga = try await sagas.instance(id)
+                return try CommandReply.json(.ok, OrderView(
+                    order: id, customer: order.customer, status: status.rawValue, lines: order.lines, total: order.total,
+                    reason: order.reason, refundRequired: order.refundRequired, version: version, fulfilment: saga.map(FulfilmentView.init)),
+                    etag: ETag.make(version)).response(replayed: false)
             }
-            let saga = try await sagas.instance(id)
-            return try CommandReply.json(.ok, OrderView(
-                order: id, customer: order.customer, status: status.rawValue, lines: order.lines, total: order.total,
-                reason: order.reason, refundRequired: order.refundRequired, version: version, fulfilment: saga.map(FulfilmentView.init)),
-                etag: ETag.make(version)).response(replayed: false)
         }
     }
 }
