@@ -105,8 +105,9 @@ struct Checkout: AsyncParsableCommand {
                 let cores = ProcessInfo.processInfo.activeProcessorCount
                 let upToCores = results.filter { $0.0 <= max(cores, 2) }
                 let grows = zip(upToCores, upToCores.dropFirst()).allSatisfy { $1.1 > $0.1 }
+                let verdict = upToCores.count < 2 ? "one level up to the cores: nothing to compare" : grows ? "grows" : "DOES NOT GROW"
                 say("Throughput from 1 to \(upToCores.last?.0 ?? 1) concurrent customers (\(cores) cores): "
-                      + upToCores.map { format($0.1, 1) }.joined(separator: " → ") + " orders/s (\(grows ? "grows" : "DOES NOT GROW"))")
+                      + upToCores.map { format($0.1, 1) }.joined(separator: " → ") + " orders/s (\(verdict))")
             }
         }
     }
