@@ -40,6 +40,16 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
         private var heldBackDelay = Duration.milliseconds(5)
         /// When the last read started.
         private var lastRead: ContinuousClock.Instant?
+        /// Since when reads have found events held back at `position` (nil while nothing is), and whether that
+        /// was logged.
+        private var heldBackSince: ContinuousClock.Instant?
+        private var heldBackLogged = false
+        /// How long events may be held back before reads look past the transactions of other databases (which
+        /// costs each read a look at the server's sessions): longer than an append takes, so that a subscriber
+        /// keeping up under load never pays it.
+        static let lookPastOtherDatabasesAfter = Duration.milliseconds(50)
+        /// How long events may be held back before it is logged, with the session that holds them.
+        static let logHeldBackAfter = Duration.seconds(10)
 
         init(store: EventStore, position: Position, batchSize: Int, metadata: Bool) {
             self.store = store
@@ -67,20 +77,31 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
                 // Read the generation before looking, so that a wake-up during the read is not lost.
                 let generation = store.eventsAvailable.generation
                 let (batch, heldBack): ([RecordedEvent], Bool)
+                let pastOtherDatabases = heldBackSince.map { ContinuousClock.now - $0 >= Self.lookPastOtherDatabasesAfter } ?? false
                 do {
-                    (batch, heldBack) = try await store.readAllOrHeldBack(after: position, limit: batchSize, metadata: metadata)
+                    (batch, heldBack) = try await store.readAllOrHeldBack(
+                        after: position, limit: batchSize, metadata: metadata, pastOtherDatabases: pastOtherDatabases)
                 } catch {
                     if Task.isCancelled { return nil }
                     throw error
                 }
                 let timeout: Duration
-                if heldBack {
+                if heldBack && batch.isEmpty {
                     timeout = Swift.min(heldBackDelay, pollInterval)
                     // Capped: a transaction open for long must not double it past what a Duration holds.
                     heldBackDelay = Swift.min(heldBackDelay * 2, pollInterval)
+                    let since = heldBackSince ?? ContinuousClock.now
+                    heldBackSince = since
+                    if !heldBackLogged, ContinuousClock.now - since >= Self.logHeldBackAfter {
+                        heldBackLogged = true
+                        await logHeldBack(since: since)
+                    }
                 } else {
-                    timeout = pollInterval
+                    timeout = heldBack ? .milliseconds(5) : pollInterval
                     heldBackDelay = .milliseconds(5)
+                    if heldBackLogged { store.logger.info("reading all events goes on", metadata: ["position": "\(position)"]) }
+                    heldBackSince = heldBack ? ContinuousClock.now : nil
+                    heldBackLogged = false
                 }
                 if batch.count < batchSize { waitBeforeReading = (generation, timeout) }
                 if let last = batch.last {
@@ -89,6 +110,15 @@ public struct AllEventsSubscription: AsyncSequence, Sendable {
                 }
             }
             return nil
+        }
+
+        /// Says that reading has been held back at `position` since `since`, and by which session.
+        private func logHeldBack(since: ContinuousClock.Instant) async {
+            let holder = (try? await store.holdingBack()).flatMap { $0 }
+            store.logger.warning("reading all events is held back by an open transaction of this database", metadata: [
+                "position": "\(position)", "seconds": "\((ContinuousClock.now - since).components.seconds)",
+                "holder": "\(holder.map(\.description) ?? "a transaction that has ended or cannot be seen")",
+            ])
         }
     }
 }

@@ -322,10 +322,11 @@ public final class EventStore: Service, Sendable {
 
     /// Up to `limit` events after `position`, in commit order, from transactions that have all finished.
     ///
-    /// Only events of transactions older than the oldest transaction still running are returned, so an
-    /// event that commits later always comes after the last one returned: a reader that continues from
-    /// the last position it got never skips an event. While a transaction stays open, readers wait at
-    /// its events, even when later transactions have already committed.
+    /// Only events of transactions older than the oldest transaction of this database still running are
+    /// returned, so an event that commits later always comes after the last one returned: a reader that
+    /// continues from the last position it got never skips an event. While a transaction of this database
+    /// stays open, readers wait at its events, even when later transactions have already committed; one of
+    /// another database holds nothing back (see ``readable(pastOtherDatabases:)``).
     ///
     /// - Parameter types: only events of these types (all when `nil`).
     /// - Parameter metadata: `false` leaves the events' metadata out (``RecordedEvent/metadata`` is empty).
@@ -333,7 +334,7 @@ public final class EventStore: Service, Sendable {
         try await Self.collect(client.query("""
             SELECT \(unescaped: metadata ? Self.columns : Self.columnsWithoutMetadata) FROM events
             WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+              AND \(unescaped: Self.readable(pastOtherDatabases: "true"))
               AND (\(types)::text[] IS NULL OR event_type = ANY (\(types)::text[]))
             ORDER BY transaction_id, global_position
             LIMIT \(Int64(clamping: limit))
@@ -348,10 +349,18 @@ public final class EventStore: Service, Sendable {
     /// every call, which cost more than running it) and one plain index scan: events in commit order, each with
     /// whether it is readable. The readable ones come first (they are the older transactions); any after them
     /// are held back, and only say so (a few rows, while transactions are in flight, read again later).
-    func readAllOrHeldBack(after position: Position, limit: Int, metadata: Bool) async throws -> (events: [RecordedEvent], heldBack: Bool) {
+    ///
+    /// - Parameter pastOtherDatabases: also read what only transactions of other databases hold back (see
+    ///   ``readable(pastOtherDatabases:)``); it costs a look at the server's sessions when something is held back,
+    ///   so a subscriber asks for it only once it has been held back for a moment.
+    func readAllOrHeldBack(
+        after position: Position, limit: Int, metadata: Bool, pastOtherDatabases: Bool = false
+    ) async throws -> (events: [RecordedEvent], heldBack: Bool) {
         let rows = metadata
-            ? try await client.execute(ReadAllInCommitOrder<WithMetadata>(after: position, limit: limit), logger: logger)
-            : try await client.execute(ReadAllInCommitOrder<WithoutMetadata>(after: position, limit: limit), logger: logger)
+            ? try await client.execute(ReadAllInCommitOrder<WithMetadata>(after: position, limit: limit, pastOtherDatabases: pastOtherDatabases),
+                                       logger: logger)
+            : try await client.execute(ReadAllInCommitOrder<WithoutMetadata>(after: position, limit: limit, pastOtherDatabases: pastOtherDatabases),
+                                       logger: logger)
         var events: [RecordedEvent] = []
         for try await (event, readable) in rows {
             guard readable else { return (events, true) }
@@ -360,8 +369,48 @@ public final class EventStore: Service, Sendable {
         return (events, false)
     }
 
+    /// The SQL condition that an event (a row of `events`) is readable: its transaction is older than every
+    /// transaction of this database still running, so nothing can commit behind it.
+    ///
+    /// The snapshot's xmin (the oldest transaction running in the whole cluster) answers at once for almost every
+    /// event. Only an event at or past it asks `readable_horizon()` (`Migrations/eventstore/0005_readable_horizon.sql`),
+    /// which leaves out the transactions of other databases: a transaction left open in another database must not
+    /// hold this one's readers back. That looks at the server's sessions (about 0.3 ms), once per statement (an
+    /// uncorrelated sub-select runs once, when first needed), and only when `pastOtherDatabases` is true (SQL text:
+    /// `true`, or a parameter).
+    static func readable(pastOtherDatabases: String) -> String {
+        "CASE WHEN transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint THEN true "
+            + "WHEN \(pastOtherDatabases) THEN transaction_id < (SELECT readable_horizon()) ELSE false END"
+    }
+
+    /// The session of this database whose open transaction holds readers of all events back.
+    public struct HoldingBack: Sendable, CustomStringConvertible {
+        public let pid: Int
+        public let state: String
+        public let seconds: Double
+        public let application: String
+
+        public var description: String {
+            let application = application.isEmpty ? "" : ", application '\(application)'"
+            return "a transaction open for \(Int(seconds)) s (PostgreSQL session \(pid), \(state)\(application))"
+        }
+    }
+
+    /// The session of this database whose open transaction holds readers of all events back, if one does: what
+    /// readiness and the logs name when views stop following the store (a session left idle in a transaction is
+    /// the usual culprit).
+    public func holdingBack() async throws -> HoldingBack? {
+        let rows = try await client.query(
+            "SELECT pid, coalesce(state, ''), coalesce(transaction_seconds, 0), coalesce(application_name, '') FROM holding_back_readers()",
+            logger: logger)
+        for try await (pid, state, seconds, application) in rows.decode((Int, String, Double, String).self) {
+            return HoldingBack(pid: pid, state: state, seconds: seconds, application: application)
+        }
+        return nil
+    }
+
     /// Whether events after `position` are stored but not yet readable, because a transaction older than
-    /// theirs is still open (in any database of the cluster: transaction ids are cluster-wide).
+    /// theirs is still open (in this database: see ``readable(pastOtherDatabases:)``).
     public func isHeldBack(after position: Position) async throws -> Bool {
         let rows = try await client.query("""
             SELECT EXISTS (SELECT 1 FROM events
@@ -440,7 +489,7 @@ public final class EventStore: Service, Sendable {
     public func headPosition() async throws -> Position {
         let rows = try await client.query("""
             SELECT transaction_id, global_position FROM events
-            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+            WHERE transaction_id < (SELECT readable_horizon())
             ORDER BY transaction_id DESC, global_position DESC LIMIT 1
             """, logger: logger)
         for try await (transaction, position) in rows.decode((Int64, Int64).self) {
@@ -581,7 +630,7 @@ struct ReadAllInCommitOrder<Columns: MetadataColumns>: PostgresPreparedStatement
     static var name: String { "read_all_in_commit_order_\(Columns.self == WithMetadata.self ? "with" : "without")_metadata" }
     static var sql: String {
         """
-        SELECT \(Columns.columns), transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM events
+        SELECT \(Columns.columns), \(EventStore.readable(pastOtherDatabases: "$4")) FROM events
         WHERE (transaction_id, global_position) > ($1, $2)
         ORDER BY transaction_id, global_position LIMIT $3
         """
@@ -590,12 +639,14 @@ struct ReadAllInCommitOrder<Columns: MetadataColumns>: PostgresPreparedStatement
 
     let after: Position
     let limit: Int
+    let pastOtherDatabases: Bool
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 3)
+        var bindings = PostgresBindings(capacity: 4)
         bindings.append(after.transactionID)
         bindings.append(after.globalPosition)
         bindings.append(Int64(clamping: limit))
+        bindings.append(pastOtherDatabases)
         return bindings
     }
 

@@ -4,7 +4,8 @@
 /// Global positions alone are not in commit order: a transaction that took position 100 can commit after
 /// one that took 101, and a reader that had moved past 101 would never see 100. So events are ordered by the
 /// id of the transaction that wrote them, then by global position, and readers only read events of
-/// transactions older than every transaction still running (`pg_snapshot_xmin`). Any event that commits
+/// transactions older than every transaction of their database still running (`readable_horizon()`, which
+/// is `pg_snapshot_xmin` less the transactions of other databases). Any event that commits
 /// later belongs to a transaction at or above that horizon, so it sorts after every event already read:
 /// no reader ever skips an event.
 ///

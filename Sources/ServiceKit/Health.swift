@@ -28,9 +28,14 @@ public struct Health: Sendable {
             for projector in projectors {
                 guard let lag = try? await projector.lag() else { continue }
                 if lag.seconds > maximumLag {
-                    throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready",
-                                  detail: "the view \(projector.projection.name) is \(Int(lag.seconds)) s (\(lag.events) events) behind",
-                                  headers: [.retryAfter: "1"])
+                    let behind = "the view \(projector.projection.name) is \(Int(lag.seconds)) s (\(lag.events) events) behind"
+                    // Held back by a transaction of its database (the view waits, correctly), or not following.
+                    if let holder = try? await store.holdingBack() {
+                        throw Problem(.serviceUnavailable, rule: "views-held-back", title: "Not ready: the views are held back",
+                                      detail: "\(behind): its database has \(holder), and what that may still commit comes first",
+                                      headers: [.retryAfter: "1"])
+                    }
+                    throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready", detail: behind, headers: [.retryAfter: "1"])
                 }
             }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))

@@ -46,7 +46,7 @@ struct Settings: Codable {
             let data = try encoder.encode(self)
             // Created 0600 before the token is written into it.
             if !FileManager.default.fileExists(atPath: Self.file.path) {
-                FileManager.default.createFile(atPath: Self.file.path, contents: nil, attributes: [.posixPermissions: 0o600])
+                _ = FileManager.default.createFile(atPath: Self.file.path, contents: nil, attributes: [.posixPermissions: 0o600])
             }
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: Self.file.path)
             try data.write(to: Self.file)

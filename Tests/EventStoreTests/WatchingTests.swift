@@ -28,11 +28,11 @@ struct WatchingTests {
                 #expect(appended.generation != seen)
 
                 seen = appended.generation
-                try await store.withTransaction { transaction in
+                _ = try await store.withTransaction { transaction in
                     try await transaction.append([event(3)], to: other, expectedVersion: .exact(1))
                 }
                 #expect(appended.generation == seen, "a transaction's append to another stream woke the watcher")
-                try await store.withTransaction { transaction in
+                _ = try await store.withTransaction { transaction in
                     try await transaction.append([event(4)], to: watched, expectedVersion: .exact(1))
                 }
                 #expect(appended.generation != seen)

@@ -111,8 +111,8 @@ public func uniqueStream(_ category: String = "test") -> StreamName {
     try! StreamName(category: category, id: UUID().uuidString.lowercased())
 }
 
-/// Reads every event committed to the store, in commit order. Transaction ids are cluster-wide, so another
-/// test's open transaction can hold back what is readable here for a moment: this waits until nothing is.
+/// Reads every event committed to the store, in commit order, waiting until no open transaction of the store's
+/// database holds any back.
 public func readEverything(_ store: EventStore, batch: Int = 257) async throws -> [RecordedEvent] {
     var all = try await readAvailable(store, batch: batch)
     var position = all.last?.position ?? .start

@@ -69,6 +69,9 @@ cluster_init() {
         echo "unix_socket_directories = '$dir/socket'"
         echo "max_connections = 300"
         echo "shared_buffers = 256MB"
+        # A session left idle inside a transaction holds back every reader of all events in its database (they
+        # wait for what it may still commit): end it before the views' lag makes a service not ready (30 s).
+        echo "idle_in_transaction_session_timeout = '20s'"
         if [ "$mode" = throwaway ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"
