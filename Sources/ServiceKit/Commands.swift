@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// What a command answered. It is stored with the command's idempotency key, in the same transaction as the
 /// command's events, so that a retry is answered the same way and acts no more.
@@ -77,12 +78,45 @@ public struct CommandReply: Sendable, Codable, Equatable {
 /// ``ProblemConvertible``) is stored too, so a retry gets the same refusal: its transaction is rolled back
 /// (whatever it wrote is undone) and the refusal stored in a second one. A savepoint would do it in one, but
 /// cost every command a round trip for the sake of the few that are refused.
+///
+/// Two requests with one key at once (a client's retry overlapping its first attempt, or a saga step's) are taken
+/// one after the other in this process (``exclusively(_:_:)``): the second waits for the first, at most
+/// ``inFlightWait``, and is then answered as a retry; after that it gets a 409 with `Retry-After`, as the IETF
+/// Idempotency-Key draft says, and never a refusal that only the first request's writes caused. Between processes,
+/// the key's lock in the database orders them the same way.
 public struct CommandRunner: Sendable {
     public let store: EventStore
+    /// How long a request waits for another with its key to finish before it is answered 409.
+    public let inFlightWait: Duration
 
-    public init(store: EventStore) { self.store = store }
+    public init(store: EventStore, inFlightWait: Duration = .seconds(10)) {
+        self.store = store
+        self.inFlightWait = inFlightWait
+    }
+
+    /// Runs `body` (all the handling of a command request: checks, calls outside, ``run(_:body:_:)``) while no other
+    /// request with the same idempotency key runs in this process; a request that finds one waits for it to end.
+    ///
+    /// For a handler that looks before it runs its command (``replay(_:body:)``, a check of the state, a call of the
+    /// payment provider): without it, a request overlapping another with its key could look after the other's
+    /// command committed but before its reply was found, and refuse what the other had just done.
+    public func exclusively<Result: Sendable>(_ request: Request, _ body: () async throws -> Result) async throws -> Result {
+        let key = try Self.key(of: request)
+        let scoped = "\(store.configuration.database.host):\(store.configuration.database.port)/\(store.configuration.database.database) \(key)"
+        if InFlightKeys.held == scoped { return try await body() }
+        try await InFlightKeys.shared.enter(scoped, waitingAtMost: inFlightWait)
+        defer { InFlightKeys.shared.leave(scoped) }
+        return try await InFlightKeys.$held.withValue(scoped) { try await body() }
+    }
 
     public func run(
+        _ request: Request, body: Data?,
+        _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
+    ) async throws -> Response {
+        try await exclusively(request) { try await runAlone(request, body: body, command) }
+    }
+
+    private func runAlone(
         _ request: Request, body: Data?,
         _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
     ) async throws -> Response {
@@ -147,14 +181,20 @@ public struct CommandRunner: Sendable {
         return stored?.response(replayed: true)
     }
 
-    /// The request's key, and a fingerprint of what it asks (method, path, If-Match, body).
-    static func identify(_ request: Request, body: Data?) throws -> (key: String, fingerprint: String) {
+    /// The request's idempotency key, checked.
+    static func key(of request: Request) throws -> String {
         guard let key = request.headers[.idempotencyKey] else {
             throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
         }
         guard (1...200).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) else {
             throw Problem.badRequest("malformed-idempotency-key", "an Idempotency-Key is 1 to 200 printable ASCII characters")
         }
+        return key
+    }
+
+    /// The request's key, and a fingerprint of what it asks (method, path, If-Match, body).
+    static func identify(_ request: Request, body: Data?) throws -> (key: String, fingerprint: String) {
+        let key = try key(of: request)
         var hasher = SHA256()
         hasher.update(data: Data("\(request.method) \(request.uri.path)\n\(request.headers[.ifMatch] ?? "")\n".utf8))
         if let body { hasher.update(data: body) }
@@ -213,6 +253,42 @@ struct RunPlannedCommand: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((String, String, Bool).self) }
+}
+
+/// The idempotency keys of the requests this process is handling, each with the requests waiting for it.
+final class InFlightKeys: Sendable {
+    static let shared = InFlightKeys()
+    /// The key this task holds (so that a handler holding it can run a command under the same key).
+    @TaskLocal static var held: String?
+
+    /// Each key held, with the signal its holder gives when it lets go.
+    private let entries = Mutex<[String: ChangeSignal]>([:])
+
+    /// Takes `key`, waiting while another request holds it, at most `limit`: then a 409 with `Retry-After`.
+    func enter(_ key: String, waitingAtMost limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let busy: (signal: ChangeSignal, seen: UInt64)? = entries.withLock { entries in
+                guard let ended = entries[key] else {
+                    entries[key] = ChangeSignal()
+                    return nil
+                }
+                return (ended, ended.generation)
+            }
+            guard let busy else { return }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero, !Task.isCancelled else {
+                throw Problem(.conflict, rule: "request-in-progress", title: "A request with this Idempotency-Key is in progress",
+                              detail: "another request with this key is still being processed; retry with the same key to get its reply",
+                              headers: [.retryAfter: "1"])
+            }
+            await busy.signal.wait(past: busy.seen, timeout: left)
+        }
+    }
+
+    func leave(_ key: String) {
+        entries.withLock { $0.removeValue(forKey: key) }?.signal()
+    }
 }
 
 extension HTTPField.Name {

@@ -50,6 +50,34 @@ struct BillingServiceTests {
         }
     }
 
+    /// Two identical requests at once (a saga step's retry overlapping its first attempt) get one reply, the first's,
+    /// and the provider acts once: never a refusal that only the other request's write caused.
+    @Test(.timeLimit(.minutes(2)))
+    func identicalRequestsAtOnceGetOneReplyAndActOnce() async throws {
+        try await withBilling { client, provider in
+            let port = try #require(client.port)
+            for pair in 0..<20 {
+                let order = "pair-\(pair)"
+                let authorised = try await sendAtOnce(port: port, .POST, "/payments/\(order)/authorise",
+                                                      authorise(PaymentProviderSimulator.approve), key: "auth-\(order)")
+                #expect(authorised.map(\.status) == [201, 201], "\(order): \(authorised)")
+                #expect(authorised[0].body == authorised[1].body, "\(order)")
+                let captured = try await sendAtOnce(port: port, .POST, "/payments/\(order)/capture",
+                                                    #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "capture-\(order)")
+                #expect(captured.map(\.status) == [200, 200], "\(order): \(captured)")
+                #expect(captured[0].body == captured[1].body, "\(order)")
+                let refunded = try await sendAtOnce(port: port, .POST, "/payments/\(order)/refund",
+                                                    #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "refund-\(order)")
+                #expect(refunded.map(\.status) == [200, 200], "\(order): \(refunded)")
+                #expect(refunded[0].body == refunded[1].body, "\(order)")
+            }
+            let ledger = provider.ledger
+            #expect(ledger.authorisations.count == 20 && ledger.authorisations.values.allSatisfy { $0 == 1 })
+            #expect(ledger.captures.count == 20 && ledger.captures.values.allSatisfy { $0 == 1 })
+            #expect(ledger.refunds.count == 20 && ledger.refunds.values.allSatisfy { $0 == 1 })
+        }
+    }
+
     @Test func aDeclineIsRecordedWithItsReason() async throws {
         try await withBilling { client, provider in
             let declined = try await client.send(.post, "/payments/o-2/authorise", authorise(PaymentProviderSimulator.insufficientFunds))

@@ -167,6 +167,23 @@ struct CatalogServiceTests {
         }
     }
 
+    /// Two identical reservations at once get one reply, and reserve once.
+    @Test(.timeLimit(.minutes(2)))
+    func identicalRequestsAtOnceGetOneReplyAndReserveOnce() async throws {
+        try await withCatalog { client, _ in
+            try await client.addProduct("MUG-001", stock: 100)
+            let port = try #require(client.port)
+            for pair in 0..<20 {
+                let replies = try await sendAtOnce(port: port, .POST, "/reservations",
+                                                   #"{"order":"o-\#(pair)","lines":[{"sku":"MUG-001","quantity":1}]}"#, key: "reserve-\(pair)")
+                #expect(replies.map(\.status) == [201, 201], "\(replies)")
+                #expect(replies[0].body == replies[1].body)
+            }
+            let stock = try await client.object("/products/MUG-001")["stock"] as? [String: Int]
+            #expect(stock == ["onHand": 100, "reserved": 20, "available": 80])
+        }
+    }
+
     @Test func aReservationOfSeveralSKUsIsAllOrNothing() async throws {
         try await withCatalog { client, _ in
             try await client.addProduct("MUG-001", stock: 5)

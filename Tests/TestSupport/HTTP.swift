@@ -2,6 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
 
 extension TestClientProtocol {
     /// A request as a client of the services sends it: a JSON body and a fresh `Idempotency-Key` unless told
@@ -28,4 +31,29 @@ extension TestResponse {
     public var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]) ?? [:] }
     /// A problem document's `rule`.
     public var rule: String? { object["rule"] as? String }
+}
+
+/// Sends one request `copies` times at once, each over a connection of its own (the test client sends one request
+/// at a time, so its requests never overlap): what a client's retry that overlaps its first attempt looks like.
+/// Answers each reply's status and body, in the order sent.
+public func sendAtOnce(
+    copies: Int = 2, port: Int, _ method: HTTPMethod, _ path: String, _ json: String?, key: String
+) async throws -> [(status: Int, body: String)] {
+    try await withThrowingTaskGroup(of: (Int, (status: Int, body: String)).self) { group in
+        for copy in 0..<copies {
+            group.addTask {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+                request.method = method
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: "Idempotency-Key", value: key)
+                if let json { request.body = .bytes(ByteBuffer(string: json)) }
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                return (copy, (Int(response.status.code), String(buffer: body)))
+            }
+        }
+        var replies = [(status: Int, body: String)?](repeating: nil, count: copies)
+        for try await (copy, reply) in group { replies[copy] = reply }
+        return replies.map { $0! }
+    }
 }

@@ -68,15 +68,29 @@ struct BillingAPI: Sendable {
         let amount = try body.amount.money()
         let stream = try paymentStream(order)
         let key = try providerKey(request, "authorise")
-        // A repeat is answered as the first request was; else refuse early, without calling the provider, what the
-        // payment would refuse anyway. Both looked up at once, on two connections.
-        async let replay = commands.replay(request, body: bytes)
-        async let current = payments.load(stream)
-        if let replayed = try await replay { return replayed }
-        let (state, _) = try await current
-        _ = try Payment.decide(.recordAuthorisation(order: order, authorisation: "check", amount: amount), state)
+        return try await commands.exclusively(request) {
+            // A repeat is answered as the first request was; else refuse early, without calling the provider, what the
+            // payment would refuse anyway. Both looked up at once, on two connections.
+            async let replay = commands.replay(request, body: bytes)
+            async let current = payments.load(stream)
+            if let replayed = try await replay { return replayed }
+            let (state, _) = try await current
+            do {
+                _ = try Payment.decide(.recordAuthorisation(order: order, authorisation: "check", amount: amount), state)
+            } catch {
+                // Another instance may have handled this very request since the first look: its reply is the answer.
+                if let replayed = try await commands.replay(request, body: bytes) { return replayed }
+                throw error
+            }
+            return try await authorise(request, bytes, order, amount: amount, card: body.card, stream: stream, providerKey: key)
+        }
+    }
+
+    private func authorise(
+        _ request: Request, _ bytes: Data, _ order: String, amount: Money, card: String, stream: StreamName, providerKey key: String
+    ) async throws -> Response {
         let answer = try await callingProvider {
-            try await provider.authorise(AuthorisationRequest(order: order, amount: amount, cardNumber: body.card, idempotencyKey: key))
+            try await provider.authorise(AuthorisationRequest(order: order, amount: amount, cardNumber: card, idempotencyKey: key))
         }
         let command: Payment.Command
         switch answer {
@@ -92,14 +106,22 @@ struct BillingAPI: Sendable {
         _ call: @escaping @Sendable (String, String) async throws -> Void
     ) async throws -> Response {
         let stream = try paymentStream(order)
-        if let replayed = try await commands.replay(request, body: bytes) { return replayed }
-        let (state, _) = try await payments.load(stream)
-        let events = try Payment.decide(command, state)
-        if !events.isEmpty, let authorisation = state.authorisation {
-            let key = try providerKey(request, "\(command)")
-            try await callingProvider { try await call(authorisation, key) }
+        return try await commands.exclusively(request) {
+            if let replayed = try await commands.replay(request, body: bytes) { return replayed }
+            let (state, _) = try await payments.load(stream)
+            let events: [Payment.Event]
+            do {
+                events = try Payment.decide(command, state)
+            } catch {
+                if let replayed = try await commands.replay(request, body: bytes) { return replayed }
+                throw error
+            }
+            if !events.isEmpty, let authorisation = state.authorisation {
+                let key = try providerKey(request, "\(command)")
+                try await callingProvider { try await call(authorisation, key) }
+            }
+            return try await record(request, bytes, stream, command, status: .ok)
         }
-        return try await record(request, bytes, stream, command, status: .ok)
     }
 
     private func record(_ request: Request, _ bytes: Data?, _ stream: StreamName, _ command: Payment.Command,

@@ -14,7 +14,8 @@ import ServiceKit
 /// duplicate or a restart never reserves, authorises or captures twice. Each step has a deadline.
 ///
 /// An answer is sorted into a ``Fulfilment/Result``: 2xx succeeded; a 422 where the saga expects a business
-/// refusal (no stock, a declined card) refused; a timeout, a refused connection, 429 or 5xx failed (retry);
+/// refusal (no stock, a declined card) refused; a timeout, a refused connection, 409 (a concurrent write, or the
+/// same request still in progress), 429 or 5xx failed (retry);
 /// any other answer broken (park).
 public struct FulfilmentSteps: Sendable {
     public struct Deadlines: Sendable, Equatable {
@@ -126,7 +127,7 @@ public struct FulfilmentSteps: Sendable {
 
         var result: Fulfilment.Result {
             let what = "\(step.service) answered \(status)\(rule.map { " \($0)" } ?? "")\(detail.map { ": \($0)" } ?? "")"
-            return status == 429 || status >= 500 ? .failed(what) : .broken(what)
+            return status == 409 || status == 429 || status >= 500 ? .failed(what) : .broken(what)
         }
     }
 
