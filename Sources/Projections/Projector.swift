@@ -260,6 +260,12 @@ public final class Projector: Service, Sendable {
         return (live == rebuilt, position, live, rebuilt)
     }
 
+    /// The position of the serving view's file as it is now: for another process than the one that follows the
+    /// store (``position`` is what this process applied).
+    public func servingPosition() async throws -> Position {
+        try await current().pool.read(ViewFile.checkpoint)
+    }
+
     /// A checksum of the serving view's content (see ``ViewFile/checksum(_:)``).
     public func contentChecksum() async throws -> String {
         try await current().pool.read(ViewFile.checksum)

@@ -144,25 +144,42 @@ struct ProjectionsCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Rebuild a view into a scratch file and compare it with the live one; exit 1 if they differ.")
+            abstract: "Rebuild a view into a scratch file and compare it with the live one; exit 1 if they differ, or if the live one does not reach its store's head.")
         @OptionGroup var options: ViewOptions
         @Argument(help: "The view to verify.") var name: String
+        @Option(name: .customLong("catch-up"), help: "Seconds the view may take to reach its store's head before it counts as stalled.")
+        var catchUp: Double = 10
 
         func run() async throws {
             let logger = makeLogger("shop-admin")
             let (context, projection) = try Views.named([name])[0]
             guard options.exists(context, projection) else { throw Failure("\(name) is not built yet: its service builds it") }
+            guard catchUp.isFinite, (0...3600).contains(catchUp) else { throw ValidationError("--catch-up is 0 to 3600 seconds") }
             let url = try context.databaseURL()
             let directory = options.directory(context)
-            let verdict = try await withEventStore(url, logger: logger) { store in
-                try await Projector(projection, store: store, directory: directory, logger: logger).verify()
+            let (verdict, behind) = try await withEventStore(url, logger: logger) { store in
+                let projector = try Projector(projection, store: store, directory: directory, logger: logger)
+                // Its service follows the store: give the view a moment to reach what is committed now.
+                let head = try await store.headPosition()
+                let deadline = ContinuousClock.now + .milliseconds(Int(catchUp * 1000))
+                var position = try await projector.servingPosition()
+                while position < head, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))  // another process writes the file: nothing to await
+                    position = try await projector.servingPosition()
+                }
+                let verdict = try await projector.verify()
+                return (verdict, position < head ? try await store.backlog(after: position) : nil)
             }
             if verdict.matches {
                 print("\(name) matches a rebuild at \(verdict.position) (sha256 \(verdict.live.prefix(16))…)")
             } else {
                 print("\(name) DIFFERS from a rebuild at \(verdict.position): live sha256 \(verdict.live.prefix(16))…, rebuilt \(verdict.rebuilt.prefix(16))…")
-                throw ExitCode.failure
             }
+            if let behind {
+                let age = behind.oldest.map { " (the oldest recorded \(Int(Date().timeIntervalSince($0))) s ago)" } ?? ""
+                print("\(name) is STALLED: \(behind.events) events behind its store's head\(age), after waiting \(catchUp) s for it to catch up")
+            }
+            if !verdict.matches || behind != nil { throw ExitCode.failure }
         }
     }
 }

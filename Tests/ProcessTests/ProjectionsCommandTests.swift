@@ -62,6 +62,23 @@ struct ProjectionsCommandTests {
         let verified = try await shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
         #expect(verified.status == 0 && verified.output.contains("matches a rebuild"), "\(verified.output)")
 
+        // Events the view never receives (no service follows the store here): it matches a rebuild of its own past,
+        // but it is stalled, and verify says how far behind it is.
+        try await withRunningStore(database) { store in
+            for index in 30..<35 {
+                let sku = try SKU("SKU-\(index)")
+                let added = Product.Event.added(.init(sku: sku, name: "Product \(index)", description: "", price: try Money(minorUnits: 100, currency: .eur)))
+                try await store.append([try NewEvent(added, codec: CatalogEvents.product)], to: try StreamName(category: "product", id: sku.rawValue), expectedVersion: .noStream)
+            }
+        }
+        let stalled = try await shopAdmin(["projections", "verify", "catalog-product-listing", "--catch-up", "0.5"], environment: environment)
+        #expect(stalled.status == 1 && stalled.output.contains("STALLED: 5 events behind its store's head"), "\(stalled.output)")
+        #expect(stalled.output.contains("matches a rebuild"), "\(stalled.output)")
+        let caughtUp = try await shopAdmin(["projections", "rebuild", "catalog-product-listing"], environment: environment)
+        #expect(caughtUp.status == 0, "\(caughtUp.output)")
+        let verifiedAgain = try await shopAdmin(["projections", "verify", "catalog-product-listing"], environment: environment)
+        #expect(verifiedAgain.status == 0 && !verifiedAgain.output.contains("STALLED"), "\(verifiedAgain.output)")
+
         // Tamper with the serving file: verify must notice, and say so with exit status 1.
         let current = try String(contentsOf: views.appendingPathComponent("catalog/catalog-product-listing/current"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
