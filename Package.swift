@@ -167,10 +167,22 @@ let package = Package(
         .target(
             name: "BillingService",
             dependencies: [
-                "Billing", "Contracts", "ServiceKit", "EventStore", "Projections", "PaymentLedger",
+                "Billing", "Contracts", "ServiceKit", "EventStore", "Projections", "PaymentLedger", "SharedKernel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Contexts/Billing/Service"
+        ),
+        // The payment provider Billing calls, simulated with test cards: a process of its own, with its own storage.
+        .target(
+            name: "PaymentProviderSimulator",
+            dependencies: [
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .executableTarget(
             name: "shop-server",
@@ -179,6 +191,7 @@ let package = Package(
                 "CatalogService",
                 "OrderingService",
                 "BillingService",
+                "PaymentProviderSimulator",
                 "BFF",
                 "ServiceKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -229,6 +242,7 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing"]),
+        .testTarget(name: "PaymentProviderSimulatorTests", dependencies: ["PaymentProviderSimulator"]),
         .testTarget(
             name: "OrderingServiceTests",
             dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
@@ -247,13 +261,14 @@ let package = Package(
         // The three services on their own databases, live, for the tests that need the whole shop.
         .target(
             name: "ShopSupport",
-            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "TestSupport",
+            dependencies: ["OrderingService", "CatalogService", "BillingService", "PaymentProviderSimulator", "Ordering", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/ShopSupport"
         ),
         .testTarget(
             name: "BillingServiceTests",
-            dependencies: ["BillingService", "Billing", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["BillingService", "Billing", "Contracts", "PaymentProviderSimulator", "TestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "CatalogServiceTests",

@@ -30,12 +30,17 @@ public final class EventStore: Service, Sendable {
         /// spell is read at once; under load, one read (and one batch for its consumer to apply) covers every
         /// append of an interval, instead of one each. Catching up is not held back by it.
         public var readInterval: Duration
+        /// How long a call of the database may take (a transaction, all of it) before the caller stops waiting for
+        /// it and gets ``DatabaseUnavailable``: see ``withDeadline(_:_:_:)``.
+        public var queryDeadline: Duration
 
         public init(
             database: DatabaseURL, maximumConnections: Int = 20,
-            pollInterval: Duration = .seconds(1), announceInterval: Duration = .milliseconds(10), readInterval: Duration = .milliseconds(10)
+            pollInterval: Duration = .seconds(1), announceInterval: Duration = .milliseconds(10), readInterval: Duration = .milliseconds(10),
+            queryDeadline: Duration = .seconds(10)
         ) {
             self.database = database
+            self.queryDeadline = queryDeadline
             self.maximumConnections = maximumConnections
             self.pollInterval = pollInterval
             self.announceInterval = announceInterval
@@ -120,7 +125,7 @@ public final class EventStore: Service, Sendable {
             span.attributes["shop.events"] = events.count
             let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
             let result = try await Self.runAppend(stream: stream, expectedVersion: expectedVersion) {
-                try await client.execute(statement, logger: logger)
+                try await pooled("an append") { client in try await Self.all(client.execute(statement, logger: self.logger)) }
             }
             if !result.wasDuplicate { appended(to: [stream]) }
             return result
@@ -132,9 +137,13 @@ public final class EventStore: Service, Sendable {
     ///
     /// Appends in one transaction take their streams' locks in the order they are made: two transactions
     /// that append to the same streams in opposite orders can deadlock (PostgreSQL then aborts one).
-    public func withTransaction<Result: Sendable>(_ body: (Transaction) async throws -> Result) async throws -> Result {
+    ///
+    /// The transaction as a whole has the store's `queryDeadline`: past it, the caller gets ``DatabaseUnavailable``
+    /// (the transaction may still commit or roll back on its own).
+    public func withTransaction<Result: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> Result) async throws -> Result {
         // On the connection's event loop: no thread hop between one round trip and the next.
-        let result = try await client.withConnection { connection in
+        let logger = logger
+        let result = try await pooled("a transaction") { client in try await client.withConnection { connection in
             try await withTaskExecutorPreference(EventLoopExecutor(connection.eventLoop)) {
                 try await connection.run("BEGIN", logger: logger)
                 let transaction = Transaction(connection: connection, logger: logger)
@@ -152,9 +161,16 @@ public final class EventStore: Service, Sendable {
                     throw error
                 }
             }
-        }
+        } }
         if !result.1.isEmpty { appended(to: result.1) }
         return result.0
+    }
+
+    /// Runs `body` with the store's pool, within the store's `queryDeadline` (see ``withDeadline(_:_:_:)``): every
+    /// call of the database goes through here, so that none can wait for ever.
+    func pooled<Result: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresClient) async throws -> Result) async throws -> Result {
+        let client = client
+        return try await withDeadline(configuration.queryDeadline, what) { try await body(client) }
     }
 
     /// An open transaction of ``withTransaction(_:)``, or a planned one of ``runPlanned(_:write:applied:)``: the
@@ -217,7 +233,7 @@ public final class EventStore: Service, Sendable {
             return try await withSpan("append \(stream.category)") { span in
                 span.attributes["shop.events"] = events.count
                 let result = try await EventStore.runAppend(stream: stream, expectedVersion: expectedVersion) {
-                    try await connection.execute(statement, logger: logger)
+                    try await EventStore.all(connection.execute(statement, logger: logger))
                 }
                 if !result.wasDuplicate { appendedTo.withLock { _ = $0.insert(stream) } }
                 return result
@@ -264,12 +280,12 @@ public final class EventStore: Service, Sendable {
         }
     }
 
-    private static func runAppend<Rows: AsyncSequence>(
-        stream: StreamName, expectedVersion: ExpectedVersion, execute: () async throws -> Rows
-    ) async throws -> AppendResult where Rows.Element == AppendEvents.Row {
-        var outcome: AppendEvents.Row?
+    private static func runAppend(
+        stream: StreamName, expectedVersion: ExpectedVersion, execute: () async throws -> [AppendEvents.Row]
+    ) async throws -> AppendResult {
+        let outcome: AppendEvents.Row?
         do {
-            for try await row in try await execute() { outcome = row }
+            outcome = try await execute().last
         } catch let error as PSQLError where error.sqlState == "SE001" {
             throw EventStoreError.eventIDConflict(stream: stream)
         }
@@ -300,24 +316,28 @@ public final class EventStore: Service, Sendable {
 
     /// The events of `stream` from `version` on (1: from its first event), oldest first.
     public func readStream(_ stream: StreamName, from version: Int64 = 1, limit: Int = .max) async throws -> [RecordedEvent] {
-        try await Self.all(client.execute(ReadStream(stream: stream, from: version, limit: limit), logger: logger))
+        try await pooled("a read of \(stream)") { client in
+            try await Self.all(client.execute(ReadStream(stream: stream, from: version, limit: limit), logger: self.logger))
+        }
     }
 
     /// The last `count` events of `stream`, newest first.
     public func readStreamBackward(_ stream: StreamName, count: Int) async throws -> [RecordedEvent] {
-        try await Self.collect(client.query("""
+        try await pooled("a read of \(stream)") { client in try await Self.collect(client.query("""
             SELECT \(unescaped: Self.columns) FROM events
             WHERE stream_id = \(stream.rawValue)
             ORDER BY stream_version DESC LIMIT \(Int64(clamping: count))
-            """, logger: logger))
+            """, logger: self.logger)) }
     }
 
     /// The stream's version: the number of events in it (0 for a stream without events).
     public func streamVersion(_ stream: StreamName) async throws -> Int64 {
-        let rows = try await client.query(
-            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = \(stream.rawValue)", logger: logger)
-        for try await version in rows.decode(Int64.self) { return version }
-        return 0
+        try await pooled("a stream's version") { client in
+            let rows = try await client.query(
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = \(stream.rawValue)", logger: self.logger)
+            for try await version in rows.decode(Int64.self) { return version }
+            return 0
+        }
     }
 
     /// Up to `limit` events after `position`, in commit order, from transactions that have all finished.
@@ -331,14 +351,14 @@ public final class EventStore: Service, Sendable {
     /// - Parameter types: only events of these types (all when `nil`).
     /// - Parameter metadata: `false` leaves the events' metadata out (``RecordedEvent/metadata`` is empty).
     public func readAll(after position: Position, limit: Int = 1000, types: [String]? = nil, metadata: Bool = true) async throws -> [RecordedEvent] {
-        try await Self.collect(client.query("""
+        try await pooled("a read of all events") { client in try await Self.collect(client.query("""
             SELECT \(unescaped: metadata ? Self.columns : Self.columnsWithoutMetadata) FROM events
             WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
               AND \(unescaped: Self.readable(pastOtherDatabases: "true"))
               AND (\(types)::text[] IS NULL OR event_type = ANY (\(types)::text[]))
             ORDER BY transaction_id, global_position
             LIMIT \(Int64(clamping: limit))
-            """, logger: logger))
+            """, logger: self.logger)) }
     }
 
     /// ``readAll(after:limit:types:metadata:)``, and in the same round trip, whether events after the last one
@@ -356,13 +376,15 @@ public final class EventStore: Service, Sendable {
     func readAllOrHeldBack(
         after position: Position, limit: Int, metadata: Bool, pastOtherDatabases: Bool = false
     ) async throws -> (events: [RecordedEvent], heldBack: Bool) {
-        let rows = metadata
-            ? try await client.execute(ReadAllInCommitOrder<WithMetadata>(after: position, limit: limit, pastOtherDatabases: pastOtherDatabases),
-                                       logger: logger)
-            : try await client.execute(ReadAllInCommitOrder<WithoutMetadata>(after: position, limit: limit, pastOtherDatabases: pastOtherDatabases),
-                                       logger: logger)
+        let rows = try await pooled("a read of all events") { client in
+            metadata
+                ? try await Self.all(client.execute(
+                    ReadAllInCommitOrder<WithMetadata>(after: position, limit: limit, pastOtherDatabases: pastOtherDatabases), logger: self.logger))
+                : try await Self.all(client.execute(
+                    ReadAllInCommitOrder<WithoutMetadata>(after: position, limit: limit, pastOtherDatabases: pastOtherDatabases), logger: self.logger))
+        }
         var events: [RecordedEvent] = []
-        for try await (event, readable) in rows {
+        for (event, readable) in rows {
             guard readable else { return (events, true) }
             events.append(event)
         }
@@ -400,29 +422,35 @@ public final class EventStore: Service, Sendable {
     /// readiness and the logs name when views stop following the store (a session left idle in a transaction is
     /// the usual culprit).
     public func holdingBack() async throws -> HoldingBack? {
-        let rows = try await client.query(
-            "SELECT pid, coalesce(state, ''), coalesce(transaction_seconds, 0), coalesce(application_name, '') FROM holding_back_readers()",
-            logger: logger)
-        for try await (pid, state, seconds, application) in rows.decode((Int, String, Double, String).self) {
-            return HoldingBack(pid: pid, state: state, seconds: seconds, application: application)
+        try await pooled("a look at the sessions") { client in
+            let rows = try await client.query(
+                "SELECT pid, coalesce(state, ''), coalesce(transaction_seconds, 0), coalesce(application_name, '') FROM holding_back_readers()",
+                logger: self.logger)
+            for try await (pid, state, seconds, application) in rows.decode((Int, String, Double, String).self) {
+                return HoldingBack(pid: pid, state: state, seconds: seconds, application: application)
+            }
+            return nil
         }
-        return nil
     }
 
     /// Whether events after `position` are stored but not yet readable, because a transaction older than
     /// theirs is still open (in this database: see ``readable(pastOtherDatabases:)``).
     public func isHeldBack(after position: Position) async throws -> Bool {
+        try await pooled("a look for held-back events") { client in
         let rows = try await client.query("""
             SELECT EXISTS (SELECT 1 FROM events
                 WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition)))
-            """, logger: logger)
+            """, logger: self.logger)
         for try await exists in rows.decode(Bool.self) { return exists }
         return false
+        }
     }
 
     /// Lends a connection of the store's pool, for a context's own tables in the same database.
-    public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await client.withConnection { try await body($0) }
+    ///
+    /// Within the store's `queryDeadline`, as every call of the database (see ``withDeadline(_:_:_:)``).
+    public func withConnection<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await pooled("a query") { client in try await client.withConnection { try await body($0) } }
     }
 
     /// Runs `body` on a connection of its own, outside the pool, and closes it afterwards: for session state that
@@ -447,24 +475,28 @@ public final class EventStore: Service, Sendable {
     /// The position of the last committed event, readable yet or not (an older transaction still open holds
     /// it back from readers): where a reader will stand once it has read everything committed so far.
     public func lastCommittedPosition() async throws -> Position {
+        try await pooled("a look for the last position") { client in
         let rows = try await client.query("""
             SELECT transaction_id, global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1
-            """, logger: logger)
+            """, logger: self.logger)
         for try await (transaction, position) in rows.decode((Int64, Int64).self) {
             return Position(transactionID: transaction, globalPosition: position)
         }
         return .start
+        }
     }
 
     /// How many committed events come after `position`, and when the oldest of them was recorded: how far
     /// behind a reader at `position` is.
     public func backlog(after position: Position) async throws -> (events: Int, oldest: Date?) {
+        try await pooled("a count of the backlog") { client in
         let rows = try await client.query("""
             SELECT count(*), min(recorded_at) FROM events
             WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
-            """, logger: logger)
+            """, logger: self.logger)
         for try await (count, oldest) in rows.decode((Int, Date?).self) { return (count, oldest) }
         return (0, nil)
+        }
     }
 
     /// Checks that the database answers within `timeout`: a lease waits as long as the pool keeps failing to connect,
@@ -487,15 +519,17 @@ public final class EventStore: Service, Sendable {
     /// The position of the last event committed so far (``Position/start`` for an empty store): where a
     /// reader that has read everything stands. Events of transactions still open are not counted.
     public func headPosition() async throws -> Position {
+        try await pooled("a look for the head") { client in
         let rows = try await client.query("""
             SELECT transaction_id, global_position FROM events
             WHERE transaction_id < (SELECT readable_horizon())
             ORDER BY transaction_id DESC, global_position DESC LIMIT 1
-            """, logger: logger)
+            """, logger: self.logger)
         for try await (transaction, position) in rows.decode((Int64, Int64).self) {
             return Position(transactionID: transaction, globalPosition: position)
         }
         return .start
+        }
     }
 
     /// Every element of `rows`.
@@ -608,7 +642,10 @@ public final class EventStore: Service, Sendable {
             seen = appendedHere.generation
             lastSent = ContinuousClock.now
             do {
-                try await client.run("SELECT pg_notify(\(Self.announcementChannel), \(announcer))", logger: logger)
+                let announcer = announcer
+                try await pooled("an announcement") { client in
+                    try await client.run("SELECT pg_notify(\(Self.announcementChannel), \(announcer))", logger: self.logger)
+                }
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("announcing appends failed", metadata: ["error": "\(describe(error))"])

@@ -107,7 +107,7 @@ extension EventStore {
         _ body: (Transaction) async throws -> Result,
         write: (Result, PlannedWrites) throws -> Statement,
         applied: ([Statement.Row]) -> Bool = { _ in true }
-    ) async throws -> (result: Result, rows: [Statement.Row])? {
+    ) async throws -> (result: Result, rows: [Statement.Row])? where Statement.Row: Sendable {
         let transaction = Transaction(planningWith: logger)
         guard let result = try? await body(transaction), let planned = transaction.plannedWrites else { return nil }
         let statement = try write(result, planned)
@@ -115,7 +115,7 @@ extension EventStore {
         do {
             rows = try await withSpan(planned.spanName) { span in
                 span.attributes["shop.events"] = planned.appends.reduce(0) { $0 + $1.statement.ids.count }
-                return try await Self.all(client.execute(statement, logger: logger))
+                return try await pooled(planned.spanName) { client in try await Self.all(client.execute(statement, logger: self.logger)) }
             }
         } catch let error as PSQLError where error.sqlState.map(PlannedWrites.decideInATransaction.contains) == true {
             return nil

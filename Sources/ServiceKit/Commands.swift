@@ -111,14 +111,14 @@ public struct CommandRunner: Sendable {
 
     public func run(
         _ request: Request, body: Data?,
-        _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
+        _ command: @escaping @Sendable (EventStore.Transaction) async throws -> CommandReply
     ) async throws -> Response {
         try await exclusively(request) { try await runAlone(request, body: body, command) }
     }
 
     private func runAlone(
         _ request: Request, body: Data?,
-        _ command: @Sendable (EventStore.Transaction) async throws -> CommandReply
+        _ command: @escaping @Sendable (EventStore.Transaction) async throws -> CommandReply
     ) async throws -> Response {
         let (key, fingerprint) = try Self.identify(request, body: body)
         if let planned = try await store.runPlanned(command, write: { reply, writes in

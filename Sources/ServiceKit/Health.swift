@@ -3,17 +3,20 @@ import Hummingbird
 import Projections
 
 /// `/health/live` answers while the process serves (and costs nothing); `/health/ready` only while its database
-/// answers and its views are no further behind the event store than `maximumLag` (a service whose views are
-/// catching up would answer its queries with old data).
+/// answers, its views are no further behind the event store than `maximumLag` (a service whose views are
+/// catching up would answer its queries with old data), and its other loops make progress (`checks`: each says
+/// what is wrong, or nil).
 public struct Health: Sendable {
     public let store: EventStore
     let projectors: [Projector]
     let maximumLag: Double
+    let checks: [@Sendable () async -> Problem?]
 
-    public init(store: EventStore, projectors: [Projector] = [], maximumLag: Double = 30) {
+    public init(store: EventStore, projectors: [Projector] = [], maximumLag: Double = 30, checks: [@Sendable () async -> Problem?] = []) {
         self.store = store
         self.projectors = projectors
         self.maximumLag = maximumLag
+        self.checks = checks
     }
 
     public func addRoutes(to router: Router<some RequestContext>) {
@@ -37,6 +40,9 @@ public struct Health: Sendable {
                     }
                     throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready", detail: behind, headers: [.retryAfter: "1"])
                 }
+            }
+            for check in checks {
+                if let problem = await check() { throw problem }
             }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
         }

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import Hummingbird
+import PostgresNIO
 
 /// An RFC 9457 problem document: what went wrong with a request, as `application/problem+json`.
 ///
@@ -50,6 +51,13 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable {
         Problem(.preconditionFailed, rule: "version-mismatch", title: "The entity changed since it was read", detail: detail,
                 extensions: ["actualVersion": actualVersion], headers: [.eTag: ETag.make(actualVersion)])
     }
+
+    /// The database could not be reached or did not answer in time: what was asked may or may not have been done,
+    /// and a retry with the same `Idempotency-Key` finds out (it answers what was done, or does it).
+    public static let databaseUnavailable = Problem(
+        .serviceUnavailable, rule: "database-unavailable", title: "The database is unavailable",
+        detail: "the service could not reach its database in time; retry a command with the same Idempotency-Key, which tells whether it was done",
+        headers: [.retryAfter: "1"])
 
     public static func contentTooLarge(limit: Int) -> Problem {
         Problem(.contentTooLarge, rule: "body-too-large", title: "The request body is too large",
@@ -136,6 +144,10 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.problem
         case let conflict as WrongExpectedVersion:
             return .conflict(conflict.description, actualVersion: conflict.actual)
+        case is DatabaseUnavailable:
+            return .databaseUnavailable
+        case let error as PSQLError where error.isUnavailability:
+            return .databaseUnavailable
         case let error as HTTPError:
             if error.status == .notFound { return .notFound(error.body ?? "no such resource") }
             if error.status == .methodNotAllowed {

@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import OrderingService
+import PaymentProviderSimulator
 import ServiceKit
 import ServiceLifecycle
 import Telemetry
@@ -17,7 +18,7 @@ struct ShopServer: AsyncParsableCommand {
         commandName: "shop-server",
         abstract: "Run one of the shop's services, or the BFF in front of them.",
         discussion: "Each service reads its settings from options or from SHOP_<SERVICE>_* environment variables (see the README).",
-        subcommands: [Catalog.self, Ordering.self, Billing.self, BFF.self]
+        subcommands: [Catalog.self, Ordering.self, Billing.self, PaymentProvider.self, BFF.self]
     )
 }
 
@@ -126,15 +127,46 @@ extension ShopServer {
 
     struct Billing: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The Billing service: payments through the payment provider simulator (port 8083).")
+            abstract: "The Billing service: payments through the payment provider (port 8083).")
         @OptionGroup var options: ServiceOptions
+
+        @Option(help: "Where the payment provider answers (default: $SHOP_PROVIDER_URL, else http://127.0.0.1:8084).")
+        var providerURL: String?
 
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("billing", defaultPort: 8083)
+            let provider = try Ordering.serviceURL(providerURL, "SHOP_PROVIDER_URL", "http://127.0.0.1:8084", "payment provider")
             try await options.migrate("billing", database, logger: logger)
             try await BillingService.application(
-                .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("billing")), logger: logger
+                .init(host: host, port: port, database: database, providerURL: provider, viewsDirectory: options.viewsDirectory("billing")),
+                logger: logger
             ).serve(logger: logger)
+        }
+    }
+
+    struct PaymentProvider: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "payment-provider",
+            abstract: "The payment provider simulator Billing calls, with test cards and durable state (port 8084).")
+
+        @Option(help: "The address to listen on.") var host = "127.0.0.1"
+        @Option(help: "The port to listen on (default: $SHOP_PROVIDER_PORT, else 8084).") var port: Int?
+        @Option(help: "Its SQLite file (default: $SHOP_PROVIDER_FILE, else .shop/provider/provider.sqlite).") var file: String?
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let port = try self.port ?? environment["SHOP_PROVIDER_PORT"].map {
+                guard let port = Int($0) else { throw ValidationError("SHOP_PROVIDER_PORT '\($0)' is not a port number") }
+                return port
+            } ?? 8084
+            guard (0...65535).contains(port) else { throw ValidationError("port \(port) is not between 0 and 65535") }
+            let path = file ?? environment["SHOP_PROVIDER_FILE"] ?? ".shop/provider/provider.sqlite"
+            let logger = makeLogger("payment-provider", instance: "\(host):\(port)")
+            let simulator: PaymentProviderSimulator
+            do { simulator = try PaymentProviderSimulator(file: URL(fileURLWithPath: path)) } catch {
+                throw ValidationError("cannot open the provider's file \(path): \(error)")
+            }
+            try await ProviderServer.application(.init(host: host, port: port), simulator: simulator, logger: logger).serve(logger: logger)
         }
     }
 }

@@ -6,15 +6,27 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import PaymentProviderSimulator
 import TestSupport
 import Testing
 
-func withBilling(deadline: Duration = .seconds(5), _ body: @escaping @Sendable (any TestClientProtocol, PaymentProviderSimulator) async throws -> Void) async throws {
-    let url = try await TestDatabase.create()
-    let provider = PaymentProviderSimulator(slowDelay: .seconds(30))
-    let app = try BillingService.application(.init(port: 0, database: url, providerDeadline: deadline, viewsDirectory: scratchViews()),
-                                             provider: provider, logger: TestDatabase.logger)
-    try await app.test(.live) { client in try await body(client, provider) }
+/// Billing on a database of its own, calling a payment provider simulator over HTTP; the body gets Billing's client
+/// and the simulator (to read its ledger).
+func withBilling(
+    deadline: Duration = .seconds(5), database: DatabaseURL? = nil, providerFile: URL? = nil,
+    _ body: @escaping @Sendable (any TestClientProtocol, PaymentProviderSimulator) async throws -> Void
+) async throws {
+    let url: DatabaseURL
+    if let database { url = database } else { url = try await TestDatabase.create() }
+    let simulator = try PaymentProviderSimulator(file: providerFile ?? scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(30))
+    let provider = ProviderServer.application(.init(port: 0), simulator: simulator, logger: TestDatabase.logger)
+    try await provider.test(.live) { providerClient in
+        let app = try BillingService.application(
+            .init(port: 0, database: url, providerURL: "http://127.0.0.1:\(try #require(providerClient.port))", providerDeadline: deadline,
+                  viewsDirectory: scratchViews()),
+            logger: TestDatabase.logger)
+        try await app.test(.live) { client in try await body(client, simulator) }
+    }
 }
 
 func authorise(_ card: String, cents: Int = 4499, currency: String = "EUR") -> String {
@@ -45,8 +57,9 @@ struct BillingServiceTests {
             let refund = try await client.send(.post, "/payments/o-1/refund", #"{"amount":{"amount":4499,"currency":"EUR"}}"#)
             #expect(refund.status == .ok && refund.object["status"] as? String == "refunded")
 
-            #expect(provider.ledger.authorisations == ["o-1": 1])
-            #expect(provider.ledger.captures == ["o-1": 1] && provider.ledger.refunds == ["o-1": 1])
+            let ledger = try await provider.ledger()
+            #expect(ledger.authorisations == ["o-1": 1])
+            #expect(ledger.captures == ["o-1": 1] && ledger.refunds == ["o-1": 1])
         }
     }
 
@@ -71,10 +84,43 @@ struct BillingServiceTests {
                 #expect(refunded.map(\.status) == [200, 200], "\(order): \(refunded)")
                 #expect(refunded[0].body == refunded[1].body, "\(order)")
             }
-            let ledger = provider.ledger
+            let ledger = try await provider.ledger()
             #expect(ledger.authorisations.count == 20 && ledger.authorisations.values.allSatisfy { $0 == 1 })
             #expect(ledger.captures.count == 20 && ledger.captures.values.allSatisfy { $0 == 1 })
             #expect(ledger.refunds.count == 20 && ledger.refunds.values.allSatisfy { $0 == 1 })
+        }
+    }
+
+    /// Billing and the provider restarted between authorise and capture, and between capture and refund: every
+    /// payment goes on where it stood, each order is charged once and refunded once, and nothing reaches another
+    /// order's payment. (The simulator used to live in Billing's memory: a restart forgot every authorisation, handed
+    /// out the same ids again, and a refund of one order went to another.)
+    @Test(.timeLimit(.minutes(2)))
+    func restartsOfBillingAndTheProviderStrandDoubleOrMisdirectNothing() async throws {
+        let database = try await TestDatabase.create()
+        let file = scratchViews().appendingPathComponent("provider.sqlite")
+        let amount = #"{"amount":{"amount":4499,"currency":"EUR"}}"#
+        try await withBilling(database: database, providerFile: file) { client, _ in
+            let authorised = try await client.send(.post, "/payments/o-a/authorise", authorise(PaymentProviderSimulator.approve), key: "auth-a")
+            #expect(authorised.status == .created, "\(String(buffer: authorised.body))")
+        }
+        try await withBilling(database: database, providerFile: file) { client, _ in
+            let other = try await client.send(.post, "/payments/o-b/authorise", authorise(PaymentProviderSimulator.approve), key: "auth-b")
+            #expect(other.status == .created, "\(String(buffer: other.body))")
+            let captured = try await client.send(.post, "/payments/o-a/capture", amount, key: "capture-a")
+            #expect(captured.status == .ok && captured.object["status"] as? String == "captured", "\(String(buffer: captured.body))")
+            // A retry of the first authorisation, after both restarted, is answered as it was.
+            let again = try await client.send(.post, "/payments/o-a/authorise", authorise(PaymentProviderSimulator.approve), key: "auth-a")
+            #expect(again.status == .created && again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+        }
+        try await withBilling(database: database, providerFile: file) { client, provider in
+            let refunded = try await client.send(.post, "/payments/o-a/refund", amount, key: "refund-a")
+            #expect(refunded.status == .ok && refunded.object["status"] as? String == "refunded", "\(String(buffer: refunded.body))")
+            let voided = try await client.send(.post, "/payments/o-b/void", key: "void-b")
+            #expect(voided.status == .ok && voided.object["status"] as? String == "voided", "\(String(buffer: voided.body))")
+            let ledger = try await provider.ledger()
+            #expect(ledger.authorisations == ["o-a": 1, "o-b": 1])
+            #expect(ledger.captures == ["o-a": 1] && ledger.refunds == ["o-a": 1] && ledger.voids == ["o-b": 1])
         }
     }
 
@@ -88,12 +134,12 @@ struct BillingServiceTests {
             #expect(approved.object["status"] as? String == "authorised")
             let void = try await client.send(.post, "/payments/o-2/void")
             #expect(void.status == .ok && void.object["status"] as? String == "voided")
-            #expect(provider.ledger.voids == ["o-2": 1])
+            #expect(try await provider.ledger().voids == ["o-2": 1])
         }
     }
 
     @Test func aFailingOrSlowProviderRecordsNothing() async throws {
-        try await withBilling(deadline: .milliseconds(200)) { client, _ in
+        try await withBilling(deadline: .seconds(2)) { client, _ in
             let failing = try await client.send(.post, "/payments/o-3/authorise", authorise(PaymentProviderSimulator.providerError))
             #expect(failing.status == .serviceUnavailable && failing.rule == "provider-unavailable")
             #expect(failing.headers[.retryAfter] != nil)
@@ -117,7 +163,7 @@ struct BillingServiceTests {
                 let response = try await client.send(.post, uri, body)
                 #expect(response.status == status && response.rule == rule, "\(body): \(String(buffer: response.body))")
             }
-            #expect(provider.ledger.authorisations.isEmpty)
+            #expect(try await provider.ledger().authorisations.isEmpty)
         }
     }
 

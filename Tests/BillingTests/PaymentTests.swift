@@ -63,38 +63,3 @@ struct PaymentTests {
         #expect(Payment.replay(partly).refunded == eur(4000))
     }
 }
-
-@Suite("Payment provider simulator")
-struct PaymentProviderSimulatorTests {
-    func request(_ card: String, order: String = "order-1", key: String = "key-1") -> AuthorisationRequest {
-        AuthorisationRequest(order: order, amount: eur(4499), cardNumber: card, idempotencyKey: key)
-    }
-
-    @Test func behavesByCardNumber() async throws {
-        let provider = PaymentProviderSimulator(slowDelay: .milliseconds(1))
-        guard case .approved = try await provider.authorise(request("4242 4242 4242 4242", key: "a")) else { Issue.record("expected approval"); return }
-        #expect(try await provider.authorise(request(PaymentProviderSimulator.decline, key: "b")) == .declined(reason: "card declined"))
-        #expect(try await provider.authorise(request(PaymentProviderSimulator.insufficientFunds, key: "c")) == .declined(reason: "insufficient funds"))
-        #expect(try await provider.authorise(request("1234", key: "d")) == .declined(reason: "unknown test card"))
-        await #expect(throws: PaymentProviderError.unavailable("simulated provider error")) {
-            try await provider.authorise(request(PaymentProviderSimulator.providerError, key: "e"))
-        }
-        guard case .approved = try await provider.authorise(request(PaymentProviderSimulator.slow, order: "order-2", key: "f")) else {
-            Issue.record("a slow card is approved, late"); return
-        }
-    }
-
-    @Test func aRepeatedKeyAuthorisesAndCapturesOnce() async throws {
-        let provider = PaymentProviderSimulator()
-        let first = try await provider.authorise(request(PaymentProviderSimulator.approve))
-        let again = try await provider.authorise(request(PaymentProviderSimulator.approve))
-        #expect(first == again)
-        guard case .approved(let id) = first else { Issue.record("expected approval"); return }
-        try await provider.capture(authorisation: id, amount: eur(4499), idempotencyKey: "capture-1")
-        try await provider.capture(authorisation: id, amount: eur(4499), idempotencyKey: "capture-1")
-        #expect(provider.ledger.authorisations == ["order-1": 1] && provider.ledger.captures == ["order-1": 1])
-        await #expect(throws: PaymentProviderError.unknownAuthorisation("nope")) {
-            try await provider.capture(authorisation: "nope", amount: eur(1), idempotencyKey: "capture-2")
-        }
-    }
-}

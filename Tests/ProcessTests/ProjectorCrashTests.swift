@@ -78,6 +78,17 @@ func startService(_ service: String, _ database: DatabaseURL, views: URL, port: 
     return process
 }
 
+/// Starts `shop-server payment-provider`, keeping what it does in `file`.
+func startProvider(port: Int, file: URL) throws -> Process {
+    let process = Process()
+    process.executableURL = try shopServerBinary()
+    process.arguments = ["payment-provider", "--port", "\(port)", "--file", file.path]
+    process.environment = ProcessInfo.processInfo.environment.merging(["SHOP_LOG_LEVEL": "error"]) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 /// The view's position as the service reports it; nil while it does not answer.
 func viewPosition(_ port: Int) async -> Position? {
     guard let views = await get(port, "/admin/views")?["views"] as? [[String: Any]],

@@ -39,11 +39,14 @@ struct SagaCrashTests {
         let catalogDatabase = try await TestDatabase.create(migrated: false)
         let billingDatabase = try await TestDatabase.create(migrated: false)
         let orderingDatabase = try await TestDatabase.create(migrated: false)
-        let (catalogPort, billingPort) = (freePort(), freePort())
+        let (catalogPort, billingPort, providerPort) = (freePort(), freePort(), freePort())
         let catalog = try startService("catalog", catalogDatabase, views: scratchViews(), port: catalogPort)
-        let billing = try startService("billing", billingDatabase, views: scratchViews(), port: billingPort)
-        defer { for process in [catalog, billing] where process.isRunning { process.terminate() } }
+        let provider = try startProvider(port: providerPort, file: scratchViews().appendingPathComponent("provider.sqlite"))
+        let billing = try startService("billing", billingDatabase, views: scratchViews(), port: billingPort,
+                                       environment: ["SHOP_PROVIDER_URL": "http://127.0.0.1:\(providerPort)"])
+        defer { for process in [catalog, provider, billing] where process.isRunning { process.terminate() } }
         try await waitUntilUp(catalog, port: catalogPort)
+        try await waitUntilUp(provider, port: providerPort)
         try await waitUntilUp(billing, port: billingPort)
         #expect(try await post(catalogPort, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#).status == 201)
         #expect(try await post(catalogPort, "/products/MUG-001/stock", #"{"quantity":100}"#).status == 200)
@@ -82,7 +85,7 @@ struct SagaCrashTests {
             }
             let detail = await get(restartedPort, "/admin/sagas/\(order)") ?? [:]
             #expect(saga == "completed", "after a crash \(point): \(detail)")
-            let ledger = await get(billingPort, "/simulator/ledger") as? [String: [String: Int]]
+            let ledger = await get(providerPort, "/simulator/ledger") as? [String: [String: Int]]
             #expect(ledger?["authorisations"]?[order] == 1 && ledger?["captures"]?[order] == 1, "after a crash \(point): \(ledger ?? [:])")
         }
         let stock = await get(catalogPort, "/products/MUG-001")?["stock"] as? [String: Any]

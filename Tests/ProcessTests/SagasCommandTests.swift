@@ -10,18 +10,22 @@ struct SagasCommandTests {
     func listsShowsAndReDrivesAParkedSaga() async throws {
         let (catalogDatabase, billingDatabase, orderingDatabase) = (try await TestDatabase.create(migrated: false),
             try await TestDatabase.create(migrated: false), try await TestDatabase.create(migrated: false))
-        let (catalogPort, billingPort, orderingPort) = (freePort(), freePort(), freePort())
+        let (catalogPort, billingPort, orderingPort, providerPort) = (freePort(), freePort(), freePort(), freePort())
         let catalog = try startService("catalog", catalogDatabase, views: scratchViews(), port: catalogPort)
-        let billing = try startService("billing", billingDatabase, views: scratchViews(), port: billingPort)
+        let provider = try startProvider(port: providerPort, file: scratchViews().appendingPathComponent("provider.sqlite"))
+        let billing = try startService("billing", billingDatabase, views: scratchViews(), port: billingPort,
+                                       environment: ["SHOP_PROVIDER_URL": "http://127.0.0.1:\(providerPort)"])
         let ordering = try startService("ordering", orderingDatabase, views: scratchViews(), port: orderingPort, environment: [
             "SHOP_CATALOG_URL": "http://127.0.0.1:\(catalogPort)", "SHOP_BILLING_URL": "http://127.0.0.1:\(billingPort)"])
-        defer { for process in [catalog, billing, ordering] where process.isRunning { process.terminate() } }
-        for (process, port) in [(catalog, catalogPort), (billing, billingPort), (ordering, orderingPort)] { try await waitUntilUp(process, port: port) }
+        defer { for process in [catalog, provider, billing, ordering] where process.isRunning { process.terminate() } }
+        for (process, port) in [(catalog, catalogPort), (provider, providerPort), (billing, billingPort), (ordering, orderingPort)] {
+            try await waitUntilUp(process, port: port)
+        }
         #expect(try await post(catalogPort, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#).status == 201)
         #expect(try await post(catalogPort, "/products/MUG-001/stock", #"{"quantity":10}"#).status == 200)
 
         // Captures fail at the provider: the saga confirms the order, then parks at the capture.
-        var outage = HTTPClientRequest(url: "http://127.0.0.1:\(billingPort)/simulator/outage")
+        var outage = HTTPClientRequest(url: "http://127.0.0.1:\(providerPort)/simulator/outage")
         outage.method = .PUT
         outage.headers.add(name: "Content-Type", value: "application/json")
         outage.body = .bytes(ByteBuffer(string: #"{"calls":["capture"]}"#))
@@ -57,7 +61,7 @@ struct SagasCommandTests {
                 try await Task.sleep(for: .milliseconds(20))  // polling another process, which cannot notify us
             }
         }
-        let ledger = await get(billingPort, "/simulator/ledger") as? [String: [String: Int]]
+        let ledger = await get(providerPort, "/simulator/ledger") as? [String: [String: Int]]
         #expect(ledger?["captures"]?["order-7"] == 1)
 
         // Bad input: one line, non-zero exit.

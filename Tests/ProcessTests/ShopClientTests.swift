@@ -46,11 +46,12 @@ struct LocalShop: Sendable {
         for context in ["catalog", "ordering", "billing"] {
             environment["SHOP_\(context.uppercased())_DATABASE_URL"] = try await TestDatabase.create(migrated: false).withPassword
         }
-        let ports = (0..<4).map { _ in freePort() }
+        let ports = (0..<5).map { _ in freePort() }
         environment.merge([
             "SHOP_BIN_DIR": try shopServerBinary().deletingLastPathComponent().path,
             "SHOP_RUN_DIR": run.path,
             "SHOP_BFF_PORT": "\(ports[0])", "SHOP_CATALOG_PORT": "\(ports[1])", "SHOP_ORDERING_PORT": "\(ports[2])", "SHOP_BILLING_PORT": "\(ports[3])",
+            "SHOP_PROVIDER_PORT": "\(ports[4])",
             "SHOP_TOKEN_SECRET": "a-process-test-secret-long-enough-for-hs256",
             // A burst larger than the whole test needs, refilled hardly at all (one request per 100 s): the rate-limit
             // case drains one client, and the client started after it (slow under load) must still find it drained.
@@ -91,7 +92,7 @@ struct LocalShop: Sendable {
 
     /// The pids bin/shop-up recorded.
     func pids() -> [Int32] {
-        ["catalog", "ordering", "billing", "bff"].compactMap { service in
+        ["catalog", "ordering", "payment-provider", "billing", "bff"].compactMap { service in
             (try? String(contentsOf: run.appendingPathComponent("pids/\(service).pid"), encoding: .utf8))
                 .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
@@ -111,7 +112,7 @@ struct ShopClientTests {
         defer { for pid in pids { kill(pid, SIGKILL) } }  // whatever happened
         #expect(up.status == 0, "bin/shop-up: \(up.output) \(up.errors)")
         #expect(up.output.contains("The shop is up") && up.output.contains("bin/shop login"))
-        #expect(pids.count == 4)
+        #expect(pids.count == 5)  // Catalog, Ordering, the payment provider, Billing, the BFF
         let again = try await shop.script("shop-up", ["--detach"])
         #expect(again.status == 0 && again.output.contains("already running") && shop.pids() == pids, "\(again)")
 
@@ -204,11 +205,11 @@ struct ShopClientTests {
         #expect(try await shop.shop("cart", "show", "--url", "ftp://nowhere").status == 1)
         #expect(try await shop.shop("products", "list", "--url", "http://127.0.0.1:\(freePort())").status == 8)
         // 9: a payment provider outage keeps the saga retrying past the client's patience.
-        try await billingOutage(shop, ["authorise"])
+        try await providerOutage(shop, ["authorise"])
         try await shop.shop("cart", "add", "MUG-001")
         let slow = try await shop.shop("checkout", "--timeout", "1")
         #expect(slow.status == 9 && slow.errors.contains("still processing"), "\(slow)")
-        try await billingOutage(shop, [])
+        try await providerOutage(shop, [])
 
         // A terminal: the progress display during a checkout, colours, and a table with aligned columns.
         try await terminalSession(shop)
@@ -233,8 +234,8 @@ struct ShopClientTests {
         pids = []
     }
 
-    func billingOutage(_ shop: LocalShop, _ calls: [String]) async throws {
-        var request = HTTPClientRequest(url: "\(shop.environment["SHOP_BILLING_PORT"].map { "http://127.0.0.1:\($0)" }!)/simulator/outage")
+    func providerOutage(_ shop: LocalShop, _ calls: [String]) async throws {
+        var request = HTTPClientRequest(url: "\(shop.environment["SHOP_PROVIDER_PORT"].map { "http://127.0.0.1:\($0)" }!)/simulator/outage")
         request.method = .PUT
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: ["calls": calls])))

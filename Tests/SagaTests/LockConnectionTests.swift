@@ -5,6 +5,7 @@ import Ordering
 import PostgresNIO
 import SharedKernel
 import Synchronization
+import ShopSupport
 import TestSupport
 import Testing
 
@@ -131,5 +132,39 @@ struct LockConnectionTests {
                 """, logger: TestDatabase.logger)
         }
         return (url, state)
+    }
+}
+
+@Suite("The orchestrator after its lock connection died")
+struct LockConnectionLossTests {
+    /// A checkout hands its saga to the orchestrator, which claims it on its lock connection. When that connection has
+    /// died (PostgreSQL restarted), the claim fails and the orchestrator starts again; the saga must then be worked
+    /// like any due one. It stayed marked as being worked, and was never looked at again: after a PostgreSQL crash,
+    /// orders stayed "processing" until Ordering was restarted.
+    @Test(.timeLimit(.minutes(2)))
+    func aSagaWhoseClaimFailedIsWorkedOnceTheOrchestratorIsBack() async throws {
+        // Polls far apart: after the first look, only a wake-up (the checkout's hand-over) makes it claim anything.
+        let saga = FulfilmentOrchestrator.Configuration(retry: .init(attempts: 3, firstDelay: .milliseconds(20), maximumDelay: .milliseconds(100)),
+                                                        pollInterval: .seconds(600))
+        try await withShop(saga: saga) { shop in
+            try await shop.product("MUG-001", stock: 10)
+            // The orchestrator's lock connection is the one whose last query looked for due sagas.
+            let url = try #require(shop.orderingDatabase)
+            try await TestDatabase.withConnection(url) { connection in
+                try await within(.seconds(20), "the lock connection to be terminated") {
+                    while true {
+                        let rows = try await connection.query("""
+                            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                            WHERE datname = current_database() AND query LIKE 'SELECT saga_id FROM sagas WHERE due_at%'
+                            """, logger: TestDatabase.logger)
+                        for try await count in rows.decode(Int.self) where count > 0 { return }
+                        try await Task.sleep(for: .milliseconds(20))  // until its first look has run
+                    }
+                }
+            }
+            let order = try await shop.order("kim", "MUG-001")
+            let done = try await shop.saga(order)
+            #expect(done["status"] as? String == "completed", "\(done)")
+        }
     }
 }

@@ -213,7 +213,7 @@ extension SagaTests {
             // Checkouts through both instances; each wakes its own orchestrator, and both poll every 5 ms.
             let orders = try await withThrowingTaskGroup(of: String.self) { group in
                 for customer in 0..<30 {
-                    let through = customer.isMultiple(of: 2) ? shop : Shop(catalog: shop.catalog, ordering: second, billing: shop.billing)
+                    let through = customer.isMultiple(of: 2) ? shop : Shop(catalog: shop.catalog, ordering: second, billing: shop.billing, provider: shop.provider)
                     group.addTask { try await through.order("buyer-\(customer)", "MUG-001") }
                 }
                 return try await group.reduce(into: [String]()) { $0.append($1) }

@@ -1,4 +1,5 @@
 import BillingService
+import EventStore
 import CatalogService
 import Foundation
 import HTTPTypes
@@ -6,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Ordering
 import OrderingService
+import PaymentProviderSimulator
 import TestSupport
 import Testing
 
@@ -14,14 +16,20 @@ public struct Shop: Sendable {
     public let catalog: any TestClientProtocol
     public let ordering: any TestClientProtocol
     public let billing: any TestClientProtocol
+    /// The payment provider simulator Billing calls.
+    public let provider: any TestClientProtocol
 
-    public init(catalog: any TestClientProtocol, ordering: any TestClientProtocol, billing: any TestClientProtocol) {
+    public init(catalog: any TestClientProtocol, ordering: any TestClientProtocol, billing: any TestClientProtocol,
+                provider: any TestClientProtocol) {
         self.catalog = catalog
         self.ordering = ordering
         self.billing = billing
+        self.provider = provider
     }
     /// A second Ordering instance on the same database, when asked for.
     public var secondOrdering: (any TestClientProtocol)?
+    /// Ordering's database.
+    public var orderingDatabase: DatabaseURL?
 
     public static let approve = "4242424242424242"
 
@@ -72,12 +80,12 @@ public struct Shop: Sendable {
     }
 
     public func ledger() async throws -> [String: [String: Int]] {
-        (try await billing.object("/simulator/ledger") as? [String: [String: Int]]) ?? [:]
+        (try await provider.object("/simulator/ledger") as? [String: [String: Int]]) ?? [:]
     }
 
     public func outage(_ calls: [String]) async throws {
         let list = calls.map { "\"\($0)\"" }.joined(separator: ",")
-        #expect(try await billing.send(.put, "/simulator/outage", #"{"calls":[\#(list)]}"#).status == .ok)
+        #expect(try await provider.send(.put, "/simulator/outage", #"{"calls":[\#(list)]}"#).status == .ok)
     }
 }
 
@@ -100,9 +108,14 @@ public func withShop(
     let billingDatabase = try await TestDatabase.create()
     let logger = TestDatabase.logger
     let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: logger)
+    let provider = ProviderServer.application(
+        .init(port: 0), simulator: try PaymentProviderSimulator(file: scratchViews().appendingPathComponent("provider.sqlite")), logger: logger)
     try await catalog.test(.live) { catalogClient in
+      try await provider.test(.live) { providerClient in
         let billing = try BillingService.application(
-            .init(port: 0, database: billingDatabase, providerDeadline: providerDeadline, viewsDirectory: scratchViews()), logger: logger)
+            .init(port: 0, database: billingDatabase, providerURL: "http://127.0.0.1:\(try #require(providerClient.port))",
+                  providerDeadline: providerDeadline, viewsDirectory: scratchViews()),
+            logger: logger)
         try await billing.test(.live) { billingClient in
             let catalogURL = "http://127.0.0.1:\(try #require(catalogClient.port))"
             let billingURL = "http://127.0.0.1:\(try #require(billingClient.port))"
@@ -113,7 +126,9 @@ public func withShop(
                     logger: logger)
             }
             try await ordering(saga).test(.live) { orderingClient in
-                let shop = Shop(catalog: catalogClient, ordering: orderingClient, billing: billingClient)
+                var made = Shop(catalog: catalogClient, ordering: orderingClient, billing: billingClient, provider: providerClient)
+                made.orderingDatabase = orderingDatabase
+                let shop = made
                 guard let secondOrdering else { return try await body(shop) }
                 try await ordering(secondOrdering).test(.live) { second in
                     var both = shop
@@ -122,6 +137,7 @@ public func withShop(
                 }
             }
         }
+      }
     }
 }
 

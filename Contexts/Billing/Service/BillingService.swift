@@ -7,12 +7,14 @@ import PaymentLedger
 import Projections
 import ServiceKit
 
-/// The Billing service: payments, through a payment provider (the simulator unless told otherwise).
+/// The Billing service: payments, through a payment provider over HTTP (`shop-server payment-provider` locally).
 public enum BillingService {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
         public var database: DatabaseURL
+        /// Where the payment provider answers.
+        public var providerURL: String
         /// How long a call to the provider may take before the request gives up (and records nothing).
         public var providerDeadline: Duration
         /// Where its SQLite views live.
@@ -20,18 +22,21 @@ public enum BillingService {
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
 
-        public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerDeadline: Duration = .seconds(5),
-                    viewsDirectory: URL) {
+        public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerURL: String = "http://127.0.0.1:8084",
+                    providerDeadline: Duration = .seconds(5), viewsDirectory: URL) {
             self.host = host
             self.port = port
             self.database = database
+            self.providerURL = providerURL
             self.providerDeadline = providerDeadline
             self.viewsDirectory = viewsDirectory
         }
     }
 
-    public static func application(_ configuration: Configuration, provider: any PaymentProvider = PaymentProviderSimulator(),
+    /// - Parameter provider: the provider to call instead of the one at `providerURL` (for tests).
+    public static func application(_ configuration: Configuration, provider: (any PaymentProvider)? = nil,
                                    logger: Logger) throws -> some ApplicationProtocol {
+        let provider = provider ?? HTTPPaymentProvider(baseURL: configuration.providerURL)
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let ledger = try Projector(PaymentLedger(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
@@ -41,7 +46,6 @@ public enum BillingService {
         BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
         PaymentFeed.feed(store).addRoutes(to: router)
         PaymentQueries(ledger: ledger).addRoutes(to: router)
-        if let simulator = provider as? PaymentProviderSimulator { SimulatorRoutes(simulator: simulator).addRoutes(to: router) }
         let views = ViewsStatus([ledger])
         views.addRoutes(to: router)
         views.export(to: metrics)

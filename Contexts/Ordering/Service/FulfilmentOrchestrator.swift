@@ -64,7 +64,23 @@ public final class FulfilmentOrchestrator: Service, Sendable {
             for status in Fulfilment.Status.allCases {
                 metrics.gauge("saga_instances", [("status", status.rawValue)]).record(counts[status] ?? 0)
             }
+            if let overdue = try? await sagas.overdue(by: Self.overdueAfter) { metrics.gauge("saga_instances_overdue").record(overdue.count) }
         }
+    }
+
+    /// How long an instance may stay due before readiness says the orchestrator has stalled: many poll intervals,
+    /// and longer than a step's deadline.
+    static let overdueAfter = 60.0
+
+    /// What readiness says while instances stay due for longer than ``overdueAfter`` (nobody works them: this
+    /// orchestrator has stopped, and no other has taken them over), or nil.
+    @Sendable public func stall() async -> Problem? {
+        guard let overdue = try? await sagas.overdue(by: Self.overdueAfter), overdue.count > 0 else { return nil }
+        let since = overdue.since.map { " (the oldest since \(Int(Date().timeIntervalSince($0))) s)" } ?? ""
+        logger.error("the saga orchestrator is not working due sagas", metadata: ["overdue": "\(overdue.count)"])
+        return Problem(.serviceUnavailable, rule: "sagas-overdue", title: "Not ready: sagas are not being worked",
+                       detail: "\(overdue.count) sagas have been due for more than \(Int(Self.overdueAfter)) s\(since)",
+                       headers: [.retryAfter: "1"])
     }
 
     /// An instance may be due: look now rather than at the next poll.
@@ -103,7 +119,15 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                 /// Claims `id` (locked, and read after the lock: what its previous holder committed is in it) and works it.
                 func claim(_ id: String) async throws {
                     guard working.withLock({ $0.insert(id).inserted }) else { return }
-                    guard let instance = try await Self.bounded(locks, logger: logger, { try await self.sagas.claim(id, on: locks) }) else {
+                    let claimed: Sagas.Instance?
+                    do {
+                        claimed = try await Self.bounded(locks, logger: logger) { try await self.sagas.claim(id, on: locks) }
+                    } catch {
+                        // Not worked here: it must not stay marked as worked (it was never looked at again).
+                        _ = working.withLock { $0.remove(id) }
+                        throw error
+                    }
+                    guard let instance = claimed else {
                         _ = working.withLock { $0.remove(id) }
                         return
                     }
@@ -244,36 +268,6 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         } onCancel: {
             outcome.finish(.failure(CancellationError()))
             Task { try? await connection.close() }
-        }
-    }
-
-    /// The first result given to `finish`, for whoever waits on `value()` (before or after it is given).
-    final class Outcome<Value: Sendable>: Sendable {
-        private enum State: Sendable { case empty, waiting(CheckedContinuation<Value, any Error>), done(Result<Value, any Error>) }
-        private let state = Mutex(State.empty)
-
-        func finish(_ result: Result<Value, any Error>) {
-            let waiting = state.withLock { state -> CheckedContinuation<Value, any Error>? in
-                switch state {
-                case .empty: state = .done(result); return nil
-                case .waiting(let continuation): state = .done(result); return continuation
-                case .done: return nil
-                }
-            }
-            waiting?.resume(with: result)
-        }
-
-        func value() async throws -> Value {
-            try await withCheckedThrowingContinuation { continuation in
-                let done = state.withLock { state -> Result<Value, any Error>? in
-                    switch state {
-                    case .empty: state = .waiting(continuation); return nil
-                    case .done(let result): return result
-                    case .waiting: return .failure(CancellationError())  // one waiter only
-                    }
-                }
-                if let done { continuation.resume(with: done) }
-            }
         }
     }
 

@@ -55,7 +55,7 @@ public enum OrderingService {
             configuration: configuration.saga, logger: logger, metrics: metrics)
         let router = Router()
         metrics.install(on: router)
-        Health(store: store, projectors: [history, sales]).addRoutes(to: router)
+        Health(store: store, projectors: [history, sales], checks: [orchestrator.stall]).addRoutes(to: router)
         OrderingAPI(store: store, copy: copy, orchestrator: orchestrator).addRoutes(to: router)
         OrderFeed.feed(store).addRoutes(to: router)
         OrderQueries(history: history, sales: sales).addRoutes(to: router)

@@ -96,7 +96,7 @@ public struct Sagas: Sendable {
     @discardableResult
     func update(
         _ id: String, attempt: Attempt?, known: Instance? = nil,
-        _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
+        _ change: @escaping @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
     ) async throws -> Instance {
         if let known, let written = try await update(id, attempt: attempt, ifAt: known, change) { return written }
         return try await store.withTransaction { transaction in
@@ -269,6 +269,18 @@ public struct Sagas: Sendable {
                 if let status = Fulfilment.Status(rawValue: status) { counts[status] = Int(count) }
             }
             return counts
+        }
+    }
+
+    /// The instances due for longer than `seconds`, and since when the oldest is: work a running orchestrator would
+    /// have taken up long ago (it looks every poll interval), so a sign that it has stopped.
+    public func overdue(by seconds: Double) async throws -> (count: Int, since: Date?) {
+        try await store.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT count(*)::bigint, min(due_at) FROM sagas WHERE due_at < now() - make_interval(secs => \(seconds))",
+                logger: store.logger)
+            for try await (count, since) in rows.decode((Int64, Date?).self) { return (Int(count), since) }
+            return (0, nil)
         }
     }
 

@@ -1,0 +1,44 @@
+import EventStore
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("Deadlines on database calls")
+struct DeadlineTests {
+    /// A query sent on a connection the server has just closed is never answered by PostgresNIO: the caller is
+    /// given up on at the deadline, told that the database is unavailable, and goes on.
+    @Test(.timeLimit(.minutes(1)))
+    func aCallThatNeverAnswersIsGivenUpAtItsDeadline() async throws {
+        let started = ContinuousClock.now
+        await #expect(throws: DatabaseUnavailable.self) {
+            try await withDeadline(.milliseconds(200), "a query") {
+                try await Task.sleep(for: .seconds(3600))  // never answers, and ignores nothing but cancellation
+                return 1
+            }
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try await withDeadline(.seconds(5), "a query") { 42 } == 42)
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) { try await withDeadline(.seconds(5), "a query") { () async throws -> Int in throw Refused() } }
+    }
+
+    /// The store's calls go through it: a store whose deadline is shorter than a query answers DatabaseUnavailable.
+    @Test(.timeLimit(.minutes(1)))
+    func theStoresCallsHaveTheStoresDeadline() async throws {
+        let url = try await TestDatabase.create()
+        let store = EventStore(.init(database: url, queryDeadline: .milliseconds(300)), logger: TestDatabase.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            await store.waitUntilRunning()
+            await #expect(throws: DatabaseUnavailable.self) {
+                try await store.withConnection { connection in try await connection.run("SELECT pg_sleep(5)", logger: TestDatabase.logger) }
+            }
+            await #expect(throws: DatabaseUnavailable.self) {
+                try await store.withTransaction { transaction in try await transaction.connection.run("SELECT pg_sleep(5)", logger: transaction.logger) }
+            }
+            // And it goes on answering.
+            try await store.append([event(1)], to: uniqueStream(), expectedVersion: .noStream)
+        }
+    }
+}
