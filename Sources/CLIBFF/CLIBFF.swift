@@ -91,7 +91,7 @@ public struct CLIBFF: Sendable {
             "showProduct", "One product: its description, price and what is available now.", access: .anyone, path: [sku],
             answers: [200: .init("The product.", Schema.ref("Product"))], errors: [404: "There is no such product."])
         ) { request, context in
-            let path = "/products/\(Wire.segment(try context.parameters.require("sku")))"
+            let path = "/products/\(Wire.segment(try context.parameters.text("sku")))"
             return Wire.json(data: try await pages.page("cli:" + path) {
                 let product = try await services.catalog.forward(.GET, path, for: request, context: context).decode(ProductDetail.self)
                 return try JSONEncoder.sortedKeys.encode(ProductView(
@@ -146,7 +146,7 @@ public struct CLIBFF: Sendable {
             answers: [200: .init("The order.", Schema.ref("Order"))], errors: [404: "The customer has no such order."])
         ) { request, context in
             let wait = try Self.seconds(request, "wait", default: 0, maximum: 10)
-            let order = try await services.order(try context.parameters.require("id"), of: try context.customer(), wait: wait, for: request,
+            let order = try await services.order(try context.parameters.text("id"), of: try context.customer(), wait: wait, for: request,
                                                  context: context)
             return try Wire.json(Outcome(order))
         }
@@ -156,7 +156,7 @@ public struct CLIBFF: Sendable {
             answers: [200: .init("The order now.", Schema.ref("Order"))],
             errors: [404: "The customer has no such order.", 409: "The order has shipped, or is already settled that way."])
         ) { request, context in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.text("id")
             let body = try JSONBody.decode(Cancel.self, from: try await JSONBody.bytes(of: request))
             let customer = try context.customer()
             _ = try await services.order(id, of: customer, for: request, context: context)

@@ -37,7 +37,7 @@ public struct CartCommands: Sendable {
             body: (Schema.object(["quantity": Schema.integer(minimum: 0, maximum: 99)]), ["quantity": 3]), command: true,
             answers: [200: answer], errors: [422: "The quantity is not 0 to 99."])
         ) { request, context in
-            let customer = try context.customer(), sku = try context.parameters.require("sku")
+            let customer = try context.customer(), sku = try context.parameters.text("sku")
             let body = try JSONBody.decode(SetQuantity.self, from: try await JSONBody.bytes(of: request))
             try await services.ordering.forward(.PUT, cart(of: customer) + "/items/\(Wire.segment(sku))", json: body, for: request, context: context)
                 .requireSuccess()
@@ -47,7 +47,7 @@ public struct CartCommands: Sendable {
             "removeFromCart", "Takes a product out of the cart.", access: .customer, path: [sku], command: true, answers: [200: answer],
             errors: [422: "The product is not in the cart."])
         ) { request, context in
-            let customer = try context.customer(), sku = try context.parameters.require("sku")
+            let customer = try context.customer(), sku = try context.parameters.text("sku")
             try await services.ordering.forward(.DELETE, cart(of: customer) + "/items/\(Wire.segment(sku))", for: request, context: context)
                 .requireSuccess()
             return try await respond(customer, request, context)

@@ -24,8 +24,21 @@ public struct Claims: Codable, Sendable, Equatable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         subject = try container.decode(String.self, forKey: .subject)
         role = try container.decode(Role.self, forKey: .role)
-        issuedAt = Date(timeIntervalSince1970: try container.decode(Double.self, forKey: .issuedAt))
-        expiresAt = Date(timeIntervalSince1970: try container.decode(Double.self, forKey: .expiresAt))
+        issuedAt = Date(timeIntervalSince1970: try Self.seconds(container, .issuedAt))
+        expiresAt = Date(timeIntervalSince1970: try Self.seconds(container, .expiresAt))
+    }
+
+    /// The latest time a token may name: 2^33 s after 1970 (the year 2242). A validly signed token is still input:
+    /// `exp: 1e300` made a date that crashed the process when it was encoded again.
+    static let latestSeconds: Double = 8_589_934_592
+
+    /// A time claim, in whole or fractional seconds since 1970, no earlier than 1970 and no later than ``latestSeconds``.
+    private static func seconds(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Double {
+        let seconds = try container.decode(Double.self, forKey: key)
+        guard seconds.isFinite, (0...latestSeconds).contains(seconds) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.rawValue) is not a time between 1970 and 2242")
+        }
+        return seconds
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -76,7 +89,12 @@ public struct TokenSigner: Sendable {
     public func issue(_ claims: Claims) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let body = Self.header + "." + Self.base64URL(try encoder.encode(claims))
+        return sign(payload: try encoder.encode(claims))
+    }
+
+    /// A token of `payload`, signed.
+    func sign(payload: Data) -> String {
+        let body = Self.header + "." + Self.base64URL(payload)
         let signature = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: key)
         return body + "." + Self.base64URL(Data(signature))
     }

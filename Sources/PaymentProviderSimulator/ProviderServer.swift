@@ -53,18 +53,18 @@ public enum ProviderServer {
         }
         router.post("/v1/authorisations/{id}/capture") { request, context -> Response in
             let amount = try JSONBody.decode(Amount.self, from: try await JSONBody.bytes(of: request)).amount
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.text("id")
             try await call { try await simulator.capture(authorisation: id, amount: amount.amount, key: try key(request)) }
             return try CommandReply.json(.ok, ["outcome": "captured"]).response(replayed: false)
         }
         router.post("/v1/authorisations/{id}/void") { request, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.text("id")
             try await call { try await simulator.void(authorisation: id, key: try key(request)) }
             return try CommandReply.json(.ok, ["outcome": "voided"]).response(replayed: false)
         }
         router.post("/v1/authorisations/{id}/refund") { request, context -> Response in
             let amount = try JSONBody.decode(Amount.self, from: try await JSONBody.bytes(of: request)).amount
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.text("id")
             try await call { try await simulator.refund(authorisation: id, amount: amount.amount, key: try key(request)) }
             return try CommandReply.json(.ok, ["outcome": "refunded"]).response(replayed: false)
         }

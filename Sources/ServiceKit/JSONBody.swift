@@ -31,7 +31,10 @@ public enum JSONBody {
         return Data(buffer: buffer)
     }
 
+    /// Decodes the body; a string holding a control character anywhere in it is refused (400 control-character),
+    /// before anything is decoded or stored.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        guard !Text.jsonHasControlCharacter(data) else { throw Text.controlCharacterProblem }
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {

@@ -89,7 +89,7 @@ public struct WebBFF: Sendable {
             "showProduct", "The product page: description, price, stock on hand, reserved and available.", access: .anyone, path: [sku],
             answers: [200: .init("The product.", Schema.ref("ProductDetail")), 304: notModified], errors: [404: "There is no such product."])
         ) { request, context in
-            let path = "/products/\(Wire.segment(try context.parameters.require("sku")))"
+            let path = "/products/\(Wire.segment(try context.parameters.text("sku")))"
             return Self.cacheable(try await pages.page("web:" + path) {
                 let answer = try await services.catalog.forward(.GET, path, for: request, context: context)
                 try answer.requireSuccess()
@@ -131,7 +131,7 @@ public struct WebBFF: Sendable {
             path: [orderID], answers: [200: .init("The order page.", Schema.ref("OrderPage")), 304: notModified],
             errors: [404: "The customer has no such order."])
         ) { request, context in
-            let customer = try context.customer(), id = try context.parameters.require("id")
+            let customer = try context.customer(), id = try context.parameters.text("id")
             let order = try await services.order(id, of: customer, for: request, context: context)
             async let payment = services.billing.forward(.GET, "/payments/\(Wire.segment(id))", for: request, context: context)
             async let detail = services.ordering.forward(.GET, "/orders/\(Wire.segment(id))/detail", for: request, context: context)
@@ -148,7 +148,7 @@ public struct WebBFF: Sendable {
             access: .customer, path: [orderID],
             answers: [200: .init("The event stream.", Schema.string, contentType: "text/event-stream")], errors: [404: "The customer has no such order."])
         ) { request, context in
-            let customer = try context.customer(), id = try context.parameters.require("id")
+            let customer = try context.customer(), id = try context.parameters.text("id")
             let first = try await services.order(id, of: customer, for: request, context: context)
             return events(first, of: customer, request, context)
         }
@@ -172,14 +172,14 @@ public struct WebBFF: Sendable {
             errors: [404: "There is no such product.", 409: "The product is discontinued.", 422: "A price the catalog refuses."])
         ) { request, context in
             _ = try context.admin()
-            return try await pass(services.catalog, .PUT, "/products/\(Wire.segment(try context.parameters.require("sku")))/price", request, context)
+            return try await pass(services.catalog, .PUT, "/products/\(Wire.segment(try context.parameters.text("sku")))/price", request, context)
         }
         api.on(.post, "/admin/products/{sku}/discontinue", Endpoint(
             "discontinueProduct", "Takes a product off sale for good.", access: .admin, path: [sku], command: true, answers: [200: written],
             errors: [404: "There is no such product."])
         ) { request, context in
             _ = try context.admin()
-            return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.require("sku")))/discontinue", request, context)
+            return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.text("sku")))/discontinue", request, context)
         }
         api.on(.post, "/admin/products/{sku}/stock", Endpoint(
             "receiveStock", "Receives stock of a product.", access: .admin, path: [sku],
@@ -187,14 +187,14 @@ public struct WebBFF: Sendable {
             errors: [404: "There is no such product.", 422: "A quantity below 1."])
         ) { request, context in
             _ = try context.admin()
-            return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.require("sku")))/stock", request, context)
+            return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.text("sku")))/stock", request, context)
         }
         api.on(.post, "/admin/orders/{id}/ship", Endpoint(
             "shipOrder", "Ships a confirmed order.", access: .admin, path: [orderID], command: true, answers: [200: written],
             errors: [404: "There is no such order.", 409: "The order is not confirmed."])
         ) { request, context in
             _ = try context.admin()
-            return try await pass(services.ordering, .POST, "/orders/\(Wire.segment(try context.parameters.require("id")))/ship", request, context)
+            return try await pass(services.ordering, .POST, "/orders/\(Wire.segment(try context.parameters.text("id")))/ship", request, context)
         }
         api.on(.get, "/admin/sagas", Endpoint(
             "listSagas", "Fulfilment sagas, latest first; `status=parked` lists those waiting for an operator.", access: .admin,
@@ -212,7 +212,7 @@ public struct WebBFF: Sendable {
             errors: [404: "There is no such saga.", 422: "The saga is not parked."])
         ) { request, context in
             _ = try context.admin()
-            return try await pass(services.ordering, .POST, "/admin/sagas/\(Wire.segment(try context.parameters.require("id")))/retry", request, context)
+            return try await pass(services.ordering, .POST, "/admin/sagas/\(Wire.segment(try context.parameters.text("id")))/retry", request, context)
         }
 
         try api.serve(

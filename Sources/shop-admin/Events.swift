@@ -54,7 +54,7 @@ struct Events: AsyncParsableCommand {
                 for try await batch in store.subscribeToAll(from: start) {
                     // Unbuffered, so that a pipe sees each event as it commits.
                     let lines = batch.map { format($0, json: json) + "\n" }.joined()
-                    FileHandle.standardOutput.write(Data(lines.utf8))
+                    FileHandle.standardOutput.write(Data(escapingControls(lines).utf8))
                 }
             }
         }

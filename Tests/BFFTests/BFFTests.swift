@@ -112,6 +112,43 @@ struct BFFTests {
         }
     }
 
+    /// A customer id is encoded into the services' paths in one place (the BFF) and decoded in one place (each
+    /// service's path parameters). Ordering did not decode it: `Zoë Smith` got a 404 for an order she had paid for, and
+    /// somebody signed in as the literal text `Zo%C3%AB%20Smith` could read and cancel it.
+    @Test(.timeLimit(.minutes(3)))
+    func customersOfAnyNameReachTheirOwnOrdersAndNobodyElses() async throws {
+        try await withBFF { shop, bff in
+            try await shop.product("MUG-001", stock: 50)
+            var orders: [String: String] = [:]
+            for name in ["Zoë Smith", "a+b", "50% off", "x/y", "Zo%C3%AB%20Smith", "Łódź"] {
+                let customer = token(name)
+                try await within(.seconds(20), "Ordering's copy of the catalog") {
+                    while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: customer).status != .ok {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                let checkout = try await bff.call(.post, "/cli/v1/checkout", #"{"card":"4242424242424242"}"#, token: customer)
+                #expect(checkout.status == .ok && checkout.object["status"] as? String == "confirmed", "\(name): \(String(buffer: checkout.body))")
+                let order = try #require(checkout.object["order"] as? String)
+                orders[name] = order
+                #expect(try await bff.call(.get, "/cli/v1/orders/\(order)", token: customer).object["status"] as? String == "confirmed", "\(name)")
+            }
+            // The literal percent-encoding of a name is another customer, who sees nothing of the first's order.
+            let impostor = token("Zo%C3%AB%20Smith"), zoe = token("Zoë Smith")
+            let zoesOrder = try #require(orders["Zoë Smith"])
+            #expect(try await bff.call(.get, "/cli/v1/orders/\(zoesOrder)", token: impostor).status == .notFound)
+            #expect(try await bff.call(.post, "/cli/v1/orders/\(zoesOrder)/cancel", #"{"reason":"mine"}"#, token: impostor).status == .notFound)
+            let cancelled = try await bff.call(.post, "/cli/v1/orders/\(zoesOrder)/cancel", #"{"reason":"changed my mind"}"#, token: zoe)
+            #expect(cancelled.status == .ok, "\(String(buffer: cancelled.body))")
+            // A control character in what would be stored is the client's mistake: a 400, and it costs the service nothing.
+            let nul = try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG\u0000","quantity":1}"#, token: zoe)
+            #expect(nul.status == .badRequest && nul.rule == "control-character", "\(String(buffer: nul.body))")
+            let reason = try await bff.call(.post, "/cli/v1/orders/\(try #require(orders["a+b"]))/cancel", #"{"reason":"\u001b]0;pwned\u0007"}"#,
+                                            token: token("a+b"))
+            #expect(reason.status == .badRequest && reason.rule == "control-character", "\(String(buffer: reason.body))")
+        }
+    }
+
     @Test func aBurstOverTheLimitGets429WithRetryAfterAndOtherClientsAreUnaffected() async throws {
         try await withBFF(rate: 0.05, burst: 3) { _, bff in
             let kim = token("kim"), ann = token("ann")

@@ -40,6 +40,17 @@ struct TokenTests {
         }
     }
 
+    /// A token signed with the right key is still input: time claims beyond any date (or not numbers at all) are
+    /// refused as malformed. `exp: 1e300` crashed the BFF.
+    @Test func timeClaimsOutOfRangeAreRefused() throws {
+        for exp in ["1e300", "-1", "1e10", "\"soon\"", "null"] {
+            let token = signer.sign(payload: Data(#"{"exp":\#(exp),"iat":1800000000,"role":"customer","sub":"kim"}"#.utf8))
+            #expect(throws: TokenError.malformed, "exp \(exp)") { try signer.verify(token, now: now) }
+        }
+        let fine = signer.sign(payload: Data(#"{"exp":1800003600.5,"iat":1800000000,"role":"customer","sub":"kim"}"#.utf8))
+        #expect(try signer.verify(fine, now: now).subject == "kim")
+    }
+
     @Test func aShortSecretIsRefused() {
         #expect(throws: TokenSigner.TokenSignerError.weakSecret(16)) { try TokenSigner(secret: Data(repeating: 1, count: 16)) }
     }

@@ -105,3 +105,23 @@ struct ProjectionsCommandTests {
         #expect(notBuilt.status == 1 && notBuilt.output.contains("not built yet"), "\(notBuilt.output)")
     }
 }
+
+@Suite("shop-admin's output, as a process")
+struct OperatorOutputTests {
+    /// Text from the stores is the customers' (a cancel reason): shop-admin prints its control characters escaped, so
+    /// that nothing a customer typed reaches the operator's terminal as a command (C1's CSI, a bidirectional override).
+    @Test(.timeLimit(.minutes(1)))
+    func controlCharactersFromTheStoresArePrintedEscaped() async throws {
+        let database = try await TestDatabase.create()
+        try await withRunningStore(database) { store in
+            let payload = Data("{\"reason\":\"csi\u{9B}2J and \u{202E}reversed\"}".utf8)
+            try await store.append([NewEvent(id: UUID(), type: "ordering.order-cancelled", payload: payload, metadata: .init())],
+                                   to: try StreamName(category: "order", id: "o-1"), expectedVersion: .noStream)
+        }
+        let tail = try await shopAdmin(["events", "tail", "--context", "ordering", "--last", "1", "--database-url", database.withPassword],
+                                       environment: [:])
+        #expect(tail.status == 0, "\(tail.output)")
+        #expect(tail.output.contains("\\u{9B}2J") && tail.output.contains("\\u{202E}reversed"), "\(tail.output)")
+        #expect(!tail.output.unicodeScalars.contains { $0.value == 0x9B || $0.value == 0x202E })
+    }
+}

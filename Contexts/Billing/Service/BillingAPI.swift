@@ -34,12 +34,12 @@ struct BillingAPI: Sendable {
     }
 
     func addRoutes(to router: Router<some RequestContext>) {
-        router.get("/payments/{order}") { _, context in try await payment(try context.parameters.require("order")) }
+        router.get("/payments/{order}") { _, context in try await payment(try context.parameters.text("order")) }
         router.post("/payments/{order}/authorise") { request, context in
-            try await authorise(request, try context.parameters.require("order"))
+            try await authorise(request, try context.parameters.text("order"))
         }
         router.post("/payments/{order}/capture") { request, context in
-            let order = try context.parameters.require("order")
+            let order = try context.parameters.text("order")
             let bytes = try await JSONBody.bytes(of: request)
             let amount = try JSONBody.decode(Amount.self, from: bytes).amount.money()
             return try await providerCommand(request, bytes, order, .capture(order: order, amount: amount)) { authorisation, key in
@@ -47,13 +47,13 @@ struct BillingAPI: Sendable {
             }
         }
         router.post("/payments/{order}/void") { request, context in
-            let order = try context.parameters.require("order")
+            let order = try context.parameters.text("order")
             return try await providerCommand(request, nil, order, .void(order: order)) { authorisation, key in
                 try await provider.void(authorisation: authorisation, idempotencyKey: key)
             }
         }
         router.post("/payments/{order}/refund") { request, context in
-            let order = try context.parameters.require("order")
+            let order = try context.parameters.text("order")
             let bytes = try await JSONBody.bytes(of: request)
             let amount = try JSONBody.decode(Amount.self, from: bytes).amount.money()
             return try await providerCommand(request, bytes, order, .refund(order: order, amount: amount)) { authorisation, key in

@@ -65,11 +65,11 @@ struct CatalogAPI: Sendable {
         router.post("/products/{sku}/stock") { request, context in try await receive(request, try pathSKU(context)) }
         router.post("/reservations") { request, context in try await reserve(request) }
         router.post("/stock/{sku}/reservations/{order}/release") { request, context in
-            let sku = try pathSKU(context), order = try context.parameters.require("order")
+            let sku = try pathSKU(context), order = try context.parameters.text("order")
             return try await stockCommand(request, sku, .release(sku, order: order))
         }
         router.post("/stock/{sku}/reservations/{order}/commit") { request, context in
-            let sku = try pathSKU(context), order = try context.parameters.require("order")
+            let sku = try pathSKU(context), order = try context.parameters.text("order")
             return try await stockCommand(request, sku, .commit(sku, order: order))
         }
     }
@@ -77,7 +77,7 @@ struct CatalogAPI: Sendable {
     struct Empty: Decodable {}
 
     private func pathSKU(_ context: some RequestContext) throws -> SKU {
-        let text = try context.parameters.require("sku")
+        let text = try context.parameters.text("sku")
         do { return try SKU(text) } catch { throw Problem.notFound("there is no product '\(text.prefix(40))'") }
     }
 

@@ -17,7 +17,7 @@ struct OrderQueries: Sendable {
 
     func addRoutes(to router: Router<some RequestContext>) {
         router.get("/customers/{customer}/orders") { request, context -> Response in
-            let customer = try context.parameters.require("customer")
+            let customer = try context.parameters.text("customer")
             let limit = try limit(request)
             let before = request.uri.queryParameters.get("before").map { String($0) }
             let view = try await history.state(for: request)
@@ -26,7 +26,7 @@ struct OrderQueries: Sendable {
                 .response(replayed: false)
         }
         router.get("/orders/{order}/detail") { request, context -> Response in
-            let order = try context.parameters.require("order")
+            let order = try context.parameters.text("order")
             let view = try await history.state(for: request)
             guard let detail = try await history.read({ try OrderHistory.detail($0, order: order) }) else {
                 throw Problem.notFound("there is no order \(order.prefix(64)) in the order history (yet: its view is at \(view.position))")

@@ -57,9 +57,9 @@ struct OrderingAPI: Sendable {
     }
 
     func addRoutes(to router: Router<some RequestContext>) {
-        router.get("/carts/{customer}") { _, context in try await cart(try context.parameters.require("customer")) }
+        router.get("/carts/{customer}") { _, context in try await cart(try context.parameters.text("customer")) }
         router.post("/carts/{customer}/items") { request, context in
-            let customer = try context.parameters.require("customer")
+            let customer = try context.parameters.text("customer")
             let bytes = try await JSONBody.bytes(of: request)
             let body = try JSONBody.decode(AddItem.self, from: bytes)
             return try await cartCommand(request, bytes, customer) { transaction in
@@ -68,33 +68,33 @@ struct OrderingAPI: Sendable {
             }
         }
         router.put("/carts/{customer}/items/{sku}") { request, context in
-            let customer = try context.parameters.require("customer"), sku = try context.parameters.require("sku")
+            let customer = try context.parameters.text("customer"), sku = try context.parameters.text("sku")
             let bytes = try await JSONBody.bytes(of: request)
             let body = try JSONBody.decode(SetQuantity.self, from: bytes)
             return try await cartCommand(request, bytes, customer) { _ in .setQuantity(customer: customer, sku: sku, quantity: body.quantity) }
         }
         router.delete("/carts/{customer}/items/{sku}") { request, context in
-            let customer = try context.parameters.require("customer"), sku = try context.parameters.require("sku")
+            let customer = try context.parameters.text("customer"), sku = try context.parameters.text("sku")
             return try await cartCommand(request, nil, customer) { _ in .remove(customer: customer, sku: sku) }
         }
         router.delete("/carts/{customer}") { request, context in
-            let customer = try context.parameters.require("customer")
+            let customer = try context.parameters.text("customer")
             return try await cartCommand(request, nil, customer) { _ in .clear(customer: customer) }
         }
         router.post("/carts/{customer}/checkout") { request, context in
-            try await checkout(request, try context.parameters.require("customer"))
+            try await checkout(request, try context.parameters.text("customer"))
         }
         router.get("/orders/{order}") { request, context in
-            try await order(try context.parameters.require("order"), wait: try Self.waitSeconds(request))
+            try await order(try context.parameters.text("order"), wait: try Self.waitSeconds(request))
         }
         router.post("/orders/{order}/cancel") { request, context in
-            let order = try context.parameters.require("order")
+            let order = try context.parameters.text("order")
             let bytes = try await JSONBody.bytes(of: request)
             let body = try JSONBody.decode(Reason.self, from: bytes)
             return try await cancel(request, bytes, order, reason: body.reason)
         }
         router.post("/orders/{order}/ship") { request, context in
-            let order = try context.parameters.require("order")
+            let order = try context.parameters.text("order")
             return try await orderCommand(request, nil, order, .ship(order: order))
         }
     }

@@ -24,12 +24,12 @@ struct SagaRoutes: Sendable {
             return try CommandReply.json(.ok, ["sagas": instances.map { SagaView($0) }]).response(replayed: false)
         }
         router.get("/admin/sagas/{id}") { _, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.text("id")
             guard let instance = try await sagas.instance(id) else { throw Problem.notFound("there is no saga '\(id.prefix(80))'") }
             return try CommandReply.json(.ok, SagaView(instance, timeline: try await sagas.timeline(id))).response(replayed: false)
         }
         router.post("/admin/sagas/{id}/retry") { _, context -> Response in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.text("id")
             let instance: Sagas.Instance
             do {
                 instance = try await sagas.retry(id)
