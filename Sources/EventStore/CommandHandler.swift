@@ -158,10 +158,14 @@ public struct CommandHandler<D: Decider>: Sendable {
         let newEvents = try events.enumerated().map { index, event in
             try NewEvent(event, codec: codec, id: eventIDs(index), metadata: metadata)
         }
+        let cache = cache
+        // Whether this append committed may never be known (the database went away during COMMIT): then what is kept
+        // of the stream is not trusted either.
+        transaction.ifOutcomeUnknown { cache.forget(stream) }
         let appended = try await transaction.append(newEvents, to: stream, expectedVersion: .exact(current.version))
         let state = D.replay(events, from: current.state)
         if !appended.wasDuplicate {
-            let cache = cache, version = appended.streamVersion
+            let version = appended.streamVersion
             transaction.afterCommit { cache.keep(.init(state: state, version: version), for: stream) }
         }
         return Result(events: events, state: state, streamVersion: appended.streamVersion, position: appended.position, attempts: 1)

@@ -143,10 +143,13 @@ public final class EventStore: Service, Sendable {
     public func withTransaction<Result: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> Result) async throws -> Result {
         // On the connection's event loop: no thread hop between one round trip and the next.
         let logger = logger
-        let result = try await pooled("a transaction") { client in try await client.withConnection { connection in
+        let unknown = UnknownOutcome()
+        let result: (Result, Set<StreamName>)
+        do {
+            result = try await pooled("a transaction") { client in try await client.withConnection { connection in
             try await withTaskExecutorPreference(EventLoopExecutor(connection.eventLoop)) {
                 try await connection.run("BEGIN", logger: logger)
-                let transaction = Transaction(connection: connection, logger: logger)
+                let transaction = Transaction(connection: connection, logger: logger, ifOutcomeUnknown: unknown)
                 do {
                     let result = try await body(transaction)
                     try await connection.run("COMMIT", logger: logger)
@@ -161,9 +164,28 @@ public final class EventStore: Service, Sendable {
                     throw error
                 }
             }
-        } }
+            } }
+        } catch where EventStore.isUnknownOutcome(error) {
+            unknown.run()
+            throw error
+        }
         if !result.1.isEmpty { appended(to: result.1) }
         return result.0
+    }
+
+    /// Whether `error` leaves it unknown whether what was being written committed: the database went away or did not
+    /// answer in time.
+    static func isUnknownOutcome(_ error: any Error) -> Bool {
+        if error is DatabaseUnavailable { return true }
+        if let error = error as? PSQLError { return error.isUnavailability }
+        return false
+    }
+
+    /// The actions of ``Transaction/ifOutcomeUnknown(_:)``.
+    final class UnknownOutcome: Sendable {
+        private let actions = Mutex<[@Sendable () -> Void]>([])
+        func add(_ action: @escaping @Sendable () -> Void) { actions.withLock { $0.append(action) } }
+        func run() { for action in actions.withLock({ actions in defer { actions = [] }; return actions }) { action() } }
     }
 
     /// Runs `body` with the store's pool, within the store's `queryDeadline` (see ``withDeadline(_:_:_:)``): every
@@ -182,15 +204,26 @@ public final class EventStore: Service, Sendable {
         private let planned = Mutex(PlannedWrites())
         private let appendedTo = Mutex<Set<StreamName>>([])
         private let commitActions = Mutex<[@Sendable () -> Void]>([])
+        /// What to forget if it cannot be known whether the transaction committed.
+        let unknownOutcomeActions: UnknownOutcome
 
-        init(connection: PostgresConnection, logger: Logger) {
+        init(connection: PostgresConnection, logger: Logger, ifOutcomeUnknown: UnknownOutcome) {
             self.live = connection
             self.logger = logger
+            self.unknownOutcomeActions = ifOutcomeUnknown
         }
 
         init(planningWith logger: Logger) {
             self.live = nil
             self.logger = logger
+            self.unknownOutcomeActions = UnknownOutcome()
+        }
+
+        /// Runs `action` if the database goes away before the caller can know whether the transaction committed (the
+        /// connection died during COMMIT, or the deadline passed): for what remembers the transaction's states, which
+        /// must then be read again rather than trusted.
+        public func ifOutcomeUnknown(_ action: @escaping @Sendable () -> Void) {
+            unknownOutcomeActions.add(action)
         }
 
         /// The transaction's connection, for the caller's own statements in the same transaction. A planned

@@ -119,6 +119,9 @@ extension EventStore {
             }
         } catch let error as PSQLError where error.sqlState.map(PlannedWrites.decideInATransaction.contains) == true {
             return nil
+        } catch where Self.isUnknownOutcome(error) {
+            transaction.unknownOutcomeActions.run()
+            throw error
         }
         // What the command remembers (the states it wrote) only when the writes were made.
         guard applied(rows) else { return (result, rows) }

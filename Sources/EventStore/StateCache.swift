@@ -53,6 +53,14 @@ public final class StateCache<State: Sendable>: Sendable {
         }
     }
 
+    /// Forgets what is kept of `stream`: the next command reads it from the store.
+    public func forget(_ stream: StreamName) {
+        generations.withLock { generations in
+            generations.young[stream] = nil
+            generations.old[stream] = nil
+        }
+    }
+
     public var count: Int { generations.withLock { $0.young.count + $0.old.count } }
 
     private static func insert(_ entry: Entry, for stream: StreamName, into generations: inout Generations, size: Int) {

@@ -175,7 +175,10 @@ extension Downstream {
             guard let key = request.headers[.idempotencyKey] else {
                 throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
             }
-            headers.add(name: "Idempotency-Key", value: keySuffix.map { "\(key):\($0)" } ?? key)
+            guard (1...100).contains(key.utf8.count) else {
+                throw Problem.badRequest("malformed-idempotency-key", "an Idempotency-Key is 1 to 100 printable ASCII characters")
+            }
+            headers.add(name: "Idempotency-Key", value: Self.downstreamKey(key, of: context.claims?.subject, suffix: keySuffix))
         }
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         // A client span of the request's trace; the service continues it.
@@ -186,6 +189,15 @@ extension Downstream {
             span.attributes["http.response.status_code"] = Int(answer.status.code)
             return answer
         }
+    }
+}
+
+extension Downstream {
+    /// The key a service is sent for a client's `key`: scoped to the signed-in subject (two customers' keys never meet,
+    /// however alike: each customer's `1` is their own), then `:suffix` for a second command of one request.
+    static func downstreamKey(_ key: String, of subject: String?, suffix: String?) -> String {
+        let scoped = "\(subject.map { Wire.digest(Data($0.utf8)) } ?? "anonymous"):\(key)"
+        return suffix.map { "\(scoped):\($0)" } ?? scoped
     }
 }
 

@@ -149,6 +149,29 @@ struct BFFTests {
         }
     }
 
+    /// Idempotency keys are each customer's own: the README's example keys (`1`, `2`) used by two customers are two
+    /// commands. One customer's key made another's request fail with 422.
+    @Test(.timeLimit(.minutes(2)))
+    func idempotencyKeysAreScopedToTheCustomer() async throws {
+        try await withBFF { shop, bff in
+            try await shop.product("MUG-001", stock: 10)
+            let kim = token("kim"), ann = token("ann")
+            try await within(.seconds(20), "Ordering's copy of the catalog") {
+                while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: kim).status != .ok {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            #expect(try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":2}"#, token: kim, key: "1").status == .ok)
+            let others = try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":3}"#, token: ann, key: "1")
+            #expect(others.status == .ok, "\(String(buffer: others.body))")
+            let reused = try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":4}"#, token: kim, key: "1")
+            #expect(reused.status == .unprocessableContent && reused.rule == "idempotency-key-reused")
+            let carts = (try await bff.call(.get, "/cli/v1/cart", token: kim).object, try await bff.call(.get, "/cli/v1/cart", token: ann).object)
+            #expect(((carts.0["items"] as? [[String: Any]])?.first?["quantity"] as? Int) == 3)
+            #expect(((carts.1["items"] as? [[String: Any]])?.first?["quantity"] as? Int) == 3)
+        }
+    }
+
     @Test func aBurstOverTheLimitGets429WithRetryAfterAndOtherClientsAreUnaffected() async throws {
         try await withBFF(rate: 0.05, burst: 3) { _, bff in
             let kim = token("kim"), ann = token("ann")

@@ -26,19 +26,45 @@ struct DeadlineTests {
     @Test(.timeLimit(.minutes(1)))
     func theStoresCallsHaveTheStoresDeadline() async throws {
         let url = try await TestDatabase.create()
-        let store = EventStore(.init(database: url, queryDeadline: .milliseconds(300)), logger: TestDatabase.logger)
+        let store = EventStore(.init(database: url, queryDeadline: .seconds(3)), logger: TestDatabase.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await store.run() }
             defer { group.cancelAll() }
             await store.waitUntilRunning()
             await #expect(throws: DatabaseUnavailable.self) {
-                try await store.withConnection { connection in try await connection.run("SELECT pg_sleep(5)", logger: TestDatabase.logger) }
+                try await store.withConnection { connection in try await connection.run("SELECT pg_sleep(60)", logger: TestDatabase.logger) }
             }
             await #expect(throws: DatabaseUnavailable.self) {
-                try await store.withTransaction { transaction in try await transaction.connection.run("SELECT pg_sleep(5)", logger: transaction.logger) }
+                try await store.withTransaction { transaction in try await transaction.connection.run("SELECT pg_sleep(60)", logger: transaction.logger) }
             }
             // And it goes on answering.
             try await store.append([event(1)], to: uniqueStream(), expectedVersion: .noStream)
+        }
+    }
+}
+
+extension DeadlineTests {
+    /// A command whose transaction's outcome is unknown (here: the deadline passed while it was still open) leaves
+    /// nothing of its stream kept: the service must not answer the next command from a state the store may not hold.
+    @Test(.timeLimit(.minutes(1)))
+    func aCommandWhoseOutcomeIsUnknownLeavesNothingKept() async throws {
+        let url = try await TestDatabase.create()
+        let store = EventStore(.init(database: url, queryDeadline: .seconds(2)), logger: TestDatabase.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            await store.waitUntilRunning()
+            let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            try await handler.handle(.increment(by: 1), on: stream)
+            #expect(handler.cache.entry(stream)?.version == 1)
+            await #expect(throws: DatabaseUnavailable.self) {
+                try await store.withTransaction { transaction in
+                    try await handler.handle(.increment(by: 1), on: stream, in: transaction)
+                    try await transaction.connection.run("SELECT pg_sleep(4)", logger: transaction.logger)  // past the deadline
+                }
+            }
+            #expect(handler.cache.entry(stream) == nil)
         }
     }
 }
