@@ -56,8 +56,12 @@ public enum BFFService {
             Downstream(.init(name: name, instances: instances, timeout: configuration.timeout, healthInterval: configuration.healthInterval),
                        logger: logger)
         }
+        // Waits last up to 30 s (a checkout's), beyond the ordinary timeout; they count against their own breaker only.
+        let waits = Downstream(.init(name: "ordering-waits", instances: configuration.ordering, timeout: configuration.timeout + .seconds(30),
+                                     concurrency: 256, healthInterval: configuration.healthInterval),
+                               logger: logger)
         let services = Downstreams(catalog: downstream("catalog", configuration.catalog), ordering: downstream("ordering", configuration.ordering),
-                                   billing: downstream("billing", configuration.billing))
+                                   billing: downstream("billing", configuration.billing), orderingWaits: waits)
         let router = Router(context: GatewayContext.self)
         let metrics = configuration.metrics
         metrics.install(on: router)

@@ -114,6 +114,9 @@ public final class Downstream: Service, Sendable {
         self.healthy = Mutex(Array(repeating: true, count: configuration.instances.count))
         var http = HTTPClient.Configuration()
         http.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.seconds * 1e9))
+        // As many connections to an instance as the bulkhead lets calls through: with AsyncHTTPClient's default of 8, eight
+        // slow calls (long polls) held every connection, and every other call queued behind them.
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.concurrency
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
         self.logger = logger
     }

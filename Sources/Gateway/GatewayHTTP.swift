@@ -140,12 +140,44 @@ extension Downstream.Failure: ProblemConvertible {
 /// The context services behind a BFF.
 public struct Downstreams: Sendable {
     public let catalog: Downstream, ordering: Downstream, billing: Downstream
-    public init(catalog: Downstream, ordering: Downstream, billing: Downstream) {
+    /// Ordering again, for the calls that wait (`?wait=`: a checkout's outcome, an order's next change): their own
+    /// connections, bulkhead and breaker, so that requests held open for seconds never take what quick ones need.
+    public let orderingWaits: Downstream
+    /// How many waits each customer may have at once; past it, a request is answered at once without waiting.
+    let waits: WaitAllowance
+
+    public init(catalog: Downstream, ordering: Downstream, billing: Downstream, orderingWaits: Downstream? = nil, waitsPerCustomer: Int = 4) {
         self.catalog = catalog
         self.ordering = ordering
         self.billing = billing
+        self.orderingWaits = orderingWaits ?? ordering
+        self.waits = WaitAllowance(perSubject: waitsPerCustomer)
     }
-    public var all: [Downstream] { [catalog, ordering, billing] }
+    public var all: [Downstream] { orderingWaits === ordering ? [catalog, ordering, billing] : [catalog, ordering, billing, orderingWaits] }
+}
+
+/// Counts each subject's requests that wait, and lets a few through at a time.
+final class WaitAllowance: Sendable {
+    let perSubject: Int
+    private let waiting = Mutex<[String: Int]>([:])
+
+    init(perSubject: Int) { self.perSubject = perSubject }
+
+    /// Whether `subject` may start one more wait; if so, it must call ``end(_:)`` when it is over.
+    func begin(_ subject: String) -> Bool {
+        waiting.withLock { waiting in
+            guard waiting[subject, default: 0] < perSubject else { return false }
+            waiting[subject, default: 0] += 1
+            return true
+        }
+    }
+
+    func end(_ subject: String) {
+        waiting.withLock { waiting in
+            let left = waiting[subject, default: 1] - 1
+            waiting[subject] = left > 0 ? left : nil
+        }
+    }
 }
 
 extension Downstream {

@@ -29,10 +29,15 @@ public struct OrderDocument: Codable, Sendable {
 extension Downstreams {
     /// The customer's own order (`wait`: seconds to wait for its outcome); another customer's is answered as
     /// if there were none, so order ids cannot be probed.
+    ///
+    /// A wait goes through ``orderingWaits``, at most ``WaitAllowance/perSubject`` at once per customer: beyond them the
+    /// order is answered as it is now, and the client follows it as it would after a wait that ran out.
     public func order(_ id: String, of customer: String, wait: Int = 0, for request: Request, context: GatewayContext) async throws -> OrderDocument {
         let notFound = Problem.notFound("there is no order '\(id.prefix(64))'")
-        let query = wait > 0 ? "?wait=\(wait)" : ""
-        let answer = try await ordering.forward(.GET, "/orders/\(Wire.segment(id))\(query)", for: request, context: context)
+        let waiting = wait > 0 && waits.begin(customer)
+        defer { if waiting { waits.end(customer) } }
+        let path = "/orders/\(Wire.segment(id))" + (waiting ? "?wait=\(wait)" : "")
+        let answer = try await (waiting ? orderingWaits : ordering).forward(.GET, path, for: request, context: context)
         if answer.status == .notFound { throw notFound }
         let order = try answer.decode(OrderDocument.self)
         guard order.customer == customer else { throw notFound }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import BFF
 import Foundation
 import Gateway
@@ -169,6 +170,63 @@ struct BFFTests {
             let carts = (try await bff.call(.get, "/cli/v1/cart", token: kim).object, try await bff.call(.get, "/cli/v1/cart", token: ann).object)
             #expect(((carts.0["items"] as? [[String: Any]])?.first?["quantity"] as? Int) == 3)
             #expect(((carts.1["items"] as? [[String: Any]])?.first?["quantity"] as? Int) == 3)
+        }
+    }
+
+    /// One customer holding many long polls on a slow order must not stop the others: waits go through connections,
+    /// a bulkhead and a breaker of their own, and a customer has at most four at once (the rest are answered at once).
+    /// Eight such waits used to hold every connection the BFF had to Ordering, and 52 of 53 other requests failed.
+    @Test(.timeLimit(.minutes(3)))
+    func oneCustomersLongPollsDoNotStopTheOthers() async throws {
+        try await withBFF { shop, bff in
+            try await shop.product("MUG-001", stock: 100)
+            let port = try #require(bff.port)
+            let hog = token("hog")
+            try await within(.seconds(20), "Ordering's copy of the catalog") {
+                while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: hog).status != .ok {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            // The slow card: the provider answers after 30 s, so the order stays processing for the whole test.
+            let placed = try await bff.call(.post, "/cli/v1/checkout?wait=0", #"{"card":"4000000000000101"}"#, token: hog)
+            let order = try #require(placed.object["order"] as? String, "\(String(buffer: placed.body))")
+
+            // A client of its own, with connections enough for everything below at once.
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            defer { _ = client.shutdown() }
+            @Sendable func get(_ path: String, _ token: String) async -> (status: UInt, seconds: Double) {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                let started = ContinuousClock.now
+                guard let response = try? await client.execute(request, timeout: .seconds(30)),
+                      (try? await response.body.collect(upTo: 1 << 20)) != nil else { return (0, 0) }
+                let took = ContinuousClock.now - started
+                return (response.status.code, Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+            }
+            let polls = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<16 { group.addTask { _ = await get("/cli/v1/orders/\(order)?wait=10", hog) } }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))  // the polls are under way
+            let others = await withTaskGroup(of: (UInt, Double).self) { group in
+                for customer in 0..<5 {
+                    group.addTask {
+                        var worst: (UInt, Double) = (200, 0)
+                        for _ in 0..<10 {
+                            let answer = await get("/cli/v1/cart", token("shopper-\(customer)"))
+                            if answer.status != 200 || answer.seconds > worst.1 { worst = answer }
+                        }
+                        return worst
+                    }
+                }
+                return await group.reduce(into: [(UInt, Double)]()) { $0.append($1) }
+            }
+            // Every other customer's requests answered, and none held up behind the polls (they last ten seconds).
+            #expect(others.allSatisfy { $0.0 == 200 && $0.1 < 5 }, "\(others)")
+            await polls.value
         }
     }
 

@@ -109,7 +109,8 @@ public func withShop(
     let logger = TestDatabase.logger
     let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: logger)
     let provider = ProviderServer.application(
-        .init(port: 0), simulator: try PaymentProviderSimulator(file: scratchViews().appendingPathComponent("provider.sqlite")), logger: logger)
+        .init(port: 0), simulator: try PaymentProviderSimulator(file: scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(8)),
+        logger: logger)
     try await catalog.test(.live) { catalogClient in
       try await provider.test(.live) { providerClient in
         let billing = try BillingService.application(
