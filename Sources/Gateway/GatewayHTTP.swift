@@ -213,6 +213,8 @@ extension Downstream {
             headers.add(name: "Idempotency-Key", value: Self.downstreamKey(key, of: context.claims?.subject, suffix: keySuffix))
         }
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        // The client's precondition goes with its command: the service checks it (a stale or malformed one is a 412 or 400).
+        if let ifMatch = request.headers[.ifMatch] { headers.add(name: "If-Match", value: ifMatch) }
         // A client span of the request's trace; the service continues it.
         return try await withSpan("\(method) \(configuration.name)", ofKind: .client) { span in
             span.attributes["shop.downstream"] = configuration.name

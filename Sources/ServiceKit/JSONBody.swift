@@ -24,15 +24,21 @@ public enum JSONBody {
             throw Problem.contentTooLarge(limit: maximumSize)
         }
         guard buffer.readableBytes > 0 else { return nil }
-        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+        guard let contentType = request.headers[.contentType], isJSON(contentType) else {
+            let sent = request.headers[.contentType].map { "not \(String($0.prefix(60)).debugDescription)" } ?? "with a Content-Type header"
             throw Problem(.unsupportedMediaType, rule: "unsupported-media-type", title: "Unsupported media type",
-                          detail: "send the body as application/json, not \(contentType.prefix(60))")
+                          detail: "send the body as application/json, \(sent)")
         }
         return Data(buffer: buffer)
     }
 
     /// Decodes the body; a string holding a control character anywhere in it is refused (400 control-character),
     /// before anything is decoded or stored.
+    /// Whether a Content-Type names JSON: `application/json`, with parameters or not (`; charset=utf-8`), in any case.
+    static func isJSON(_ contentType: String) -> Bool {
+        contentType.split(separator: ";", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         guard !Text.jsonHasControlCharacter(data) else { throw Text.controlCharacterProblem }
         do {

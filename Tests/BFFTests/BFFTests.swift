@@ -170,6 +170,17 @@ struct BFFTests {
             let carts = (try await bff.call(.get, "/cli/v1/cart", token: kim).object, try await bff.call(.get, "/cli/v1/cart", token: ann).object)
             #expect(((carts.0["items"] as? [[String: Any]])?.first?["quantity"] as? Int) == 3)
             #expect(((carts.1["items"] as? [[String: Any]])?.first?["quantity"] as? Int) == 3)
+            // The client's If-Match goes with its command: a stale one is refused, and so is a malformed one.
+            var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(kim)", .ifMatch: "\"999\""]
+            headers[HTTPField.Name("Idempotency-Key")!] = UUID().uuidString
+            let stale = try await bff.execute(uri: "/cli/v1/cart/items", method: .post, headers: headers,
+                                              body: ByteBuffer(string: #"{"sku":"MUG-001","quantity":1}"#))
+            #expect(stale.status == .preconditionFailed, "\(String(buffer: stale.body))")
+            headers[.ifMatch] = "soon"
+            headers[HTTPField.Name("Idempotency-Key")!] = UUID().uuidString
+            let garbage = try await bff.execute(uri: "/cli/v1/cart/items", method: .post, headers: headers,
+                                                body: ByteBuffer(string: #"{"sku":"MUG-001","quantity":1}"#))
+            #expect(garbage.status == .badRequest, "\(String(buffer: garbage.body))")
         }
     }
 

@@ -252,6 +252,10 @@ struct CatalogServiceTests {
         .init(name: "oversize body", method: .post, uri: "/products", body: #"{"sku":"X-1","name":"\#(String(repeating: "x", count: 70_000))"}"#, status: .contentTooLarge, rule: "body-too-large"),
         .init(name: "no idempotency key", method: .post, uri: "/products/MUG-001/stock", body: #"{"quantity":1}"#, key: nil, status: .badRequest, rule: "missing-idempotency-key"),
         .init(name: "not JSON", method: .post, uri: "/products/MUG-001/stock", body: "quantity=1", contentType: "application/x-www-form-urlencoded", status: .unsupportedMediaType, rule: "unsupported-media-type"),
+        .init(name: "a type that only starts like JSON's", method: .post, uri: "/products/MUG-001/stock", body: #"{"quantity":1}"#,
+              contentType: "application/jsonx", status: .unsupportedMediaType, rule: "unsupported-media-type"),
+        .init(name: "no Content-Type", method: .post, uri: "/products/MUG-001/stock", body: #"{"quantity":1}"#, contentType: "",
+              status: .unsupportedMediaType, rule: "unsupported-media-type"),
         .init(name: "unknown route", method: .get, uri: "/nothing/here", body: nil, status: .notFound, rule: "not-found"),
     ]
 

@@ -8,13 +8,13 @@ import NIOHTTP1
 
 extension TestClientProtocol {
     /// A request as a client of the services sends it: a JSON body and a fresh `Idempotency-Key` unless told
-    /// otherwise (`key: nil` sends none).
+    /// otherwise (`key: nil` sends none, `contentType: ""` no Content-Type).
     @discardableResult
     public func send(
         _ method: HTTPRequest.Method, _ uri: String, _ json: String? = nil, key: String? = UUID().uuidString,
         ifMatch: String? = nil, contentType: String = "application/json"
     ) async throws -> TestResponse {
-        var headers: HTTPFields = [.contentType: contentType]
+        var headers: HTTPFields = contentType.isEmpty ? [:] : [.contentType: contentType]
         if let key { headers[HTTPField.Name("Idempotency-Key")!] = key }
         if let ifMatch { headers[.ifMatch] = ifMatch }
         return try await execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
