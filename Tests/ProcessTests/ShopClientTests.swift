@@ -306,3 +306,41 @@ struct ShopClientTests {
         }
     }
 }
+
+@Suite("bin/shop-up interrupted, with real processes")
+struct ShopUpInterruptTests {
+    /// Ctrl-C (or SIGTERM) while the shop starts stops whatever bin/shop-up had started: it used to set its trap only once the
+    /// shop was ready, and left the services running.
+    @Test(.timeLimit(.minutes(3)))
+    func anInterruptDuringStartUpLeavesNothingRunning() async throws {
+        let shop = try await LocalShop()
+        let process = Process()
+        // Started as a terminal starts it: the test process hands its children SIGINT and SIGTERM blocked or ignored,
+        // and a script cannot trap a signal it was started ignoring (bash's rule).
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", """
+            import os, signal, sys
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
+            signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.execv(sys.argv[1], sys.argv[1:])
+            """, shop.root.appendingPathComponent("bin/shop-up").path]
+        process.environment = shop.environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Once the first services are started (their pids recorded), and before the shop is ready.
+        try await within(.seconds(60), "bin/shop-up to start services") {
+            while shop.pids().count < 2 {
+                guard process.isRunning else { throw TestSetupError("bin/shop-up ended before it started two services") }
+                try await Task.sleep(for: .milliseconds(10))  // another process: nothing to await
+            }
+        }
+        let started = shop.pids()
+        process.terminate()  // SIGTERM: a process started in the background ignores SIGINT (Ctrl-C reaches it in a terminal)
+        try await within(.seconds(60), "bin/shop-up to stop") { await exited(process) }
+        #expect(process.terminationStatus == 130)
+        for pid in started { #expect(kill(pid, 0) != 0, "process \(pid) still runs") }
+        #expect(shop.pids().isEmpty)
+    }
+}
