@@ -168,3 +168,30 @@ struct LockConnectionLossTests {
         }
     }
 }
+
+@Suite("Readiness when sagas are not worked")
+struct StalledOrchestratorTests {
+    /// Sagas due for over a minute are work nobody does (a running orchestrator looks every poll): readiness says so,
+    /// with how many and since when, instead of answering 200 while orders stay "processing".
+    @Test(.timeLimit(.minutes(1)))
+    func sagasOverdueMakeOrderingNotReady() async throws {
+        let url = try await TestDatabase.create(folders: ["eventstore", "ordering"])
+        try await withRunningStore(url) { store in
+            // Not running: nothing works the sagas.
+            let orchestrator = FulfilmentOrchestrator(
+                sagas: Sagas(store: store), steps: FulfilmentSteps(catalogURL: "http://127.0.0.1:9", billingURL: "http://127.0.0.1:9"),
+                logger: TestDatabase.logger)
+            #expect(await orchestrator.stall() == nil)
+            try await TestDatabase.withConnection(url) { connection in
+                try await connection.run("""
+                    INSERT INTO sagas (saga_id, status, step, state, due_at)
+                    VALUES ('o-stuck', 'running', 'reserve-stock', '{}', now() - interval '2 minutes'),
+                           ('o-fresh', 'running', 'reserve-stock', '{}', now())
+                    """, logger: TestDatabase.logger)
+            }
+            let problem = try #require(await orchestrator.stall())
+            #expect(problem.status == .serviceUnavailable && problem.rule == "sagas-overdue")
+            #expect(problem.detail?.hasPrefix("1 saga has been due for more than 60 s") == true, "\(problem)")
+        }
+    }
+}

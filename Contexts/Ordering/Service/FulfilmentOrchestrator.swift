@@ -79,7 +79,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
         let since = overdue.since.map { " (the oldest since \(Int(Date().timeIntervalSince($0))) s)" } ?? ""
         logger.error("the saga orchestrator is not working due sagas", metadata: ["overdue": "\(overdue.count)"])
         return Problem(.serviceUnavailable, rule: "sagas-overdue", title: "Not ready: sagas are not being worked",
-                       detail: "\(overdue.count) sagas have been due for more than \(Int(Self.overdueAfter)) s\(since)",
+                       detail: "\(overdue.count == 1 ? "1 saga has" : "\(overdue.count) sagas have") been due for more than \(Int(Self.overdueAfter)) s\(since)",
                        headers: [.retryAfter: "1"])
     }
 
