@@ -108,6 +108,8 @@ let package = Package(
                 "SharedKernel",
                 "Projections",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -236,7 +238,7 @@ let package = Package(
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "EventStore", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["Gateway", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),

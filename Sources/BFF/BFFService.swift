@@ -67,6 +67,7 @@ public enum BFFService {
         metrics.install(on: router)
         router.middlewares.add(Authenticate(signer: signer))
         router.middlewares.add(RateLimit(RateLimiter(perSecond: configuration.requestsPerSecond, burst: configuration.burst), metrics: metrics))
+        router.middlewares.add(RejectRefusedToken())
         metrics.onScrape { metrics in
             for service in services.all {
                 let name = [("service", service.configuration.name)]
@@ -94,6 +95,7 @@ public enum BFFService {
         try WebBFF(services: services, login: login, pages: pages).addRoutes(to: router)
         return Application(
             router: router,
+            server: ShopHTTPServer.http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-bff"),
             services: services.all,
             logger: logger)

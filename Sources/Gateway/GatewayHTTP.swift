@@ -15,6 +15,9 @@ public struct GatewayContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The checked token's claims; `nil` for an anonymous request.
     public var claims: Claims?
+    /// Why the request's token was refused, if it was: the request is answered 401 once the rate limit has counted
+    /// it (by the peer's address), so that a stream of bad tokens is limited like any other.
+    public var refusedToken: Problem?
     /// The peer's address, for rate limits of anonymous clients.
     public let peer: String
 
@@ -54,7 +57,8 @@ extension Problem {
 }
 
 /// Checks a bearer token if there is one: a valid token's claims go into the context; an invalid one is a 401
-/// at once (a wrong token is never treated as none). Routes decide whether they need one.
+/// (a wrong token is never treated as none), given by ``RejectRefusedToken`` after ``RateLimit`` has counted the
+/// request against the peer's address. Routes decide whether they need one.
 public struct Authenticate: RouterMiddleware {
     public typealias Context = GatewayContext
     let signer: TokenSigner
@@ -64,15 +68,27 @@ public struct Authenticate: RouterMiddleware {
 
     public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else { return try await next(request, context) }
-        guard header.lowercased().hasPrefix("bearer ") else {
-            throw Problem.unauthorised("the Authorization header must be 'Bearer <token>'")
-        }
         var context = context
-        do {
-            context.claims = try verified.claims(of: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), signer)
-        } catch {
-            throw Problem.unauthorised(error.description)
+        if header.lowercased().hasPrefix("bearer ") {
+            do {
+                context.claims = try verified.claims(of: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), signer)
+            } catch {
+                context.refusedToken = Problem.unauthorised(error.description)
+            }
+        } else {
+            context.refusedToken = Problem.unauthorised("the Authorization header must be 'Bearer <token>'")
         }
+        return try await next(request, context)
+    }
+}
+
+/// Answers 401 for a request whose token ``Authenticate`` refused: after ``RateLimit``.
+public struct RejectRefusedToken: RouterMiddleware {
+    public typealias Context = GatewayContext
+    public init() {}
+
+    public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        if let refused = context.refusedToken { throw refused }
         return try await next(request, context)
     }
 }

@@ -78,6 +78,7 @@ public enum ProviderServer {
         }
         return Application(
             router: router,
+            server: ShopHTTPServer.http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-payment-provider"),
             logger: logger)
     }

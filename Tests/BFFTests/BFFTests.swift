@@ -252,6 +252,11 @@ struct BFFTests {
             #expect(limited.headers[.retryAfter].flatMap(Int.init).map { (1...20).contains($0) } == true)
             #expect(try await bff.call(.get, "/cli/v1/cart", token: ann).status == .ok)
             #expect(try await bff.call(.get, "/health/live", token: kim).status == .ok)
+
+            // Bad tokens count too, against the peer's address: guessing tokens is limited like anything else.
+            var forged: [HTTPResponse.Status] = []
+            for _ in 0..<4 { forged.append(try await bff.call(.get, "/cli/v1/cart", token: "not.a.token").status) }
+            #expect(forged == [.unauthorized, .unauthorized, .unauthorized, .tooManyRequests], "\(forged)")
         }
     }
 }

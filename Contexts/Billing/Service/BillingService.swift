@@ -51,6 +51,7 @@ public enum BillingService {
         views.export(to: metrics)
         return Application(
             router: router,
+            server: ShopHTTPServer.http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),
             services: [store, ledger],
             logger: logger)

@@ -40,6 +40,7 @@ public enum CatalogService {
         views.export(to: metrics)
         return Application(
             router: router,
+            server: ShopHTTPServer.http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),
             services: [store, listing],
             logger: logger)

@@ -67,6 +67,7 @@ public enum OrderingService {
                                            pollInterval: configuration.feedPollInterval, logger: logger)
         return Application(
             router: router,
+            server: ShopHTTPServer.http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-ordering"),
             services: [store, consumer, history, sales, orchestrator],
             logger: logger)
