@@ -229,6 +229,7 @@ let package = Package(
         .executableTarget(
             name: "shop",
             dependencies: [
+                "SharedKernel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -304,6 +305,8 @@ let package = Package(
             dependencies: [
                 "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Gateway",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import SharedKernel
 
 /// Text from clients that the shop will store or pass on: checked in one place, so that no service stores what
 /// PostgreSQL refuses (a NUL), what would rewrite an operator's terminal (escape sequences) or what reads
@@ -8,15 +9,10 @@ public enum Text {
     /// Whether `text` holds a control character: C0 (NUL, ESC, newlines…), DEL, C1, or a bidirectional override
     /// or isolate.
     public static func hasControlCharacter(_ text: some StringProtocol) -> Bool {
-        text.unicodeScalars.contains(where: isControl)
+        ControlCharacters.contained(in: text)
     }
 
-    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
-        default: false
-        }
-    }
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool { ControlCharacters.isControl(scalar) }
 
     /// Whether JSON text (a request body) holds a control character in one of its strings, raw or escaped
     /// (`\u0000`): one scan of the bytes, without decoding. Whitespace between tokens is not in a string.

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import SharedKernel
 
 /// Why a command failed, and the exit code that says so (documented in the README and `shop --help`).
 struct Failure: Error {
@@ -106,7 +107,7 @@ struct Shop {
 
     static func failure(_ status: Int, _ data: Data, retryAfter: String?) -> Failure {
         let problem = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
-        let detail = (problem["detail"] as? String) ?? (problem["title"] as? String) ?? "the shop answered \(status)"
+        let detail = ControlCharacters.escaped((problem["detail"] as? String) ?? (problem["title"] as? String) ?? "the shop answered \(status)")
         switch status {
         case 401: return Failure(.notSignedIn, "not signed in: \(detail) (shop login NAME signs in again)")
         case 403: return Failure(.notSignedIn, "not allowed: \(detail)")
@@ -129,8 +130,19 @@ struct JSONObject {
         guard let value = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw Failure(.unexpected, "the shop answered something that is not a JSON object")
         }
-        self.value = value
+        self.value = Self.printable(value) as? [String: Any] ?? value
         self.data = data
+    }
+
+    /// `value` with every string's control characters escaped: whatever the client prints of an answer (a product's
+    /// name, an order's reason), on a table or as JSON, can then not send commands to the customer's terminal.
+    static func printable(_ value: Any) -> Any {
+        switch value {
+        case let text as String: ControlCharacters.escaped(text)
+        case let object as [String: Any]: object.mapValues(printable)
+        case let array as [Any]: array.map(printable)
+        default: value
+        }
     }
 
     init(value: [String: Any]) {
