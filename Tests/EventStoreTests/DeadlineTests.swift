@@ -32,10 +32,10 @@ struct DeadlineTests {
             defer { group.cancelAll() }
             await store.waitUntilRunning()
             await #expect(throws: DatabaseUnavailable.self) {
-                try await store.withConnection { connection in try await connection.run("SELECT pg_sleep(60)", logger: TestDatabase.logger) }
+                try await store.withConnection { connection in try await connection.run("SELECT pg_sleep(8)", logger: TestDatabase.logger) }
             }
             await #expect(throws: DatabaseUnavailable.self) {
-                try await store.withTransaction { transaction in try await transaction.connection.run("SELECT pg_sleep(60)", logger: transaction.logger) }
+                try await store.withTransaction { transaction in try await transaction.connection.run("SELECT pg_sleep(8)", logger: transaction.logger) }
             }
             // And it goes on answering.
             try await store.append([event(1)], to: uniqueStream(), expectedVersion: .noStream)

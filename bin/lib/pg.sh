@@ -73,6 +73,8 @@ cluster_init() {
         # wait for what it may still commit): end it before the views' lag makes a service not ready (30 s).
         echo "idle_in_transaction_session_timeout = '20s'"
         if [ "$mode" = throwaway ]; then
+            # The test suite runs its tests at once, each with a database and services (and pools) of its own.
+            echo "max_connections = 1000"
             echo "fsync = off"
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
