@@ -82,7 +82,7 @@ public struct Endpoint: Sendable {
     func document() -> JSON {
         var operation: [String: JSON] = ["operationId": .string(id), "summary": .string(summary)]
         let parameters = path.map { Self.parameter($0, in: "path") } + query.map { Self.parameter($0, in: "query") }
-            + (command ? [["name": "Idempotency-Key", "in": "header", "required": true, "schema": Schema.string,
+            + (command ? [["name": "Idempotency-Key", "in": "header", "required": true, "schema": Self.idempotencyKey,
                            "description": "A unique string per intended action: a retry with the same key is the same action.",
                            "example": "3f0c1a6e-8d1b-4f59-9a55-0c2b7f1d9e21"]] : [])
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
@@ -104,6 +104,8 @@ public struct Endpoint: Sendable {
         if command || body != nil, problems[400] == nil {
             problems[400] = "The request is malformed: a missing Idempotency-Key, or a body that is not the JSON described."
         }
+        if !query.isEmpty || !path.isEmpty, problems[400] == nil { problems[400] = "A parameter is malformed." }
+        if command, problems[422] == nil { problems[422] = "This Idempotency-Key was used for another request: use a new key for a new action." }
         if body != nil { problems[415] = "The body is not JSON." }
         problems[429] = "Too many requests from this client; see Retry-After."
         problems[503] = "A service behind the gateway is unavailable, failing or busy; see Retry-After."
@@ -114,6 +116,9 @@ public struct Endpoint: Sendable {
         operation["responses"] = .object(responses)
         return .object(operation)
     }
+
+    /// What the BFF takes as an Idempotency-Key: 1 to 100 printable ASCII characters.
+    static let idempotencyKey: JSON = ["type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[ -~]+$"]
 
     private static func parameter(_ parameter: Parameter, in location: String) -> JSON {
         [
@@ -143,6 +148,23 @@ public final class DocumentedRoutes: @unchecked Sendable {  // built once, befor
         group.on(RouterPath(path), method: method, use: handler)
     }
 
+    /// Answers 405, with `Allow`, for the methods a documented path does not take (the router would answer 404, as
+    /// if the path did not exist).
+    func refuseOtherMethods() {
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete, .options, .trace, HTTPRequest.Method("QUERY")!]
+        var taken: [String: [HTTPRequest.Method]] = [:]
+        for (method, path, _) in operations { taken[path, default: []].append(method) }
+        for (path, allowed) in taken {
+            let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            for method in methods where !allowed.contains(method) {
+                group.on(RouterPath(path), method: method) { _, _ -> Response in
+                    throw Problem(.methodNotAllowed, rule: "method-not-allowed", title: "Method not allowed",
+                                  detail: "\(self.prefix)\(path) takes \(allow)", headers: [.allow: allow])
+                }
+            }
+        }
+    }
+
     /// The OpenAPI 3.1 document of the routes, with `schemas` as its components.
     public func document(title: String, version: String, description: String, schemas: [String: JSON]) -> JSON {
         var paths: [String: [String: JSON]] = [:]
@@ -161,7 +183,10 @@ public final class DocumentedRoutes: @unchecked Sendable {  // built once, befor
     }
 
     /// Serves the document at `path`.
+    ///
+    /// Call it once every route is registered: the methods a path does not take are then answered 405.
     public func serve(_ document: JSON, at path: String, on router: Router<GatewayContext>) throws {
+        refuseOtherMethods()
         let bytes = try JSONEncoder.sortedKeys.encode(document)
         router.get(RouterPath(path)) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: bytes)))
