@@ -1,7 +1,7 @@
 """The shop as processes, for the tools that drive it from outside (bin/chaos, bin/api-check): a private PostgreSQL
 (durable settings) and every process of the shop on free ports, started, killed and stopped. Python on purpose: the
 tools share no code with the shop they check."""
-import json, os, signal, socket, subprocess, threading, time
+import json, os, random, signal, socket, subprocess, threading, time
 import urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -15,9 +15,16 @@ def pg(*args, check=True):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's range for outgoing connections (32768 and up), whose ports an outgoing
+    connection could take between now and the moment a server binds it."""
+    while True:
+        port = random.randrange(30000, 32700)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 def http(method, url, body=None, key=None, token=None, timeout=15):
