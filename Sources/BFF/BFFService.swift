@@ -64,10 +64,12 @@ public enum BFFService {
                                    billing: downstream("billing", configuration.billing), orderingWaits: waits)
         let router = Router(context: GatewayContext.self)
         let metrics = configuration.metrics
-        metrics.install(on: router)
+        metrics.installMiddleware(on: router)
         router.middlewares.add(Authenticate(signer: signer))
         router.middlewares.add(RateLimit(RateLimiter(perSecond: configuration.requestsPerSecond, burst: configuration.burst), metrics: metrics))
         router.middlewares.add(RejectRefusedToken())
+        // The edge's metrics are the operators': an admin token reads them (Prometheus scrapes with one).
+        metrics.serve(on: router, authorize: { context in _ = try context.admin() })
         metrics.onScrape { metrics in
             for service in services.all {
                 let name = [("service", service.configuration.name)]

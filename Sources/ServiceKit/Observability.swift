@@ -53,10 +53,25 @@ public final class ServiceMetrics: Sendable {
 
     /// The request observation (first of all middleware), then problem documents, and `GET /metrics`.
     public func install<Context: RequestContext>(on router: Router<Context>) {
+        installMiddleware(on: router)
+        serve(on: router)
+    }
+
+    /// The observation and problem middleware, first of all: for a router that adds its own (authentication)
+    /// before it serves `/metrics` with ``serve(on:authorize:)``.
+    public func installMiddleware<Context: RequestContext>(on router: Router<Context>) {
         router.middlewares.add(RequestObservation<Context>(metrics: self))
         router.middlewares.add(ProblemMiddleware<Context>())
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+    }
+
+    /// `GET /metrics`, in Prometheus text.
+    ///
+    /// - Parameter authorize: who may read them (it throws for anybody else); everybody when `nil`, which a service
+    ///   behind the gateway allows (it listens where only the gateway and the operators reach it).
+    public func serve<Context: RequestContext>(on router: Router<Context>, authorize: (@Sendable (Context) throws -> Void)? = nil) {
+        router.get("/metrics") { _, context in
+            try authorize?(context)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: await self.scrape())))
         }
     }

@@ -23,8 +23,9 @@ func samples(_ text: String) throws -> [String: Double] {
 }
 
 extension TestClientProtocol {
-    func metrics() async throws -> [String: Double] {
-        let response = try await execute(uri: "/metrics", method: .get)
+    /// `/metrics`, parsed; `token` for the BFF's, which only an admin reads.
+    func metrics(token: String? = nil) async throws -> [String: Double] {
+        let response = try await execute(uri: "/metrics", method: .get, headers: token.map { [.authorization: "Bearer \($0)"] } ?? [:])
         #expect(response.status == .ok && response.headers[.contentType]?.hasPrefix("text/plain") == true)
         return try samples(String(buffer: response.body))
     }
@@ -65,7 +66,10 @@ struct MetricsTests {
             let billing = try await shop.billing.metrics()
             #expect(value(billing, "http_requests_total", [#"route="/payments/{order}/authorise""#]) == 1)
 
-            let gateway = try await bff.metrics()
+            // The BFF's are an admin's: a customer or nobody is refused.
+            #expect(try await bff.call(.get, "/metrics", token: nil).status == .unauthorized)
+            #expect(try await bff.call(.get, "/metrics", token: kim).status == .forbidden)
+            let gateway = try await bff.metrics(token: token("ops", .admin))
             #expect(value(gateway, "circuit_breaker_state", [#"service="catalog""#, #"state="closed""#]) == 1)
             #expect(value(gateway, "bulkhead_in_flight", [#"service="ordering""#]) == 0)
             #expect(value(gateway, "http_requests_total", [#"route="/cli/v1/checkout""#, #"status="200""#]) == 1)
@@ -73,7 +77,7 @@ struct MetricsTests {
         try await withBFF(rate: 0.01, burst: 1) { _, bff in
             _ = try await bff.call(.get, "/cli/v1/cart", token: token("ann"))
             #expect(try await bff.call(.get, "/cli/v1/cart", token: token("ann")).status == .tooManyRequests)
-            #expect(value(try await bff.metrics(), "ratelimit_rejections_total", [#"client_kind="customer""#]) == 1)
+            #expect(value(try await bff.metrics(token: token("ops", .admin)), "ratelimit_rejections_total", [#"client_kind="customer""#]) == 1)
         }
     }
 
