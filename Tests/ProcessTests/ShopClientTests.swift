@@ -342,19 +342,5 @@ struct ShopUpInterruptTests {
         #expect(process.terminationStatus == 130)
         for pid in started { #expect(kill(pid, 0) != 0, "process \(pid) still runs") }
         #expect(shop.pids().isEmpty)
-        // Nothing it started is left, recorded or not (a service recorded just before it became shop-server was).
-        #expect(Self.processes(runningIn: shop.run).isEmpty, "left running: \(Self.processes(runningIn: shop.run))")
-    }
-
-    /// The processes whose environment names `run` as their SHOP_RUN_DIR.
-    static func processes(runningIn run: URL) -> [Int32] {
-        let marker = Data("SHOP_RUN_DIR=\(run.path)\u{0}".utf8)
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  stat.split(separator: " ").dropFirst(2).first != "Z" else { return false }
-            return environment.range(of: marker) != nil
-        }
     }
 }
