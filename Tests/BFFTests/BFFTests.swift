@@ -221,7 +221,13 @@ struct BFFTests {
                     for _ in 0..<16 { group.addTask { _ = await get("/cli/v1/orders/\(order)?wait=10", hog) } }
                 }
             }
-            try await Task.sleep(for: .milliseconds(500))  // the polls are under way
+            // Once the four waits the customer may have are held (the BFF's metrics say so), the others start.
+            let admin = token("ops", .admin)
+            try await within(.seconds(20), "the long polls to be under way") {
+                while value(try await bff.metrics(token: admin), "bulkhead_in_flight", [#"service="ordering-waits""#]) ?? 0 < 4 {
+                    try await Task.sleep(for: .milliseconds(20))  // the metrics change as requests arrive: nothing to await
+                }
+            }
             let others = await withTaskGroup(of: (UInt, Double).self) { group in
                 for customer in 0..<5 {
                     group.addTask {
