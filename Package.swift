@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // Pure event-sourcing vocabulary: deciders and the event codec. No I/O; domain targets may import it.
@@ -107,6 +108,7 @@ let package = Package(
                 "EventStore",
                 "SharedKernel",
                 "Projections",
+                "Identity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -115,6 +117,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // Who is calling: customers' and admins' bearer tokens, and the tokens the shop's services present to each other.
+        .target(name: "Identity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")]),
         // The BFFs' gateway core: bearer tokens, rate limits, circuit breakers, bulkheads.
         .target(
             name: "Gateway",
@@ -128,7 +132,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                "ServiceKit", "EventStore", "EventSourcing", "Telemetry",
+                "ServiceKit", "EventStore", "EventSourcing", "Telemetry", "Identity",
             ]
         ),
         // The BFF of the shop command-line client.
@@ -206,7 +210,7 @@ let package = Package(
         .executableTarget(
             name: "shop-admin",
             dependencies: [
-                "EventStore", "EventSourcing", "Ordering", "OrderingService", "Gateway", "Telemetry",
+                "EventStore", "EventSourcing", "Ordering", "OrderingService", "Identity", "Telemetry",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -217,7 +221,7 @@ let package = Package(
             name: "shop-bench",
             dependencies: [
                 "EventStore", "Projections", "OrderHistory", "Ordering", "Catalog", "SharedKernel",
-                "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway",
+                "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway", "Identity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -239,16 +243,17 @@ let package = Package(
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
         .testTarget(name: "BillingTests", dependencies: ["Billing"]),
         .testTarget(name: "PaymentProviderSimulatorTests", dependencies: ["PaymentProviderSimulator"]),
         .testTarget(
             name: "OrderingServiceTests",
-            dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", "Identity", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         // The fulfilment saga across the three services, each on its own database and port.
         .testTarget(
@@ -259,7 +264,7 @@ let package = Package(
         // The BFF in front of the three services.
         .testTarget(
             name: "BFFTests",
-            dependencies: ["BFF", "Gateway", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["BFF", "Gateway", "Identity", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The three services on their own databases, live, for the tests that need the whole shop.
@@ -276,7 +281,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CatalogServiceTests",
-            dependencies: ["CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport",
+            dependencies: ["CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
@@ -285,6 +290,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "EventStore",
+                "Identity",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -303,7 +309,7 @@ let package = Package(
         .testTarget(
             name: "ProcessTests",
             dependencies: [
-                "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Gateway",
+                "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,6 +2,7 @@ import CLIBFF
 import Foundation
 import Gateway
 import Hummingbird
+import Identity
 import WebBFF
 import Logging
 import ServiceKit
@@ -14,6 +15,8 @@ public enum BFFService {
         public var port: Int
         /// The HMAC secret of bearer tokens (at least 32 bytes).
         public var tokenSecret: Data
+        /// The secret the shop's processes sign their service tokens with ($SHOP_SERVICE_SECRET, at least 32 bytes).
+        public var serviceSecret: Data
         /// Each service's instances (base URLs).
         public var catalog: [String], ordering: [String], billing: [String]
         public var requestsPerSecond: Double
@@ -30,13 +33,14 @@ public enum BFFService {
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, tokenSecret: Data, catalog: [String], ordering: [String], billing: [String],
+        public init(host: String = "127.0.0.1", port: Int = 8080, tokenSecret: Data, serviceSecret: Data, catalog: [String], ordering: [String], billing: [String],
                     requestsPerSecond: Double = 20, burst: Int = 40, timeout: Duration = .seconds(15), checkoutWait: Int = 10,
                     healthInterval: Duration = .seconds(2), developmentLogin: Bool = false,
                     catalogPageLifetime: Duration = .seconds(1)) {
             self.host = host
             self.port = port
             self.tokenSecret = tokenSecret
+            self.serviceSecret = serviceSecret
             self.catalog = catalog
             self.ordering = ordering
             self.billing = billing
@@ -50,16 +54,17 @@ public enum BFFService {
         }
     }
 
-    public static func application(_ configuration: Configuration, logger: Logger) throws -> some ApplicationProtocol {
-        let signer = try TokenSigner(secret: configuration.tokenSecret)
+    public static func application(_ configuration: Configuration, logger: Logger) async throws -> some ApplicationProtocol {
+        let signer = try await TokenSigner(secret: configuration.tokenSecret)
+        let identity = try await ServiceIdentity(name: "bff", secret: configuration.serviceSecret)
         func downstream(_ name: String, _ instances: [String]) -> Downstream {
             Downstream(.init(name: name, instances: instances, timeout: configuration.timeout, healthInterval: configuration.healthInterval),
-                       logger: logger)
+                       identity: identity, logger: logger)
         }
         // Waits last up to 30 s (a checkout's), beyond the ordinary timeout; they count against their own breaker only.
         let waits = Downstream(.init(name: "ordering-waits", instances: configuration.ordering, timeout: configuration.timeout + .seconds(30),
-                                     concurrency: 256, healthInterval: configuration.healthInterval),
-                               logger: logger)
+                                     concurrency: 256, healthInterval: configuration.healthInterval, audience: "ordering"),
+                               identity: identity, logger: logger)
         let services = Downstreams(catalog: downstream("catalog", configuration.catalog), ordering: downstream("ordering", configuration.ordering),
                                    billing: downstream("billing", configuration.billing), orderingWaits: waits)
         let router = Router(context: GatewayContext.self)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Identity
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -15,6 +16,8 @@ import Synchronization
 public final class Downstream: Service, Sendable {
     public struct Configuration: Sendable {
         public var name: String
+        /// The service's name in the service tokens sent to it (``name`` unless set).
+        public var audience: String
         /// Base URLs of its instances, such as `http://127.0.0.1:8081`.
         public var instances: [String]
         public var timeout: Duration
@@ -29,8 +32,9 @@ public final class Downstream: Service, Sendable {
 
         public init(name: String, instances: [String], timeout: Duration = .seconds(5), failureThreshold: Int = 5,
                     openFor: Duration = .seconds(5), concurrency: Int = 64, healthPath: String = "/health/ready",
-                    healthInterval: Duration = .seconds(2), connectTimeout: Duration = .milliseconds(500)) {
+                    healthInterval: Duration = .seconds(2), connectTimeout: Duration = .milliseconds(500), audience: String? = nil) {
             self.name = name
+            self.audience = audience ?? name
             self.instances = instances.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             self.timeout = timeout
             self.failureThreshold = failureThreshold
@@ -103,10 +107,12 @@ public final class Downstream: Service, Sendable {
     private let healthy: Mutex<[Bool]>
     private let turn = Atomic<Int>(0)
     private let client: HTTPClient
+    /// Signs the service token every call carries.
+    private let identity: ServiceIdentity?
     private let logger: Logger
 
     /// Its own HTTP client (with ``Configuration/connectTimeout``), shut down when ``run()`` ends.
-    public init(_ configuration: Configuration, logger: Logger) {
+    public init(_ configuration: Configuration, identity: ServiceIdentity?, logger: Logger) {
         precondition(!configuration.instances.isEmpty, "a downstream needs at least one instance")
         self.configuration = configuration
         self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
@@ -118,16 +124,18 @@ public final class Downstream: Service, Sendable {
         // slow calls (long polls) held every connection, and every other call queued behind them.
         http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.concurrency
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        self.identity = identity
         self.logger = logger
     }
 
-    init(_ configuration: Configuration, client: HTTPClient, logger: Logger) {
+    init(_ configuration: Configuration, client: HTTPClient, identity: ServiceIdentity? = nil, logger: Logger) {
         precondition(!configuration.instances.isEmpty, "a downstream needs at least one instance")
         self.configuration = configuration
         self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
         self.bulkhead = Bulkhead(capacity: configuration.concurrency)
         self.healthy = Mutex(Array(repeating: true, count: configuration.instances.count))
         self.client = client
+        self.identity = identity
         self.logger = logger
     }
 
@@ -174,6 +182,7 @@ public final class Downstream: Service, Sendable {
         var outgoing = HTTPClientRequest(url: configuration.instances[index] + request.path)
         outgoing.method = request.method
         outgoing.headers = request.headers
+        if let identity { outgoing.headers.replaceOrAdd(name: "Authorization", value: try await identity.authorization(to: configuration.audience)) }
         if let body = request.body { outgoing.body = .bytes(body) }
         let response = try await client.execute(outgoing, timeout: .nanoseconds(Int64(configuration.timeout.seconds * 1e9)))
         let body = try await response.body.collect(upTo: 8 * 1024 * 1024)

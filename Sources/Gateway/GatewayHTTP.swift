@@ -5,6 +5,7 @@ import Tracing
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Identity
 import NIOCore
 import NIOHTTP1
 import ServiceKit
@@ -71,7 +72,7 @@ public struct Authenticate: RouterMiddleware {
         var context = context
         if header.lowercased().hasPrefix("bearer ") {
             do {
-                context.claims = try verified.claims(of: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), signer)
+                context.claims = try await verified.claims(of: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), signer)
             } catch {
                 context.refusedToken = Problem.unauthorised(error.description)
             }
@@ -102,12 +103,12 @@ final class VerifiedTokens: Sendable {
 
     init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    func claims(of token: String, _ signer: TokenSigner, now: Date = Date()) throws(TokenError) -> Claims {
+    func claims(of token: String, _ signer: TokenSigner, now: Date = Date()) async throws(TokenError) -> Claims {
         if let claims = tokens.withLock({ $0[token] }) {
             guard claims.expiresAt > now else { throw .expired(claims.expiresAt) }
             return claims
         }
-        let claims = try signer.verify(token, now: now)
+        let claims = try await signer.verify(token, now: now)
         tokens.withLock { tokens in
             if tokens.count >= capacity { tokens.removeAll(keepingCapacity: true) }
             tokens[token] = claims

@@ -1,5 +1,6 @@
 import EventSourcing
 import Foundation
+import Identity
 import Hummingbird
 import ServiceKit
 
@@ -44,7 +45,7 @@ public struct DevelopmentLogin: Sendable {
         let now = Date()
         let claims = Claims(subject: subject, role: body.admin == nil ? .customer : .admin, issuedAt: now,
                             expiresAt: now.addingTimeInterval(lifetime))
-        return try Wire.json(Session(claims, token: try signer.issue(claims)))
+        return try Wire.json(Session(claims, token: try await signer.issue(claims)))
     }
 
     /// `POST /login` on the routes, documented.

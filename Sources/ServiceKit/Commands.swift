@@ -181,7 +181,8 @@ public struct CommandRunner: Sendable {
         return stored?.response(replayed: true)
     }
 
-    /// The request's idempotency key, checked.
+    /// The request's idempotency key, checked, and scoped to the calling process (``Caller``): one caller's key
+    /// never meets another's, so no caller can replay, or block with a 422, what another asked.
     static func key(of request: Request) throws -> String {
         guard let key = request.headers[.idempotencyKey] else {
             throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
@@ -189,7 +190,7 @@ public struct CommandRunner: Sendable {
         guard (1...200).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) else {
             throw Problem.badRequest("malformed-idempotency-key", "an Idempotency-Key is 1 to 200 printable ASCII characters")
         }
-        return key
+        return Caller.current.map { "\($0):\(key)" } ?? key
     }
 
     /// The request's key, and a fingerprint of what it asks (method, path, If-Match, body).

@@ -1,10 +1,12 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Identity
 import NIOCore
 
 /// Loads the demo catalog through the Catalog service's API. Every request has an idempotency key made from
-/// the SKU, so running it again changes nothing.
+/// the SKU, so running it again changes nothing. It calls as `shop-admin`, with a service token signed with
+/// `$SHOP_SERVICE_SECRET`.
 struct Seed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load the demo catalog (products and stock) through the Catalog service, idempotently.")
@@ -15,17 +17,21 @@ struct Seed: AsyncParsableCommand {
     func run() async throws {
         let base = (catalogURL ?? ProcessInfo.processInfo.environment["SHOP_CATALOG_URL"] ?? "http://127.0.0.1:8081")
             .trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        guard let secret = ProcessInfo.processInfo.environment["SHOP_SERVICE_SECRET"], secret.utf8.count >= 32 else {
+            throw Failure("SHOP_SERVICE_SECRET is not set to at least 32 bytes: eval \"$(bin/db env)\" sets it")
+        }
+        let identity = try await ServiceIdentity(name: "shop-admin", secret: Data(secret.utf8))
         var added = 0, present = 0
         for product in DemoCatalog.products {
             let body = #"{"sku":"\#(product.sku)","name":"\#(product.name)","description":"\#(product.description)","price":{"amount":\#(product.cents),"currency":"EUR"}}"#
-            let (status, reply, replayed) = try await post(base, "/products", body, key: "seed-product-\(product.sku)")
+            let (status, reply, replayed) = try await post(base, "/products", body, identity, key: "seed-product-\(product.sku)")
             switch status {
             case 201 where !replayed: added += 1
             case 201: present += 1
             case 422 where reply.contains("product-already-exists"): present += 1
             default: throw Failure("adding \(product.sku) failed: \(status) \(reply)")
             }
-            let (stockStatus, stockReply, _) = try await post(base, "/products/\(product.sku)/stock", #"{"quantity":\#(product.stock)}"#,
+            let (stockStatus, stockReply, _) = try await post(base, "/products/\(product.sku)/stock", #"{"quantity":\#(product.stock)}"#, identity,
                                                            key: "seed-stock-\(product.sku)")
             guard stockStatus == 200 else { throw Failure("receiving stock of \(product.sku) failed: \(stockStatus) \(stockReply)") }
         }
@@ -33,9 +39,10 @@ struct Seed: AsyncParsableCommand {
     }
 
     /// The status, the body, and whether it was a replay of an earlier answer.
-    private func post(_ base: String, _ path: String, _ body: String, key: String) async throws -> (Int, String, Bool) {
+    private func post(_ base: String, _ path: String, _ body: String, _ identity: ServiceIdentity, key: String) async throws -> (Int, String, Bool) {
         var request = HTTPClientRequest(url: base + path)
         request.method = .POST
+        request.headers.add(name: "Authorization", value: try await identity.authorization(to: "catalog"))
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Idempotency-Key", value: key)
         request.body = .bytes(ByteBuffer(string: body))

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Gateway
+import Identity
 
 struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,16 +33,16 @@ struct Tokens: AsyncParsableCommand {
             guard (1...31_536_000).contains(expiresIn) else { throw ValidationError("--expires-in is 1 to 31536000 seconds") }
         }
 
-        func run() throws {
+        func run() async throws {
             guard let text = secret ?? ProcessInfo.processInfo.environment["SHOP_TOKEN_SECRET"], !text.isEmpty else {
                 throw Failure("SHOP_TOKEN_SECRET is not set (or pass --secret)")
             }
             let signer: TokenSigner
-            do { signer = try TokenSigner(secret: Data(text.utf8)) } catch { throw Failure("\(error)") }
+            do { signer = try await TokenSigner(secret: Data(text.utf8)) } catch { throw Failure("\(error)") }
             let now = Date()
             let claims = Claims(subject: customer ?? admin ?? "", role: admin == nil ? .customer : .admin,
                                 issuedAt: now, expiresAt: now.addingTimeInterval(Double(expiresIn)))
-            print(try signer.issue(claims))
+            print(try await signer.issue(claims))
         }
     }
 }

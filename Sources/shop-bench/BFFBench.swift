@@ -5,6 +5,7 @@ import BillingService
 import CatalogService
 import EventStore
 import Foundation
+import Identity
 import Gateway
 import Hummingbird
 import Logging
@@ -41,14 +42,17 @@ struct BFFBench: AsyncParsableCommand {
         let ports = (freePort(), freePort(), freePort(), freePort(), freePort())
         let base = (catalog: "http://127.0.0.1:\(ports.0)", ordering: "http://127.0.0.1:\(ports.1)", billing: "http://127.0.0.1:\(ports.2)")
         let bff = "http://127.0.0.1:\(ports.3)", bare = "http://127.0.0.1:\(ports.4)"
-        let catalog = try CatalogService.application(.init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog")), logger: logger)
-        let ordering = try OrderingService.application(
+        let serviceSecret = Data("a-benchmark-service-secret-long-enough-for-hs256".utf8)
+        let catalog = try await CatalogService.application(
+            .init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog"), serviceSecret: serviceSecret), logger: logger)
+        let ordering = try await OrderingService.application(
             .init(port: ports.1, database: urls[1].1, catalogURL: base.catalog, billingURL: base.billing, feedPollInterval: .milliseconds(50),
-                  viewsDirectory: views.appendingPathComponent("ordering")), logger: logger)
-        let billing = try BillingService.application(.init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing")), logger: logger)
+                  viewsDirectory: views.appendingPathComponent("ordering"), serviceSecret: serviceSecret), logger: logger)
+        let billing = try await BillingService.application(
+            .init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing"), serviceSecret: serviceSecret), logger: logger)
         let secret = Data("a-benchmark-secret-long-enough-for-hs256".utf8)
-        let gateway = try BFFService.application(
-            .init(port: ports.3, tokenSecret: secret, catalog: [base.catalog], ordering: [base.ordering], billing: [base.billing],
+        let gateway = try await BFFService.application(
+            .init(port: ports.3, tokenSecret: secret, serviceSecret: serviceSecret, catalog: [base.catalog], ordering: [base.ordering], billing: [base.billing],
                   requestsPerSecond: 1_000_000, burst: 1_000_000), logger: logger)
         // The baseline: the listing's bytes, answered from memory by a route that does nothing else.
         let listing = Mutex(ByteBuffer())
@@ -64,7 +68,7 @@ struct BFFBench: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
             defer { Task { await services.triggerGracefulShutdown() } }
-            let client = Client(base: base)
+            let client = Client(base: base, identity: try await ServiceIdentity(name: "shop-bench", secret: serviceSecret))
             try await client.waitUntilUp()
             for index in 1...50 {
                 let sku = String(format: "BENCH-%03d", index)
@@ -76,7 +80,7 @@ struct BFFBench: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(20))  // polling: Ordering's copy of the catalog follows Catalog's feed
             }
             try await client.expect(201, .POST, base.ordering + "/carts/kim/checkout", #"{"order":"bench-order","card":"4242424242424242"}"#)
-            let token = try TokenSigner(secret: secret).issue(Claims(subject: "kim", role: .customer, issuedAt: Date(), expiresAt: Date() + 3600))
+            let token = try await TokenSigner(secret: secret).issue(Claims(subject: "kim", role: .customer, issuedAt: Date(), expiresAt: Date() + 3600))
             let load = Load(token: token)
             do {
                 // The listing must show all 50 products before it is measured (Catalog's view follows its events).

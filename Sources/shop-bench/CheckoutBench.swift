@@ -4,6 +4,7 @@ import BillingService
 import CatalogService
 import EventStore
 import Foundation
+import Identity
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -52,18 +53,21 @@ struct Checkout: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: views) }
         let ports = (freePort(), freePort(), freePort())
         let base = (catalog: "http://127.0.0.1:\(ports.0)", ordering: "http://127.0.0.1:\(ports.1)", billing: "http://127.0.0.1:\(ports.2)")
-        let catalog = try CatalogService.application(.init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog")), logger: logger)
-        let ordering = try OrderingService.application(
+        let serviceSecret = Data("a-benchmark-service-secret-long-enough-for-hs256".utf8)
+        let catalog = try await CatalogService.application(
+            .init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog"), serviceSecret: serviceSecret), logger: logger)
+        let ordering = try await OrderingService.application(
             .init(port: ports.1, database: urls[1].1, catalogURL: base.catalog, billingURL: base.billing, feedPollInterval: .milliseconds(50),
-                  viewsDirectory: views.appendingPathComponent("ordering")), logger: logger)
-        let billing = try BillingService.application(.init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing")), logger: logger)
+                  viewsDirectory: views.appendingPathComponent("ordering"), serviceSecret: serviceSecret), logger: logger)
+        let billing = try await BillingService.application(
+            .init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing"), serviceSecret: serviceSecret), logger: logger)
         let services = ServiceGroup(configuration: .init(services: [.init(service: catalog), .init(service: ordering), .init(service: billing)],
                                                          logger: logger))
         let levels = concurrency, perCustomer = perCustomer
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
             defer { Task { await services.triggerGracefulShutdown() } }
-            let client = Client(base: base)
+            let client = Client(base: base, identity: try await ServiceIdentity(name: "shop-bench", secret: serviceSecret))
             try await client.waitUntilUp()
             try await client.expect(201, .POST, base.catalog + "/products", #"{"sku":"BENCH-1","name":"Bench mug","price":{"amount":1250,"currency":"EUR"}}"#)
             try await client.expect(200, .POST, base.catalog + "/products/BENCH-1/stock", #"{"quantity":1000000}"#)
@@ -251,10 +255,14 @@ struct Checkout: AsyncParsableCommand {
 /// The benchmark's HTTP client of the three services.
 struct Client: Sendable {
     let base: (catalog: String, ordering: String, billing: String)
+    /// Signs its calls' service tokens.
+    let identity: ServiceIdentity
 
     func send(_ method: HTTPMethod, _ url: String, _ json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        let audience = url.hasPrefix(base.catalog) ? "catalog" : url.hasPrefix(base.ordering) ? "ordering" : "billing"
+        request.headers.add(name: "Authorization", value: try await identity.authorization(to: audience))
         request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
         request.headers.add(name: "Content-Type", value: "application/json")
         if let json { request.body = .bytes(ByteBuffer(string: json)) }

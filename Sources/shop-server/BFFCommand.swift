@@ -12,7 +12,8 @@ extension ShopServer {
             discussion: """
                 Each service's instances: --catalog-urls, --ordering-urls, --billing-urls (comma-separated), or \
                 SHOP_<SERVICE>_URLS, else SHOP_<SERVICE>_URL, else the service's local default. Bearer tokens are \
-                checked with $SHOP_TOKEN_SECRET (at least 32 bytes; `shop-admin tokens issue` signs them).
+                checked with $SHOP_TOKEN_SECRET (at least 32 bytes; `shop-admin tokens issue` signs them); its calls to the \
+                services carry tokens signed with $SHOP_SERVICE_SECRET.
                 """)
 
         @Option(help: "The address to listen on.") var host = "127.0.0.1"
@@ -32,6 +33,7 @@ extension ShopServer {
             guard let secret = environment["SHOP_TOKEN_SECRET"], secret.utf8.count >= 32 else {
                 throw ValidationError("SHOP_TOKEN_SECRET must be set to at least 32 bytes (bin/db env sets one)")
             }
+            let serviceSecret = try ShopServer.serviceSecret()
             func instances(_ option: String?, _ service: String, _ fallback: Int) throws -> [String] {
                 let text = option ?? environment["SHOP_\(service)_URLS"] ?? environment["SHOP_\(service)_URL"] ?? "http://127.0.0.1:\(fallback)"
                 let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -54,7 +56,7 @@ extension ShopServer {
             guard rate > 0, burst >= 1 else { throw ValidationError("the rate must be above 0 and the burst at least 1") }
             let logger = makeLogger("bff", instance: "\(host):\(port)")
             try await BFFService.application(
-                .init(host: host, port: port, tokenSecret: Data(secret.utf8), catalog: try instances(catalogURLs, "CATALOG", 8081),
+                .init(host: host, port: port, tokenSecret: Data(secret.utf8), serviceSecret: serviceSecret, catalog: try instances(catalogURLs, "CATALOG", 8081),
                       ordering: try instances(orderingURLs, "ORDERING", 8082), billing: try instances(billingURLs, "BILLING", 8083),
                       requestsPerSecond: rate, burst: burst, developmentLogin: devLogin || environment["SHOP_DEV_LOGIN"] == "1",
                       catalogPageLifetime: .milliseconds(cacheMs)),

@@ -66,6 +66,9 @@ struct ServiceOptions: ParsableArguments {
         return (host, port, database, makeLogger(service, instance: "\(host):\(port)"))
     }
 
+    /// The secret the shop's processes sign their service tokens with: `$SHOP_SERVICE_SECRET`.
+    func serviceSecret() throws -> Data { try ShopServer.serviceSecret() }
+
     /// Brings the service's database up to its code before it serves: the event store's schema, then the
     /// context's own. Safe when several instances start at once (the migrator takes a lock).
     func migrate(_ service: String, _ database: DatabaseURL, logger: Logger) async throws {
@@ -87,9 +90,11 @@ extension ShopServer {
 
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("catalog", defaultPort: 8081)
+            let secret = try options.serviceSecret()
             try await options.migrate("catalog", database, logger: logger)
             try await CatalogService.application(
-                .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("catalog")), logger: logger
+                .init(host: host, port: port, database: database, viewsDirectory: options.viewsDirectory("catalog"), serviceSecret: secret),
+                logger: logger
             ).serve(logger: logger)
         }
     }
@@ -108,10 +113,11 @@ extension ShopServer {
             let (host, port, database, logger) = try options.resolve("ordering", defaultPort: 8082)
             let catalog = try Self.serviceURL(catalogURL, "SHOP_CATALOG_URL", "http://127.0.0.1:8081", "Catalog")
             let billing = try Self.serviceURL(billingURL, "SHOP_BILLING_URL", "http://127.0.0.1:8083", "Billing")
+            let secret = try options.serviceSecret()
             try await options.migrate("ordering", database, logger: logger)
             try await OrderingService.application(
                 .init(host: host, port: port, database: database, catalogURL: catalog, billingURL: billing,
-                      viewsDirectory: options.viewsDirectory("ordering")),
+                      viewsDirectory: options.viewsDirectory("ordering"), serviceSecret: secret),
                 logger: logger
             ).serve(logger: logger)
         }
@@ -136,9 +142,11 @@ extension ShopServer {
         func run() async throws {
             let (host, port, database, logger) = try options.resolve("billing", defaultPort: 8083)
             let provider = try Ordering.serviceURL(providerURL, "SHOP_PROVIDER_URL", "http://127.0.0.1:8084", "payment provider")
+            let secret = try options.serviceSecret()
             try await options.migrate("billing", database, logger: logger)
             try await BillingService.application(
-                .init(host: host, port: port, database: database, providerURL: provider, viewsDirectory: options.viewsDirectory("billing")),
+                .init(host: host, port: port, database: database, providerURL: provider, viewsDirectory: options.viewsDirectory("billing"),
+                      serviceSecret: secret),
                 logger: logger
             ).serve(logger: logger)
         }
@@ -168,6 +176,17 @@ extension ShopServer {
             }
             try await ProviderServer.application(.init(host: host, port: port), simulator: simulator, logger: logger).serve(logger: logger)
         }
+    }
+}
+
+extension ShopServer {
+    /// `$SHOP_SERVICE_SECRET`, at least 32 bytes: every service checks its callers' tokens with it, and the BFF and
+    /// Ordering sign theirs.
+    static func serviceSecret() throws -> Data {
+        guard let secret = ProcessInfo.processInfo.environment["SHOP_SERVICE_SECRET"], secret.utf8.count >= 32 else {
+            throw ValidationError("SHOP_SERVICE_SECRET must be set to at least 32 bytes (bin/db env sets one)")
+        }
+        return Data(secret.utf8)
     }
 }
 

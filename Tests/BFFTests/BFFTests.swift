@@ -5,23 +5,23 @@ import Gateway
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Identity
 import ShopSupport
 import TestSupport
 import Testing
 
-let secret = Data("a-test-secret-that-is-long-enough-for-hs256".utf8)
-let signer = try! TokenSigner(secret: secret)
+let secret = TestSecrets.token
 
-func token(_ subject: String, _ role: Claims.Role = .customer, expiresIn seconds: Double = 600) -> String {
-    try! signer.issue(Claims(subject: subject, role: role, issuedAt: Date(), expiresAt: Date().addingTimeInterval(seconds)))
+func token(_ subject: String, _ role: Claims.Role = .customer, expiresIn seconds: Double = 600) async -> String {
+    try! await TokenSigner(secret: secret).issue(Claims(subject: subject, role: role, issuedAt: Date(), expiresAt: Date().addingTimeInterval(seconds)))
 }
 
 /// The three services and the BFF in front of them, all live.
 func withBFF(rate: Double = 1000, burst: Int = 1000, developmentLogin: Bool = true, _ body: @escaping @Sendable (Shop, any TestClientProtocol) async throws -> Void) async throws {
     try await withShop { shop in
         func url(_ client: any TestClientProtocol) throws -> [String] { ["http://127.0.0.1:\(try #require(client.port))"] }
-        let app = try BFFService.application(
-            .init(port: 0, tokenSecret: secret, catalog: try url(shop.catalog), ordering: try url(shop.ordering), billing: try url(shop.billing),
+        let app = try await BFFService.application(
+            .init(port: 0, tokenSecret: secret, serviceSecret: TestSecrets.service, catalog: try url(shop.catalog), ordering: try url(shop.ordering), billing: try url(shop.billing),
                   requestsPerSecond: rate, burst: burst, developmentLogin: developmentLogin),
             logger: TestDatabase.logger)
         try await app.test(.live) { bff in try await body(shop, bff) }
@@ -54,7 +54,7 @@ struct BFFTests {
             #expect(none.headers[.contentType] == "application/problem+json")
             let expired = try await bff.call(.get, "/cli/v1/cart", token: token("kim", expiresIn: -5))
             #expect(expired.status == .unauthorized && (expired.object["detail"] as? String)?.contains("expired") == true)
-            let forged = try TokenSigner(secret: Data(repeating: 1, count: 32))
+            let forged = try await TokenSigner(secret: Data(repeating: 1, count: 32))
                 .issue(Claims(subject: "kim", role: .customer, issuedAt: Date(), expiresAt: Date().addingTimeInterval(60)))
             let wrongKey = try await bff.call(.get, "/cli/v1/cart", token: forged)
             #expect(wrongKey.status == .unauthorized && (wrongKey.object["detail"] as? String)?.contains("signature") == true)
@@ -69,7 +69,7 @@ struct BFFTests {
     @Test func aCustomerCheckingOutThroughTheCLIGetsTheOutcomeAndNobodyElseSeesTheOrder() async throws {
         try await withBFF { shop, bff in
             try await shop.product("MUG-001", price: 1250, stock: 5)
-            let kim = token("kim"), ann = token("ann")
+            let kim = await token("kim"), ann = await token("ann")
             try await within(.seconds(20), "Ordering's copy of the catalog") {
                 while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":2}"#, token: kim).status != .ok {
                     try await Task.sleep(for: .milliseconds(20))
@@ -122,7 +122,7 @@ struct BFFTests {
             try await shop.product("MUG-001", stock: 50)
             var orders: [String: String] = [:]
             for name in ["Zoë Smith", "a+b", "50% off", "x/y", "Zo%C3%AB%20Smith", "Łódź"] {
-                let customer = token(name)
+                let customer = await token(name)
                 try await within(.seconds(20), "Ordering's copy of the catalog") {
                     while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: customer).status != .ok {
                         try await Task.sleep(for: .milliseconds(20))
@@ -135,7 +135,7 @@ struct BFFTests {
                 #expect(try await bff.call(.get, "/cli/v1/orders/\(order)", token: customer).object["status"] as? String == "confirmed", "\(name)")
             }
             // The literal percent-encoding of a name is another customer, who sees nothing of the first's order.
-            let impostor = token("Zo%C3%AB%20Smith"), zoe = token("Zoë Smith")
+            let impostor = await token("Zo%C3%AB%20Smith"), zoe = await token("Zoë Smith")
             let zoesOrder = try #require(orders["Zoë Smith"])
             #expect(try await bff.call(.get, "/cli/v1/orders/\(zoesOrder)", token: impostor).status == .notFound)
             #expect(try await bff.call(.post, "/cli/v1/orders/\(zoesOrder)/cancel", #"{"reason":"mine"}"#, token: impostor).status == .notFound)
@@ -156,7 +156,7 @@ struct BFFTests {
     func idempotencyKeysAreScopedToTheCustomer() async throws {
         try await withBFF { shop, bff in
             try await shop.product("MUG-001", stock: 10)
-            let kim = token("kim"), ann = token("ann")
+            let kim = await token("kim"), ann = await token("ann")
             try await within(.seconds(20), "Ordering's copy of the catalog") {
                 while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: kim).status != .ok {
                     try await Task.sleep(for: .milliseconds(20))
@@ -192,7 +192,7 @@ struct BFFTests {
         try await withBFF { shop, bff in
             try await shop.product("MUG-001", stock: 100)
             let port = try #require(bff.port)
-            let hog = token("hog")
+            let hog = await token("hog")
             try await within(.seconds(20), "Ordering's copy of the catalog") {
                 while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: hog).status != .ok {
                     try await Task.sleep(for: .milliseconds(20))
@@ -222,7 +222,7 @@ struct BFFTests {
                 }
             }
             // Once the four waits the customer may have are held (the BFF's metrics say so), the others start.
-            let admin = token("ops", .admin)
+            let admin = await token("ops", .admin)
             try await within(.seconds(20), "the long polls to be under way") {
                 while value(try await bff.metrics(token: admin), "bulkhead_in_flight", [#"service="ordering-waits""#]) ?? 0 < 4 {
                     try await Task.sleep(for: .milliseconds(20))  // the metrics change as requests arrive: nothing to await
@@ -249,7 +249,7 @@ struct BFFTests {
 
     @Test func aBurstOverTheLimitGets429WithRetryAfterAndOtherClientsAreUnaffected() async throws {
         try await withBFF(rate: 0.05, burst: 3) { _, bff in
-            let kim = token("kim"), ann = token("ann")
+            let kim = await token("kim"), ann = await token("ann")
             var statuses: [HTTPResponse.Status] = []
             for _ in 0..<4 { statuses.append(try await bff.call(.get, "/cli/v1/cart", token: kim).status) }
             #expect(statuses == [.ok, .ok, .ok, .tooManyRequests])
@@ -271,7 +271,7 @@ struct BFFTests {
 struct WebBFFTests {
     @Test func checkoutAnswers202AndTheEventStreamReportsTheOutcome() async throws {
         try await withBFF { shop, bff in
-            let ops = token("ops", .admin), kim = token("kim")
+            let ops = await token("ops", .admin), kim = await token("kim")
             // The back office needs the admin role; with it, products and stock go through to Catalog.
             let refused = try await bff.call(.post, "/web/v1/admin/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#, token: kim)
             #expect(refused.status == .forbidden && refused.rule == "admin-only")

@@ -50,7 +50,7 @@ struct MetricsTests {
             #expect(value(after, "projector_lag_events", [#"view="catalog-product-listing""#]) != nil)
 
             // A checkout through the BFF moves Ordering's saga figures and the BFF's own.
-            let kim = token("kim")
+            let kim = await token("kim")
             try await within(.seconds(20), "Ordering's copy of the catalog") {
                 while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: kim).status != .ok {
                     try await Task.sleep(for: .milliseconds(20))
@@ -109,7 +109,7 @@ struct TracingTests {
         try await withBFF { shop, bff in
             try await shop.product("MUG-001", price: 1250, stock: 5)
             let root = TraceContext.root()
-            let kim = token("kim")
+            let kim = await token("kim")
             @Sendable func traced(_ method: HTTPRequest.Method, _ uri: String, _ json: String) async throws -> TestResponse {
                 try await bff.execute(uri: uri, method: method, headers: [
                     .authorization: "Bearer \(kim)", .contentType: "application/json", HTTPField.Name("Idempotency-Key")!: UUID().uuidString,

@@ -129,7 +129,7 @@ struct OpenAPITests {
     func aRequestBuiltFromEachDocumentedExampleIsAcceptedAndAnsweredAsDocumented() async throws {
         try await withBFF { shop, bff in
             try await shop.product("MUG-001", price: 1250, stock: 50)
-            let kim = token("kim"), ops = token("ops", .admin)
+            let kim = await token("kim"), ops = await token("ops", .admin)
             try await within(.seconds(20), "Ordering's copy of the catalog") {
                 while try await bff.call(.post, "/cli/v1/cart/items", #"{"sku":"MUG-001","quantity":1}"#, token: kim).status != .ok {
                     try await Task.sleep(for: .milliseconds(20))

@@ -21,11 +21,11 @@ func withBilling(
     let simulator = try PaymentProviderSimulator(file: providerFile ?? scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(30))
     let provider = ProviderServer.application(.init(port: 0), simulator: simulator, logger: TestDatabase.logger)
     try await provider.test(.live) { providerClient in
-        let app = try BillingService.application(
+        let app = try await BillingService.application(
             .init(port: 0, database: url, providerURL: "http://127.0.0.1:\(try #require(providerClient.port))", providerDeadline: deadline,
-                  viewsDirectory: scratchViews()),
+                  viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service),
             logger: TestDatabase.logger)
-        try await app.test(.live) { client in try await body(client, simulator) }
+        try await app.test(.live) { service in try await body(try await service.calling("billing"), simulator) }
     }
 }
 
@@ -71,15 +71,15 @@ struct BillingServiceTests {
             let port = try #require(client.port)
             for pair in 0..<20 {
                 let order = "pair-\(pair)"
-                let authorised = try await sendAtOnce(port: port, .POST, "/payments/\(order)/authorise",
+                let authorised = try await sendAtOnce(port: port, audience: "billing", .POST, "/payments/\(order)/authorise",
                                                       authorise(PaymentProviderSimulator.approve), key: "auth-\(order)")
                 #expect(authorised.map(\.status) == [201, 201], "\(order): \(authorised)")
                 #expect(authorised[0].body == authorised[1].body, "\(order)")
-                let captured = try await sendAtOnce(port: port, .POST, "/payments/\(order)/capture",
+                let captured = try await sendAtOnce(port: port, audience: "billing", .POST, "/payments/\(order)/capture",
                                                     #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "capture-\(order)")
                 #expect(captured.map(\.status) == [200, 200], "\(order): \(captured)")
                 #expect(captured[0].body == captured[1].body, "\(order)")
-                let refunded = try await sendAtOnce(port: port, .POST, "/payments/\(order)/refund",
+                let refunded = try await sendAtOnce(port: port, audience: "billing", .POST, "/payments/\(order)/refund",
                                                     #"{"amount":{"amount":4499,"currency":"EUR"}}"#, key: "refund-\(order)")
                 #expect(refunded.map(\.status) == [200, 200], "\(order): \(refunded)")
                 #expect(refunded[0].body == refunded[1].body, "\(order)")

@@ -5,14 +5,15 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Identity
 import TestSupport
 import Testing
 
 /// Runs `body` against a Catalog service on a fresh database, over real HTTP.
 func withCatalog(_ body: @escaping @Sendable (any TestClientProtocol, DatabaseURL) async throws -> Void) async throws {
     let url = try await TestDatabase.create()
-    let app = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
-    try await app.test(.live) { client in try await body(client, url) }
+    let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+    try await app.test(.live) { service in try await body(try await service.calling("catalog"), url) }
 }
 
 extension TestClientProtocol {
@@ -50,8 +51,9 @@ struct CatalogServiceTests {
         let url = try await TestDatabase.create()
         let views = scratchViews()
         try await {
-            let app = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: views), logger: TestDatabase.logger)
-            try await app.test(.live) { client in
+            let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: views, serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+            try await app.test(.live) { service in
+                let client = try await service.calling("catalog")
                 try await client.addProduct("MUG-001", stock: 3)
                 #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
                 #expect(!openFiles(under: views).isEmpty, "a running service reads its views")
@@ -90,10 +92,11 @@ struct CatalogServiceTests {
     /// real position of what it wrote, and a replay answers the same.
     @Test func twoInstancesTakingTurnsAnswerTheRealVersionsAndPositions() async throws {
         let url = try await TestDatabase.create()
-        let one = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
-        let other = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
-        try await one.test(.live) { first in
-            try await other.test(.live) { second in
+        let one = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+        let other = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+        try await one.test(.live) { firstService in
+            try await other.test(.live) { secondService in
+                let first = try await firstService.calling("catalog"), second = try await secondService.calling("catalog")
                 try await first.addProduct("MUG-001")
                 var positions: [Position] = []
                 for round in 1...6 {
@@ -142,6 +145,7 @@ struct CatalogServiceTests {
     func fiftyConcurrentReservationsOfOneUnitAgainstTenInStockReserveExactlyTen() async throws {
         try await withCatalog { client, _ in
             try await client.addProduct("MUG-001", stock: 10)
+            let authorization = try await ServiceIdentity(name: "bff", secret: TestSecrets.service).authorization(to: "catalog")
             let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for order in 0..<50 {
                     group.addTask {
@@ -151,6 +155,7 @@ struct CatalogServiceTests {
                         request.method = .POST
                         request.headers.add(name: "Content-Type", value: "application/json")
                         request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
+                        request.headers.add(name: "Authorization", value: authorization)
                         request.body = .bytes(ByteBuffer(string: #"{"order":"order-\#(order)","lines":[{"sku":"MUG-001","quantity":1}]}"#))
                         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
                         let body = try await response.body.collect(upTo: 1 << 20)
@@ -174,7 +179,7 @@ struct CatalogServiceTests {
             try await client.addProduct("MUG-001", stock: 100)
             let port = try #require(client.port)
             for pair in 0..<20 {
-                let replies = try await sendAtOnce(port: port, .POST, "/reservations",
+                let replies = try await sendAtOnce(port: port, audience: "catalog", .POST, "/reservations",
                                                    #"{"order":"o-\#(pair)","lines":[{"sku":"MUG-001","quantity":1}]}"#, key: "reserve-\(pair)")
                 #expect(replies.map(\.status) == [201, 201], "\(replies)")
                 #expect(replies[0].body == replies[1].body)

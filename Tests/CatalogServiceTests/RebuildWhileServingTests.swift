@@ -31,8 +31,10 @@ struct RebuildWhileServingTests {
                                        expectedVersion: .noStream)
             }
         }
-        let app = try CatalogService.application(.init(port: 0, database: url, viewsDirectory: views), logger: TestDatabase.logger)
-        try await app.test(.live) { client in
+        let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: views, serviceSecret: TestSecrets.service),
+                                                       logger: TestDatabase.logger)
+        try await app.test(.live) { service in
+            let client = try await service.calling("catalog")
             let head = try await withRunningStore(url) { try await $0.lastCommittedPosition() }
             let first = try await client.object("/products?limit=100&minPosition=\(head)")
             #expect((first["products"] as? [[String: Any]])?.count == products)

@@ -62,7 +62,7 @@ func withTwoInstances(
         try await b.application().test(.live) { second in
             var configuration = settings
             configuration.instances = ["http://127.0.0.1:\(try #require(first.port))", "http://127.0.0.1:\(try #require(second.port))"]
-            let downstream = Downstream(configuration, logger: TestDatabase.logger)
+            let downstream = Downstream(configuration, identity: nil, logger: TestDatabase.logger)
             do {
                 try await body(downstream, a, b)
             } catch {

@@ -5,13 +5,15 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Identity
 import OrderingService
 import SharedKernel
 import TestSupport
 import Testing
 
-func consumer(_ store: EventStore, catalog port: Int) -> CatalogFeedConsumer {
-    CatalogFeedConsumer(copy: CatalogCopy(store: store), catalogURL: "http://127.0.0.1:\(port)", logger: TestDatabase.logger)
+func consumer(_ store: EventStore, catalog port: Int) async throws -> CatalogFeedConsumer {
+    CatalogFeedConsumer(copy: CatalogCopy(store: store), catalogURL: "http://127.0.0.1:\(port)",
+                        identity: try await ServiceIdentity(name: "ordering", secret: TestSecrets.service), logger: TestDatabase.logger)
 }
 
 /// Polls until the consumer has applied `expected` events in all (or 20 seconds have passed), and returns how many it
@@ -32,8 +34,10 @@ struct OrderingServiceTests {
     @Test func theCatalogCopyFollowsTheFeedAndResumesFromItsCheckpoint() async throws {
         let catalogDatabase = try await TestDatabase.create()
         let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
-        let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
-        try await catalog.test(.live) { catalogClient in
+        let catalog = try await CatalogService.application(
+            .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+        try await catalog.test(.live) { catalogService in
+            let catalogClient = try await catalogService.calling("catalog")
             let port = try #require(catalogClient.port)
             for (sku, price) in [("MUG-001", 1250), ("TEE-001", 1999)] {
                 let added = try await catalogClient.send(.post, "/products", #"{"sku":"\#(sku)","name":"\#(sku) name","price":{"amount":\#(price),"currency":"EUR"}}"#)
@@ -41,7 +45,7 @@ struct OrderingServiceTests {
             }
             try await withRunningStore(orderingDatabase) { store in
                 let copy = CatalogCopy(store: store)
-                let applied = try await poll(consumer(store, catalog: port), until: 2)
+                let applied = try await poll(try await consumer(store, catalog: port), until: 2)
                 let mug = try await copy.product("MUG-001")
                 let expected = CatalogCopy.Product(sku: "MUG-001", name: "MUG-001 name", price: try Money(minorUnits: 1250, currency: .eur), discontinued: false)
                 #expect(applied == 2 && mug == expected)
@@ -52,7 +56,7 @@ struct OrderingServiceTests {
             try await catalogClient.send(.put, "/products/TEE-001/name", #"{"name":"ignored: discontinued"}"#)
             try await withRunningStore(orderingDatabase) { store in
                 let copy = CatalogCopy(store: store)
-                let restarted = consumer(store, catalog: port)
+                let restarted = try await consumer(store, catalog: port)
                 let first = try await poll(restarted, until: 2), second = try await restarted.poll()
                 #expect(first == 2 && second == 0)
                 let mug = try await copy.product("MUG-001"), tee = try await copy.product("TEE-001")
@@ -81,23 +85,26 @@ struct OrderingServiceTests {
     @Test func checkoutPricesFromTheCopyWhileCatalogIsDown() async throws {
         let catalogDatabase = try await TestDatabase.create()
         let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
-        let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: TestDatabase.logger)
-        let catalogPort = try await catalog.test(.live) { catalogClient in
+        let catalog = try await CatalogService.application(
+            .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+        let catalogPort = try await catalog.test(.live) { catalogService in
+            let catalogClient = try await catalogService.calling("catalog")
             try await catalogClient.send(.post, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#)
             try await catalogClient.send(.post, "/products", #"{"sku":"OLD-001","name":"Old","price":{"amount":500,"currency":"EUR"}}"#)
             try await catalogClient.send(.post, "/products/OLD-001/discontinue")
             let port = try #require(catalogClient.port)
-            try await withRunningStore(orderingDatabase) { store in _ = try await poll(consumer(store, catalog: port), until: 3) }
+            try await withRunningStore(orderingDatabase) { store in _ = try await poll(try await consumer(store, catalog: port), until: 3) }
             return port
         }
         // Catalog has stopped: its port answers nothing now.
-        let ordering = try OrderingService.application(
+        let ordering = try await OrderingService.application(
             .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)",
                   billingURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60), viewsDirectory: scratchViews(),
                   // The saga finds Catalog down; it waits a minute before its next attempt.
-                  saga: .init(retry: .init(attempts: 6, firstDelay: .seconds(120)))),
+                  saga: .init(retry: .init(attempts: 6, firstDelay: .seconds(120))), serviceSecret: TestSecrets.service),
             logger: TestDatabase.logger)
-        try await ordering.test(.live) { client in
+        try await ordering.test(.live) { service in
+            let client = try await service.calling("ordering")
             let kim = "/carts/kim"
             #expect(try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":2}"#).status == .ok)
             #expect(try await client.send(.post, "\(kim)/items", #"{"sku":"MUG-001","quantity":1}"#).status == .ok)

@@ -22,7 +22,8 @@ struct BFFInstancesTests {
                          "--ordering-urls", "http://127.0.0.1:\(freePort())", "--billing-urls", "http://127.0.0.1:\(freePort())",
                          "--cache-ms", "0"]  // every listing goes to an instance
         bff.environment = ProcessInfo.processInfo.environment.merging(
-            ["SHOP_TOKEN_SECRET": "a-process-test-secret-long-enough-for-hs256", "SHOP_LOG_LEVEL": "critical"]) { $1 }
+            ["SHOP_TOKEN_SECRET": "a-process-test-secret-long-enough-for-hs256", "SHOP_SERVICE_SECRET": TestSecrets.serviceText,
+             "SHOP_LOG_LEVEL": "critical"]) { $1 }
         bff.standardOutput = FileHandle.nullDevice
         bff.standardError = FileHandle.nullDevice
         try bff.run()

@@ -3,6 +3,7 @@ import Catalog
 import EventStore
 import Foundation
 import GRDB
+import Identity
 import ProductListing
 import Projections
 import SharedKernel
@@ -54,7 +55,9 @@ private func canBind(_ port: Int) -> Bool {
 
 /// `GET http://127.0.0.1:port/path`, or nil while nothing answers.
 func get(_ port: Int, _ path: String) async -> [String: Any]? {
-    guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5)),
+    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+    if let authorization = try? await ServicePorts.authorization(port) { request.headers.add(name: "Authorization", value: authorization) }
+    guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)),
         let body = try? await response.body.collect(upTo: 1 << 20)
     else { return nil }
     return try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
@@ -65,6 +68,19 @@ func startCatalog(_ database: DatabaseURL, views: URL, port: Int) throws -> Proc
     try startService("catalog", database, views: views, port: port)
 }
 
+/// Which service a test started on which port, so that requests to it carry a service token for it.
+enum ServicePorts {
+    private static let services = Mutex<[Int: String]>([:])
+
+    static func record(_ port: Int, _ service: String) { services.withLock { $0[port] = service } }
+
+    /// A service token for the service on `port`, as the BFF sends it; `nil` for a port no test service holds.
+    static func authorization(_ port: Int) async throws -> String? {
+        guard let service = services.withLock({ $0[port] }) else { return nil }
+        return try await ServiceIdentity(name: "bff", secret: TestSecrets.service).authorization(to: service)
+    }
+}
+
 /// Starts `shop-server <service>` on the database, keeping its views in `views`, with `environment` added.
 func startService(_ service: String, _ database: DatabaseURL, views: URL, port: Int, environment: [String: String] = [:]) throws -> Process {
     let process = Process()
@@ -72,7 +88,8 @@ func startService(_ service: String, _ database: DatabaseURL, views: URL, port: 
     process.arguments = [service, "--port", "\(port)", "--views", views.path, "--migrations", TestDatabase.migrations.path]
     process.environment = ProcessInfo.processInfo.environment.merging(
         ["SHOP_\(service.uppercased())_DATABASE_URL": "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable",
-         "SHOP_LOG_LEVEL": "error"].merging(environment) { $1 }) { $1 }
+         "SHOP_LOG_LEVEL": "error", "SHOP_SERVICE_SECRET": TestSecrets.serviceText].merging(environment) { $1 }) { $1 }
+    ServicePorts.record(port, service)
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     return process

@@ -13,6 +13,7 @@ func post(_ port: Int, _ path: String, _ json: String? = nil) async throws -> (s
     request.method = .POST
     request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
     request.headers.add(name: "Content-Type", value: "application/json")
+    if let authorization = try await ServicePorts.authorization(port) { request.headers.add(name: "Authorization", value: authorization) }
     if let json { request.body = .bytes(ByteBuffer(string: json)) }
     let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
     let body = try await response.body.collect(upTo: 1 << 20)

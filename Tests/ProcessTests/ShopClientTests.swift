@@ -52,7 +52,7 @@ struct LocalShop: Sendable {
             "SHOP_RUN_DIR": run.path,
             "SHOP_BFF_PORT": "\(ports[0])", "SHOP_CATALOG_PORT": "\(ports[1])", "SHOP_ORDERING_PORT": "\(ports[2])", "SHOP_BILLING_PORT": "\(ports[3])",
             "SHOP_PROVIDER_PORT": "\(ports[4])",
-            "SHOP_TOKEN_SECRET": "a-process-test-secret-long-enough-for-hs256",
+            "SHOP_TOKEN_SECRET": "a-process-test-secret-long-enough-for-hs256", "SHOP_SERVICE_SECRET": TestSecrets.serviceText,
             // A burst larger than the whole test needs, refilled hardly at all (one request per 100 s): the rate-limit
             // case drains one client, and the client started after it (slow under load) must still find it drained.
             "SHOP_BFF_RATE": "0.01", "SHOP_BFF_BURST": "200",

@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+import Identity
 import Testing
 
 @Suite("shop-admin tokens, as a process")
@@ -8,7 +8,7 @@ struct TokensCommandTests {
         let secret = "a-local-development-secret-of-more-than-32-bytes"
         let issued = try await shopAdmin(["tokens", "issue", "--admin", "ops", "--expires-in", "120"], environment: ["SHOP_TOKEN_SECRET": secret])
         #expect(issued.status == 0, "\(issued.output)")
-        let claims = try TokenSigner(secret: Data(secret.utf8)).verify(issued.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        let claims = try await TokenSigner(secret: Data(secret.utf8)).verify(issued.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(claims.subject == "ops" && claims.role == .admin)
         #expect(abs(claims.expiresAt.timeIntervalSinceNow - 120) < 30)
 

@@ -51,7 +51,7 @@ struct LockConnectionTests {
             await store.waitUntilRunning()
             for round in 0..<20 {
                 let orchestrator = FulfilmentOrchestrator(
-                    sagas: Sagas(store: store), steps: FulfilmentSteps(catalogURL: "http://127.0.0.1:1", billingURL: "http://127.0.0.1:1"),
+                    sagas: Sagas(store: store), steps: FulfilmentSteps(catalogURL: "http://127.0.0.1:1", billingURL: "http://127.0.0.1:1", identity: nil),
                     configuration: .init(pollInterval: .milliseconds(1)), logger: TestDatabase.logger)  // always polling
                 let running = Task { try await orchestrator.run() }
                 try await within(.seconds(10), "a query through the pool while the orchestrator runs (round \(round))") {
@@ -179,7 +179,7 @@ struct StalledOrchestratorTests {
         try await withRunningStore(url) { store in
             // Not running: nothing works the sagas.
             let orchestrator = FulfilmentOrchestrator(
-                sagas: Sagas(store: store), steps: FulfilmentSteps(catalogURL: "http://127.0.0.1:9", billingURL: "http://127.0.0.1:9"),
+                sagas: Sagas(store: store), steps: FulfilmentSteps(catalogURL: "http://127.0.0.1:9", billingURL: "http://127.0.0.1:9", identity: nil),
                 logger: TestDatabase.logger)
             #expect(await orchestrator.stall() == nil)
             try await TestDatabase.withConnection(url) { connection in

@@ -107,33 +107,37 @@ public func withShop(
     let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
     let billingDatabase = try await TestDatabase.create()
     let logger = TestDatabase.logger
-    let catalog = try CatalogService.application(.init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews()), logger: logger)
+    let catalog = try await CatalogService.application(
+        .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: logger)
     let provider = ProviderServer.application(
         .init(port: 0), simulator: try PaymentProviderSimulator(file: scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(8)),
         logger: logger)
-    try await catalog.test(.live) { catalogClient in
+    try await catalog.test(.live) { catalogService in
       try await provider.test(.live) { providerClient in
-        let billing = try BillingService.application(
+        let billing = try await BillingService.application(
             .init(port: 0, database: billingDatabase, providerURL: "http://127.0.0.1:\(try #require(providerClient.port))",
-                  providerDeadline: providerDeadline, viewsDirectory: scratchViews()),
+                  providerDeadline: providerDeadline, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service),
             logger: logger)
-        try await billing.test(.live) { billingClient in
+        try await billing.test(.live) { billingService in
+            let catalogClient = try await catalogService.calling("catalog")
+            let billingClient = try await billingService.calling("billing")
             let catalogURL = "http://127.0.0.1:\(try #require(catalogClient.port))"
             let billingURL = "http://127.0.0.1:\(try #require(billingClient.port))"
             let ordering = { @Sendable (saga: FulfilmentOrchestrator.Configuration) in
-                try OrderingService.application(
+                try await OrderingService.application(
                     .init(port: 0, database: orderingDatabase, catalogURL: catalogURL, billingURL: billingURL,
-                          feedPollInterval: .milliseconds(20), viewsDirectory: scratchViews(), saga: saga),
+                          feedPollInterval: .milliseconds(20), viewsDirectory: scratchViews(), saga: saga, serviceSecret: TestSecrets.service),
                     logger: logger)
             }
-            try await ordering(saga).test(.live) { orderingClient in
+            try await ordering(saga).test(.live) { orderingService in
+                let orderingClient = try await orderingService.calling("ordering")
                 var made = Shop(catalog: catalogClient, ordering: orderingClient, billing: billingClient, provider: providerClient)
                 made.orderingDatabase = orderingDatabase
                 let shop = made
                 guard let secondOrdering else { return try await body(shop) }
                 try await ordering(secondOrdering).test(.live) { second in
                     var both = shop
-                    both.secondOrdering = second
+                    both.secondOrdering = try await second.calling("ordering")
                     try await body(both)
                 }
             }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Identity
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
@@ -33,19 +34,21 @@ extension TestResponse {
     public var rule: String? { object["rule"] as? String }
 }
 
-/// Sends one request `copies` times at once, each over a connection of its own (the test client sends one request
+/// Sends one request `copies` times at once, as the BFF would to the service `audience`, each over a connection of its own (the test client sends one request
 /// at a time, so its requests never overlap): what a client's retry that overlaps its first attempt looks like.
 /// Answers each reply's status and body, in the order sent.
 public func sendAtOnce(
-    copies: Int = 2, port: Int, _ method: HTTPMethod, _ path: String, _ json: String?, key: String
+    copies: Int = 2, port: Int, audience: String, _ method: HTTPMethod, _ path: String, _ json: String?, key: String
 ) async throws -> [(status: Int, body: String)] {
-    try await withThrowingTaskGroup(of: (Int, (status: Int, body: String)).self) { group in
+    let authorization = try await ServiceIdentity(name: "bff", secret: TestSecrets.service).authorization(to: audience)
+    return try await withThrowingTaskGroup(of: (Int, (status: Int, body: String)).self) { group in
         for copy in 0..<copies {
             group.addTask {
                 var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
                 request.method = method
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.headers.add(name: "Idempotency-Key", value: key)
+                request.headers.add(name: "Authorization", value: authorization)
                 if let json { request.body = .bytes(ByteBuffer(string: json)) }
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
                 let body = try await response.body.collect(upTo: 1 << 20)

@@ -2,6 +2,7 @@ import Billing
 import EventStore
 import Foundation
 import Hummingbird
+import Identity
 import Logging
 import PaymentLedger
 import Projections
@@ -21,21 +22,25 @@ public enum BillingService {
         public var viewsDirectory: URL
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
+        /// The secret the shop's processes sign their service tokens with ($SHOP_SERVICE_SECRET, at least 32 bytes).
+        public var serviceSecret: Data
 
         public init(host: String = "127.0.0.1", port: Int = 8083, database: DatabaseURL, providerURL: String = "http://127.0.0.1:8084",
-                    providerDeadline: Duration = .seconds(5), viewsDirectory: URL) {
+                    providerDeadline: Duration = .seconds(5), viewsDirectory: URL, serviceSecret: Data) {
             self.host = host
             self.port = port
             self.database = database
             self.providerURL = providerURL
             self.providerDeadline = providerDeadline
             self.viewsDirectory = viewsDirectory
+            self.serviceSecret = serviceSecret
         }
     }
 
     /// - Parameter provider: the provider to call instead of the one at `providerURL` (for tests).
     public static func application(_ configuration: Configuration, provider: (any PaymentProvider)? = nil,
-                                   logger: Logger) throws -> some ApplicationProtocol {
+                                   logger: Logger) async throws -> some ApplicationProtocol {
+        let identity = try await ServiceIdentity(name: "billing", secret: configuration.serviceSecret)
         let provider = provider ?? HTTPPaymentProvider(baseURL: configuration.providerURL)
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let ledger = try Projector(PaymentLedger(), store: store, directory: configuration.viewsDirectory, logger: logger)
@@ -43,6 +48,7 @@ public enum BillingService {
         let metrics = configuration.metrics
         metrics.install(on: router)
         Health(store: store, projectors: [ledger]).addRoutes(to: router)
+        router.add(middleware: AuthenticateCaller(identity, audience: "billing"))
         BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
         PaymentFeed.feed(store).addRoutes(to: router)
         PaymentQueries(ledger: ledger).addRoutes(to: router)

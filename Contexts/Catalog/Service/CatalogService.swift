@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import Hummingbird
+import Identity
 import Logging
 import ProductListing
 import Projections
@@ -16,22 +17,27 @@ public enum CatalogService {
         public var viewsDirectory: URL
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
+        /// The secret the shop's processes sign their service tokens with ($SHOP_SERVICE_SECRET, at least 32 bytes).
+        public var serviceSecret: Data
 
-        public init(host: String = "127.0.0.1", port: Int = 8081, database: DatabaseURL, viewsDirectory: URL) {
+        public init(host: String = "127.0.0.1", port: Int = 8081, database: DatabaseURL, viewsDirectory: URL, serviceSecret: Data) {
             self.host = host
             self.port = port
             self.database = database
             self.viewsDirectory = viewsDirectory
+            self.serviceSecret = serviceSecret
         }
     }
 
-    public static func application(_ configuration: Configuration, logger: Logger) throws -> some ApplicationProtocol {
+    public static func application(_ configuration: Configuration, logger: Logger) async throws -> some ApplicationProtocol {
+        let identity = try await ServiceIdentity(name: "catalog", secret: configuration.serviceSecret)
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let listing = try Projector(ProductListing(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
         let metrics = configuration.metrics
         metrics.install(on: router)
         Health(store: store, projectors: [listing]).addRoutes(to: router)
+        router.add(middleware: AuthenticateCaller(identity, audience: "catalog"))
         CatalogAPI(store: store).addRoutes(to: router)
         ProductFeed.feed(store).addRoutes(to: router)
         ProductQueries(listing: listing).addRoutes(to: router)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Contracts
 import EventStore
 import Foundation
+import Identity
 import Logging
 import NIOCore
 import PostgresNIO
@@ -112,12 +113,15 @@ public struct CatalogFeedConsumer: Service {
     let copy: CatalogCopy
     let catalogURL: String
     let pollInterval: Duration
+    let identity: ServiceIdentity
     let logger: Logger
 
-    public init(copy: CatalogCopy, catalogURL: String, pollInterval: Duration = .milliseconds(500), logger: Logger) {
+    public init(copy: CatalogCopy, catalogURL: String, pollInterval: Duration = .milliseconds(500), identity: ServiceIdentity,
+                logger: Logger) {
         self.copy = copy
         self.catalogURL = catalogURL.hasSuffix("/") ? String(catalogURL.dropLast()) : catalogURL
         self.pollInterval = pollInterval
+        self.identity = identity
         self.logger = logger
     }
 
@@ -156,6 +160,7 @@ public struct CatalogFeedConsumer: Service {
     func fetch(after: Position) async throws -> CatalogFeed.Page {
         var request = HTTPClientRequest(url: "\(catalogURL)/feed/products?after=\(after)&limit=\(Self.pageSize)")
         request.method = .GET
+        request.headers.add(name: "Authorization", value: try await identity.authorization(to: "catalog"))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 4 * 1024 * 1024)
         guard response.status == .ok else { throw FeedError(status: Int(response.status.code)) }

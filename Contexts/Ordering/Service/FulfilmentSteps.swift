@@ -4,6 +4,7 @@ import EventStore
 import Telemetry
 import Tracing
 import Foundation
+import Identity
 import NIOCore
 import NIOHTTP1
 import Ordering
@@ -32,11 +33,14 @@ public struct FulfilmentSteps: Sendable {
     let catalogURL: String
     let billingURL: String
     let deadlines: Deadlines
+    /// Signs the steps' service tokens.
+    let identity: ServiceIdentity?
 
-    public init(catalogURL: String, billingURL: String, deadlines: Deadlines = .init()) {
+    public init(catalogURL: String, billingURL: String, deadlines: Deadlines = .init(), identity: ServiceIdentity?) {
         self.catalogURL = catalogURL.hasSuffix("/") ? String(catalogURL.dropLast()) : catalogURL
         self.billingURL = billingURL.hasSuffix("/") ? String(billingURL.dropLast()) : billingURL
         self.deadlines = deadlines
+        self.identity = identity
     }
 
     public func perform(_ step: Fulfilment.Step, for state: Fulfilment.State) async -> Fulfilment.Result {
@@ -137,6 +141,7 @@ public struct FulfilmentSteps: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let key { request.headers.add(name: "Idempotency-Key", value: key) }
+        if let identity { request.headers.add(name: "Authorization", value: try await identity.authorization(to: step.service.lowercased())) }
         if let correlation = EventMetadata.current?.correlationID { request.headers.add(name: "X-Correlation-Id", value: correlation) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import Hummingbird
+import Identity
 import Logging
 import OrderHistory
 import Projections
@@ -27,10 +28,13 @@ public enum OrderingService {
         public var saga: FulfilmentOrchestrator.Configuration
         /// The saga's deadline for each step.
         public var deadlines: FulfilmentSteps.Deadlines
+        /// The secret the shop's processes sign their service tokens with ($SHOP_SERVICE_SECRET, at least 32 bytes).
+        public var serviceSecret: Data
 
         public init(host: String = "127.0.0.1", port: Int = 8082, database: DatabaseURL, catalogURL: String, billingURL: String,
                     feedPollInterval: Duration = .milliseconds(500), viewsDirectory: URL,
-                    saga: FulfilmentOrchestrator.Configuration = .init(), deadlines: FulfilmentSteps.Deadlines = .init()) {
+                    saga: FulfilmentOrchestrator.Configuration = .init(), deadlines: FulfilmentSteps.Deadlines = .init(),
+                    serviceSecret: Data) {
             self.host = host
             self.port = port
             self.database = database
@@ -40,10 +44,12 @@ public enum OrderingService {
             self.viewsDirectory = viewsDirectory
             self.saga = saga
             self.deadlines = deadlines
+            self.serviceSecret = serviceSecret
         }
     }
 
-    public static func application(_ configuration: Configuration, logger: Logger) throws -> some ApplicationProtocol {
+    public static func application(_ configuration: Configuration, logger: Logger) async throws -> some ApplicationProtocol {
+        let identity = try await ServiceIdentity(name: "ordering", secret: configuration.serviceSecret)
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let history = try Projector(OrderHistory(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let sales = try Projector(SalesSummary(), store: store, directory: configuration.viewsDirectory, logger: logger)
@@ -51,11 +57,13 @@ public enum OrderingService {
         let metrics = configuration.metrics
         let orchestrator = FulfilmentOrchestrator(
             sagas: Sagas(store: store),
-            steps: FulfilmentSteps(catalogURL: configuration.catalogURL, billingURL: configuration.billingURL, deadlines: configuration.deadlines),
+            steps: FulfilmentSteps(catalogURL: configuration.catalogURL, billingURL: configuration.billingURL, deadlines: configuration.deadlines,
+                                  identity: identity),
             configuration: configuration.saga, logger: logger, metrics: metrics)
         let router = Router()
         metrics.install(on: router)
         Health(store: store, projectors: [history, sales], checks: [orchestrator.stall]).addRoutes(to: router)
+        router.add(middleware: AuthenticateCaller(identity, audience: "ordering"))
         OrderingAPI(store: store, copy: copy, orchestrator: orchestrator).addRoutes(to: router)
         OrderFeed.feed(store).addRoutes(to: router)
         OrderQueries(history: history, sales: sales).addRoutes(to: router)
@@ -64,7 +72,7 @@ public enum OrderingService {
         views.export(to: metrics)
         SagaRoutes(sagas: orchestrator.sagas, orchestrator: orchestrator).addRoutes(to: router)
         let consumer = CatalogFeedConsumer(copy: copy, catalogURL: configuration.catalogURL,
-                                           pollInterval: configuration.feedPollInterval, logger: logger)
+                                           pollInterval: configuration.feedPollInterval, identity: identity, logger: logger)
         return Application(
             router: router,
             server: ShopHTTPServer.http1(),
