@@ -30,6 +30,12 @@ struct IdleConnectionTests {
 
     /// Connects, sends `text`, and waits (up to 10 s, on a thread of its own) for the server to close the connection.
     static func waitForClose(port: Int, sending text: String) async -> Bool {
+        await exchange(port: port, sending: text).closed
+    }
+
+    /// Connects, sends `text`, and reads until the server closes the connection (or 10 s pass): whether it closed,
+    /// and what it answered.
+    static func exchange(port: Int, sending text: String) async -> (closed: Bool, answer: String) {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -41,15 +47,52 @@ struct IdleConnectionTests {
                 let connected = withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
                 }
-                guard connected else { return continuation.resume(returning: false) }
+                guard connected else { return continuation.resume(returning: (false, "")) }
                 _ = text.withCString { send(descriptor, $0, strlen($0), 0) }
                 var timeout = timeval(tv_sec: 10, tv_usec: 0)
                 setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                var buffer = [UInt8](repeating: 0, count: 1024)
+                var answer = [UInt8](), buffer = [UInt8](repeating: 0, count: 4096)
                 var received = recv(descriptor, &buffer, buffer.count, 0)
-                while received > 0 { received = recv(descriptor, &buffer, buffer.count, 0) }  // an answer (a 408, say), then the close
-                continuation.resume(returning: received == 0)
+                while received > 0 {  // an answer (a 408, say), then the close
+                    answer += buffer[0..<received]
+                    received = recv(descriptor, &buffer, buffer.count, 0)
+                }
+                continuation.resume(returning: (received == 0, String(decoding: answer, as: UTF8.self)))
             }
+        }
+    }
+}
+
+@Suite("Requests the HTTP parser refuses")
+struct MalformedRequestTests {
+    /// A malformed request line or header, or headers over the server's limits, get a problem document (they got an
+    /// empty 400), and the connection is closed; a good request on a new connection is answered as usual.
+    @Test(.timeLimit(.minutes(1)))
+    func aRequestTheParserRefusesGetsAProblemDocument() async throws {
+        let router = Router()
+        router.get("/hello") { _, _ in "hello" }
+        let (ports, port) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(router: router, server: ShopHTTPServer.http1(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService() }
+            defer { group.cancelAll() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let cases = [
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", "400 Bad Request", "malformed-http"),
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n", "431 Request Header Fields Too Large",
+                 "headers-too-large"),
+                ("BREW /hello HTCPCP/1.0\r\n\r\n", "400 Bad Request", "malformed-http"),
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "400 Bad Request", "malformed-http"),
+            ]
+            for (request, status, rule) in cases {
+                let (closed, answer) = await IdleConnectionTests.exchange(port: port, sending: request)
+                #expect(closed && answer.hasPrefix("HTTP/1.1 \(status)\r\n"), "\(request.prefix(40)): \(answer.prefix(200))")
+                #expect(answer.contains("application/problem+json") && answer.contains(#""rule":"\#(rule)""#), "\(answer.prefix(300))")
+            }
+            let good = await IdleConnectionTests.exchange(port: port, sending: "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(good.answer.hasPrefix("HTTP/1.1 200 OK") && good.answer.hasSuffix("hello"))
         }
     }
 }
