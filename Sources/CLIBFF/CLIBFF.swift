@@ -75,12 +75,11 @@ public struct CLIBFF: Sendable {
         api.on(.get, "/products", Endpoint(
             "listProducts", "Products for sale with what is available now, 50 a page; `q` searches names and descriptions.",
             access: .anyone,
-            query: [.init("q", "Words to search for.", example: "mug"), .init("after", "The `next` of the page before.", example: "MUG-001")],
+            query: [.init("q", "Words to search for.", Schema.words(maximum: 200), example: "mug"), .init("after", "The `next` of the page before.", example: "MUG-001")],
             answers: [200: .init("A page of products.", Schema.ref("Products"))], errors: [400: "A malformed `after`, or an empty `q`."])
         ) { request, context in
-            let query = request.uri.queryParameters
-            var path = query["q"].map { "/products/search?q=\(Wire.segment(String($0)))&limit=50" } ?? "/products?limit=50"
-            if let after = query["after"] { path += "&after=\(Wire.segment(String(after)))" }
+            var path = try request.query("q").map { "/products/search?q=\(Wire.segment($0))&limit=50" } ?? "/products?limit=50"
+            if let after = try request.query("after") { path += "&after=\(Wire.segment(after))" }
             let catalogPath = path
             return Wire.json(data: try await pages.page("cli:" + path) {
                 let page = try await services.catalog.forward(.GET, catalogPath, for: request, context: context).decode(ProductPage.self)

@@ -3,6 +3,7 @@ import Foundation
 import Identity
 import Hummingbird
 import ServiceKit
+import SharedKernel
 
 /// Signing in without a password, for local use only: `POST …/login` with `{"customer":"kim"}` (or
 /// `{"admin":"ops"}`) answers a signed token. Off unless the gateway is started with it on; off, the route
@@ -18,7 +19,7 @@ public struct DevelopmentLogin: Sendable {
         self.lifetime = lifetime
     }
 
-    struct Credentials: Decodable { let customer: String?, admin: String? }
+    struct Credentials: Codable { let customer: String?, admin: String? }
     public struct Session: Codable, Sendable {
         public let token: String, subject: String, role: String, expiresAt: Date
         public init(_ claims: Claims, token: String) {
@@ -38,8 +39,7 @@ public struct DevelopmentLogin: Sendable {
         guard let subject = body.customer ?? body.admin, (body.customer == nil) != (body.admin == nil) else {
             throw Problem.badRequest("malformed-login", "give exactly one of \"customer\" and \"admin\"")
         }
-        guard (1...64).contains(subject.count), !subject.contains(where: \.isNewline),
-              !subject.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard (1...64).contains(subject.unicodeScalars.count), !subject.trimmingWhitespace.isEmpty else {
             throw Problem(.unprocessableContent, rule: "invalid-subject", title: "Invalid name", detail: "a name is 1 to 64 characters on one line, not only spaces")
         }
         let now = Date()
@@ -53,11 +53,22 @@ public struct DevelopmentLogin: Sendable {
         routes.on(.post, "/login", Endpoint(
             "login", "Development sign-in: a token for a customer or an admin, without a password. Only when the gateway runs with --dev-login.",
             access: .anyone,
-            body: (Schema.object([:], optional: ["customer": Schema.string, "admin": Schema.string]), ["customer": "kim"]),
+            body: (Self.credentialsSchema, ["customer": "kim"]),
             answers: [200: .init("A signed bearer token.", Schema.ref("Session"))],
             errors: [404: "The development login is switched off.", 422: "The name is empty, too long or spans lines."])
         ) { request, _ in try await login(request) }
     }
+
+    /// Exactly one of `customer` and `admin`, a name of 1 to 64 characters with more than white space; the other
+    /// absent or `null`.
+    static let credentialsSchema: JSON = {
+        let name = Schema.words(maximum: 64), absent = Schema.nullable(name)
+        return [
+            "type": "object", "properties": ["customer": absent, "admin": absent],
+            "oneOf": [["type": "object", "required": ["customer"], "properties": ["customer": name]],
+                      ["type": "object", "required": ["admin"], "properties": ["admin": name]]],
+        ]
+    }()
 
     public static let sessionSchema = Schema.object(
         ["token": Schema.string, "subject": Schema.string, "role": Schema.string(["customer", "admin"]), "expiresAt": Schema.dateTime])

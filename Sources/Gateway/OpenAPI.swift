@@ -17,6 +17,35 @@ public enum Schema {
         return .object(schema)
     }
     public static func array(_ items: JSON) -> JSON { ["type": "array", "items": items] }
+    /// Text the gateway takes: no control character (`SharedKernel.ControlCharacters`), at most `maximum` characters.
+    public static func text(maximum: Int? = nil) -> JSON {
+        var schema: [String: JSON] = ["type": "string", "pattern": .string("^[^\(controls)]*$")]
+        if let maximum { schema["maxLength"] = .integer(Int64(maximum)) }
+        return .object(schema)
+    }
+    /// Text with at least one character that is not white space, at most `maximum` characters.
+    public static func words(maximum: Int) -> JSON {
+        ["type": "string", "minLength": 1, "maxLength": .integer(Int64(maximum)), "pattern": .string("^[^\(controls)]*[^\(controls)\\s][^\(controls)]*$")]
+    }
+    /// The control characters, as a regular expression's class body (ECMA-262 and Python read it alike).
+    static let controls = #"\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"#
+
+    /// `schema` as the gateway reads it from a request: every string without its own pattern, enumeration or format
+    /// is ``text(maximum:)``, at any depth.
+    static func inbound(_ schema: JSON) -> JSON {
+        switch schema {
+        case .object(var members):
+            if case .string("string")? = members["type"], members["pattern"] == nil, members["enum"] == nil, members["format"] == nil {
+                members["pattern"] = Schema.text()["pattern"]
+            }
+            for (key, value) in members where key != "enum" && key != "example" { members[key] = inbound(value) }
+            return .object(members)
+        case .array(let items):
+            return .array(items.map(inbound))
+        default:
+            return schema
+        }
+    }
     public static func ref(_ name: String) -> JSON { ["$ref": .string("#/components/schemas/\(name)")] }
     /// The schema, or `null`.
     public static func nullable(_ schema: JSON) -> JSON { ["oneOf": [schema, ["type": "null"]]] }
@@ -87,7 +116,7 @@ public struct Endpoint: Sendable {
                            "example": "3f0c1a6e-8d1b-4f59-9a55-0c2b7f1d9e21"]] : [])
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
         if let body {
-            operation["requestBody"] = ["required": true, "content": ["application/json": ["schema": body.schema, "example": body.example]]]
+            operation["requestBody"] = ["required": true, "content": ["application/json": ["schema": Schema.inbound(body.schema), "example": body.example]]]
         }
         if access != .anyone { operation["security"] = [["bearer": []]] }
         var responses: [String: JSON] = [:]
@@ -123,7 +152,7 @@ public struct Endpoint: Sendable {
     private static func parameter(_ parameter: Parameter, in location: String) -> JSON {
         [
             "name": .string(parameter.name), "in": .string(location), "required": .bool(location == "path"),
-            "description": .string(parameter.description), "schema": parameter.schema, "example": parameter.example,
+            "description": .string(parameter.description), "schema": Schema.inbound(parameter.schema), "example": parameter.example,
         ]
     }
 }

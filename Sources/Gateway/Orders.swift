@@ -18,7 +18,9 @@ public struct OrderDocument: Codable, Sendable {
 
     /// Every status an order has.
     public static let statuses = ["placed", "awaiting-stock", "awaiting-payment", "confirmed", "shipped", "rejected", "cancelled"]
-    public static let moneySchema = Schema.object(["amount": Schema.integer, "currency": Schema.string])
+    /// An amount in minor units (a 64-bit integer) and its currency. A request's amount and currency are read as
+    /// any other text and number; whether the shop takes them is a rule (422).
+    public static let moneySchema = Schema.object(["amount": Schema.integer(minimum: .min, maximum: .max), "currency": Schema.text()])
     public static let lineSchema = Schema.object(["sku": Schema.string, "name": Schema.string, "quantity": Schema.integer],
                                                  optional: ["unitPrice": Schema.ref("Money")])
 

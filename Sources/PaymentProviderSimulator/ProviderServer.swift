@@ -24,8 +24,8 @@ public enum ProviderServer {
     }
 
     public struct WireMoney: Codable, Sendable { public let amount: Int64, currency: String }
-    struct Authorise: Decodable { let order: String, amount: WireMoney, card: String }
-    struct Amount: Decodable { let amount: WireMoney }
+    struct Authorise: Codable { let order: String, amount: WireMoney, card: String }
+    struct Amount: Codable { let amount: WireMoney }
     struct Outage: Codable { let calls: [PaymentProviderSimulator.Call] }
 
     public static func application(

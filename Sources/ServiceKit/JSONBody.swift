@@ -39,15 +39,19 @@ public enum JSONBody {
         contentType.split(separator: ";", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        guard !Text.jsonHasControlCharacter(data) else { throw Text.controlCharacterProblem }
+    /// The body as a `T`; a 400 if it is not one, or if what it holds of a `T` (the members a `T` has, encoded again)
+    /// carries a control character. Members a `T` does not have are ignored, as JSON clients expect, whatever they hold.
+    public static func decode<T: Codable>(_ type: T.Type, from data: Data) throws -> T {
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            value = try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw Problem.badRequest("malformed-json", explain(error))
         } catch {
             throw Problem.badRequest("malformed-json", "the body is not valid JSON")
         }
+        guard let kept = try? JSONEncoder().encode(value), !Text.jsonHasControlCharacter(kept) else { throw Text.controlCharacterProblem }
+        return value
     }
 
     static func explain(_ error: DecodingError) -> String {

@@ -2,7 +2,7 @@ import SharedKernel
 
 /// An amount in a request body: `{"amount": 1250, "currency": "EUR"}`. Decoding checks only the shape;
 /// ``money()`` checks the value (a 422 `invalid-money` when it is not one the shop accepts).
-public struct MoneyBody: Decodable, Sendable {
+public struct MoneyBody: Codable, Sendable {
     public let amount: Int64
     public let currency: String
 

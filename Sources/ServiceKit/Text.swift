@@ -15,7 +15,7 @@ public enum Text {
     static func isControl(_ scalar: Unicode.Scalar) -> Bool { ControlCharacters.isControl(scalar) }
 
     /// Whether JSON text (a request body) holds a control character in one of its strings, raw or escaped
-    /// (`\u0000`): one scan of the bytes, without decoding. Whitespace between tokens is not in a string.
+    /// (`\u0000`, `\n`): one scan of the bytes, without decoding. Whitespace between tokens is not in a string.
     public static func jsonHasControlCharacter(_ json: Data) -> Bool {
         let bytes = [UInt8](json)
         var inString = false, escaped = false
@@ -27,6 +27,7 @@ public enum Text {
             }
             if escaped {
                 escaped = false
+                if Self.controlEscapes.contains(byte) { return true }  // \n, \r, \t, \b, \f
                 if byte == UInt8(ascii: "u"), let scalar = hexScalar(bytes, after: index), isControl(scalar) { return true }
             } else if byte == UInt8(ascii: "\\") {
                 escaped = true
@@ -45,6 +46,9 @@ public enum Text {
         return false
     }
 
+    /// The letters of JSON's short escapes of control characters.
+    private static let controlEscapes: Set<UInt8> = Set("nrtbf".utf8)
+
     /// The scalar of the four hex digits after `index` (a `\u` escape), if they are hex.
     private static func hexScalar(_ bytes: [UInt8], after index: Int) -> Unicode.Scalar? {
         guard index + 4 < bytes.count else { return nil }
@@ -53,6 +57,15 @@ public enum Text {
 
     public static let controlCharacterProblem = Problem.badRequest(
         "control-character", "text may not hold control characters (NUL, C0 or C1 controls, bidirectional overrides)")
+}
+
+extension Request {
+    /// A query parameter's text (Hummingbird has percent-decoded it), refused (400) when it holds a control character.
+    public func query(_ name: String) throws -> String? {
+        guard let value = uri.queryParameters.get(name) else { return nil }
+        guard !Text.hasControlCharacter(value) else { throw Text.controlCharacterProblem }
+        return value
+    }
 }
 
 extension Parameters {

@@ -70,15 +70,14 @@ public struct WebBFF: Sendable {
         api.on(.get, "/products", Endpoint(
             "listProducts", "A page of products with what is available now; `q` searches. Cacheable: ETag and If-None-Match.",
             access: .anyone,
-            query: [.init("q", "Words to search for.", example: "mug"), .init("limit", "Products per page (1 to 200).", Schema.integer(minimum: 1, maximum: 200), example: 20),
+            query: [.init("q", "Words to search for.", Schema.words(maximum: 200), example: "mug"), .init("limit", "Products per page (1 to 100).", Schema.integer(minimum: 1, maximum: 100), example: 20),
                     .init("after", "The `next` of the page before.", example: "MUG-001")],
             answers: [200: .init("A page of products.", Schema.ref("ProductsPage")), 304: notModified],
             errors: [400: "A malformed `limit` or `after`, or an empty `q`."])
         ) { request, context in
-            let query = request.uri.queryParameters
-            var path = query["q"].map { "/products/search?q=\(Wire.segment(String($0)))" } ?? "/products?"
-            if let limit = query["limit"] { path += "&limit=\(Wire.segment(String(limit)))" }
-            if let after = query["after"] { path += "&after=\(Wire.segment(String(after)))" }
+            var path = try request.query("q").map { "/products/search?q=\(Wire.segment($0))" } ?? "/products?"
+            if let limit = try request.query("limit") { path += "&limit=\(Wire.segment(limit))" }
+            if let after = try request.query("after") { path += "&after=\(Wire.segment(after))" }
             let catalogPath = path
             return Self.cacheable(try await pages.page("web:" + path) {
                 let page = try await services.catalog.forward(.GET, catalogPath, for: request, context: context).decode(ProductPage.self)
@@ -203,7 +202,7 @@ public struct WebBFF: Sendable {
             answers: [200: .init("The sagas.", Schema.object(["sagas": Schema.array(Schema.ref("Saga"))]))], errors: [400: "An unknown status."])
         ) { request, context in
             _ = try context.admin()
-            let status = request.uri.queryParameters["status"].map { "?status=\(Wire.segment(String($0)))" } ?? ""
+            let status = try request.query("status").map { "?status=\(Wire.segment($0))" } ?? ""
             return try await pass(services.ordering, .GET, "/admin/sagas\(status)", request, context)
         }
         api.on(.post, "/admin/sagas/{id}/retry", Endpoint(

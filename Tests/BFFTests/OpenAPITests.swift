@@ -17,7 +17,7 @@ extension JSON {
 }
 
 /// The JSON Schema the documents use (type, enum, properties, required, items, oneOf, $ref, minimum, maximum,
-/// date-time), checked: the mistakes found, at their paths.
+/// minLength, maxLength, pattern, date-time), checked: the mistakes found, at their paths.
 func violations(of value: JSON, _ schema: JSON, in document: JSON, at path: String = "$") -> [String] {
     if let ref = schema["$ref"]?.string {
         guard ref.hasPrefix("#/components/schemas/"), let target = document["components"]?["schemas"]?[String(ref.dropFirst(21))] else {
@@ -36,6 +36,18 @@ func violations(of value: JSON, _ schema: JSON, in document: JSON, at path: Stri
         if schema["format"]?.string == "date-time", (try? Date(text, strategy: .iso8601)) == nil,
             ISO8601DateFormatter.withMilliseconds.date(from: text) == nil {
             found.append("\(path): '\(text)' is not a date-time")
+        }
+        // JSON Schema counts a string's length in code points.
+        if case .integer(let minimum)? = schema["minLength"], text.unicodeScalars.count < minimum { found.append("\(path): '\(text)' is too short") }
+        if case .integer(let maximum)? = schema["maxLength"], text.unicodeScalars.count > maximum { found.append("\(path): '\(text)' is too long") }
+        if let pattern = schema["pattern"]?.string {
+            if let expression = try? NSRegularExpression(pattern: pattern) {
+                if expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) == nil {
+                    found.append("\(path): '\(text)' does not match \(pattern)")
+                }
+            } else {
+                found.append("\(path): \(pattern) is not a regular expression")
+            }
         }
     case ("array", .array(let elements)):
         if let items = schema["items"] {
@@ -105,6 +117,10 @@ struct OpenAPITests {
                     #expect(Set(declared) == templated, "\(method) \(path): path parameters \(declared) against \(templated)")
                     for parameter in operation["parameters"]?.elements ?? [] {
                         #expect(parameter["schema"] != nil && parameter["example"] != nil, "\(method) \(path): \(parameter)")
+                        if let example = parameter["example"], let schema = parameter["schema"] {
+                            let problems = violations(of: example, schema, in: document)
+                            #expect(problems.isEmpty, "\(method) \(path): the example of \(parameter["name"]?.string ?? "?") breaks its schema: \(problems)")
+                        }
                     }
                     let responses = try #require(operation["responses"]?.members, "\(method) \(path)")
                     #expect(responses.keys.contains { $0.hasPrefix("2") }, "\(method) \(path) documents no success")

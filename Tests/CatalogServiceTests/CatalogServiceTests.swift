@@ -239,6 +239,14 @@ struct CatalogServiceTests {
         .init(name: "a bidirectional override, raw", method: .post, uri: "/products",
               body: "{\"sku\":\"MUG-009\",\"name\":\"Mug\u{202E}\",\"description\":\"\",\"price\":{\"amount\":100,\"currency\":\"EUR\"}}",
               status: .badRequest, rule: "control-character"),
+        .init(name: "a newline, as JSON's short escape", method: .post, uri: "/products",
+              body: #"{"sku":"MUG-009","name":"Mug\nBig","description":"","price":{"amount":100,"currency":"EUR"}}"#, status: .badRequest,
+              rule: "control-character"),
+        .init(name: "a tab in a nested member", method: .post, uri: "/products",
+              body: #"{"sku":"MUG-009","name":"Mug","description":"","price":{"amount":100,"currency":"EU\tR"}}"#, status: .badRequest,
+              rule: "control-character"),
+        .init(name: "a C1 control in a search", method: .get, uri: "/products/search?q=mug%C2%9B", body: nil, status: .badRequest,
+              rule: "control-character"),
         .init(name: "a NUL in a path", method: .get, uri: "/products/MUG%00", body: nil, status: .badRequest, rule: "control-character"),
         .init(name: "a path that is not UTF-8", method: .get, uri: "/products/MUG%FF", body: nil, status: .badRequest, rule: "malformed-path"),
         .init(name: "negative quantity", method: .post, uri: "/products/MUG-001/stock", body: #"{"quantity":-5}"#, status: .unprocessableContent, rule: "invalid-quantity"),
@@ -263,6 +271,15 @@ struct CatalogServiceTests {
               status: .unsupportedMediaType, rule: "unsupported-media-type"),
         .init(name: "unknown route", method: .get, uri: "/nothing/here", body: nil, status: .notFound, rule: "not-found"),
     ]
+
+    /// Members a command does not have are ignored, whatever they hold: only what would be stored is checked.
+    @Test func membersACommandDoesNotHaveAreIgnoredWhateverTheyHold() async throws {
+        try await withCatalog { client, _ in
+            let added = try await client.send(.post, "/products",
+                #"{"sku":"MUG-001","name":"Mug","price":{"amount":100,"currency":"EUR","note\u0000":"\u001b[2J"},"extra\n":[1,"\u0000"]}"#)
+            #expect(added.status == .created, "\(String(buffer: added.body))")
+        }
+    }
 
     @Test func badRequestsGetTheRightProblemAndWriteNothing() async throws {
         try await withCatalog { client, url in

@@ -25,8 +25,8 @@ struct BillingAPI: Sendable {
         self.commands = CommandRunner(store: store)
     }
 
-    struct Authorise: Decodable { let amount: MoneyBody, card: String }
-    struct Amount: Decodable { let amount: MoneyBody }
+    struct Authorise: Codable { let amount: MoneyBody, card: String }
+    struct Amount: Codable { let amount: MoneyBody }
 
     struct PaymentView: Encodable {
         let order: String, status: String, authorised: Money?, captured: Money?, refunded: Money?

@@ -14,7 +14,7 @@ struct PaymentQueries: Sendable {
         router.get("/payments") { request, _ -> Response in
             let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 20
             guard (1...100).contains(limit) else { throw Problem.badRequest("malformed-limit", "'limit' must be between 1 and 100") }
-            let after = request.uri.queryParameters.get("after").map { String($0) }
+            let after = try request.query("after")
             let view = try await ledger.state(for: request)
             let payments = try await ledger.read { try PaymentLedger.payments($0, after: after, limit: limit) }
             return try CommandReply.json(.ok, Payments(payments: payments, next: payments.count == limit ? payments.last?.order : nil, view: view))

@@ -22,12 +22,12 @@ struct CatalogAPI: Sendable {
 
     // MARK: Request bodies (shapes only: values are checked by the domain)
 
-    struct AddProduct: Decodable { let sku: String, name: String, description: String?, price: MoneyBody }
-    struct Rename: Decodable { let name: String }
-    struct Reprice: Decodable { let price: MoneyBody }
-    struct Receive: Decodable { let quantity: Int }
-    struct Reserve: Decodable {
-        struct Line: Decodable { let sku: String, quantity: Int }
+    struct AddProduct: Codable { let sku: String, name: String, description: String?, price: MoneyBody }
+    struct Rename: Codable { let name: String }
+    struct Reprice: Codable { let price: MoneyBody }
+    struct Receive: Codable { let quantity: Int }
+    struct Reserve: Codable {
+        struct Line: Codable { let sku: String, quantity: Int }
         let order: String
         let lines: [Line]
     }
@@ -74,7 +74,7 @@ struct CatalogAPI: Sendable {
         }
     }
 
-    struct Empty: Decodable {}
+    struct Empty: Codable {}
 
     private func pathSKU(_ context: some RequestContext) throws -> SKU {
         let text = try context.parameters.text("sku")
@@ -94,7 +94,7 @@ struct CatalogAPI: Sendable {
         }
     }
 
-    private func productCommand<Body: Decodable>(
+    private func productCommand<Body: Codable>(
         _ request: Request, _ sku: SKU, bodyless: Bool = false, _ command: (Body) throws -> Product.Command
     ) async throws -> Response {
         let bytes = bodyless ? nil : try await JSONBody.bytes(of: request)

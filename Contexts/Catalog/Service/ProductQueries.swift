@@ -18,7 +18,7 @@ struct ProductQueries: Sendable {
     func addRoutes(to router: Router<some RequestContext>) {
         router.get("/products") { request, _ -> Response in
             let limit = try Self.limit(request)
-            let after = request.uri.queryParameters.get("after").map { String($0) }
+            let after = try request.query("after")
             let view = try await listing.state(for: request)
             let products = try await listing.read { try ProductListing.page($0, after: after, limit: limit) }
             let next = products.count == limit ? products.last?.sku : nil
@@ -26,10 +26,10 @@ struct ProductQueries: Sendable {
         }
         router.get("/products/search") { request, _ -> Response in
             let limit = try Self.limit(request)
-            guard let text = request.uri.queryParameters.get("q").map({ String($0) }), !text.trimmingWhitespace.isEmpty else {
+            guard let text = try request.query("q"), !text.trimmingWhitespace.isEmpty else {
                 throw Problem.badRequest("missing-query", "search needs ?q= and some words")
             }
-            guard text.count <= 200 else { throw Problem.badRequest("query-too-long", "a search is at most 200 characters") }
+            guard text.unicodeScalars.count <= 200 else { throw Problem.badRequest("query-too-long", "a search is at most 200 characters") }
             let view = try await listing.state(for: request)
             let products = try await listing.read { try ProductListing.search($0, text, limit: limit) }
             return try CommandReply.json(.ok, Page(products: products, next: nil, view: view)).response(replayed: false)

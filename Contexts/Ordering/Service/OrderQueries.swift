@@ -19,7 +19,7 @@ struct OrderQueries: Sendable {
         router.get("/customers/{customer}/orders") { request, context -> Response in
             let customer = try context.parameters.text("customer")
             let limit = try limit(request)
-            let before = request.uri.queryParameters.get("before").map { String($0) }
+            let before = try request.query("before")
             let view = try await history.state(for: request)
             let orders = try await history.read { try OrderHistory.orders($0, customer: customer, before: before, limit: limit) }
             return try CommandReply.json(.ok, Orders(orders: orders, next: orders.count == limit ? orders.last?.order : nil, view: view))
@@ -49,7 +49,7 @@ struct OrderQueries: Sendable {
     }
 
     private func day(_ request: Request, _ name: String) throws -> String {
-        guard let text = request.uri.queryParameters.get(name).map({ String($0) }) else {
+        guard let text = try request.query(name) else {
             throw Problem.badRequest("missing-\(name)", "'\(name)' is required: a day such as 2026-11-24")
         }
         guard text.count == 10, (try? Date.ISO8601FormatStyle().year().month().day().parse(text)) != nil else {

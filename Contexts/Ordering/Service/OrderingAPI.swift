@@ -26,10 +26,10 @@ struct OrderingAPI: Sendable {
         self.orchestrator = orchestrator
     }
 
-    struct AddItem: Decodable { let sku: String, quantity: Int }
-    struct SetQuantity: Decodable { let quantity: Int }
-    struct Checkout: Decodable { let order: String?, card: String }
-    struct Reason: Decodable { let reason: String }
+    struct AddItem: Codable { let sku: String, quantity: Int }
+    struct SetQuantity: Codable { let quantity: Int }
+    struct Checkout: Codable { let order: String?, card: String }
+    struct Reason: Codable { let reason: String }
 
     struct Written: Encodable { let stream: String, streamVersion: Int64, position: String? }
 
