@@ -1,6 +1,11 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// `SHOP_FUZZ=1` (bin/fuzz, into .build-fuzz): the shop's own modules are instrumented for libFuzzer, and the fuzz
+/// targets' executable, shop-fuzz, is built. Never in an ordinary build.
+let fuzzing = Context.environment["SHOP_FUZZ"] == "1"
+let instrumented: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer"])] : []
+
 let package = Package(
     name: "swift-shop",
     platforms: [.macOS(.v15)],
@@ -324,3 +329,15 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+if fuzzing {
+    package.targets.append(.executableTarget(
+        name: "shop-fuzz",
+        dependencies: ["Identity", "ServiceKit", "SharedKernel", "Gateway", "CatalogService", "OrderingService", "BillingService",
+                       .product(name: "Crypto", package: "swift-crypto")],
+        swiftSettings: instrumented, linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]))
+    for target in package.targets where ["Identity", "ServiceKit", "SharedKernel", "Gateway", "CatalogService", "OrderingService",
+                                         "BillingService", "EventSourcing", "Contracts"].contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + instrumented
+    }
+}
