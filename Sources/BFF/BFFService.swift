@@ -61,12 +61,12 @@ public enum BFFService {
             Downstream(.init(name: name, instances: instances, timeout: configuration.timeout, healthInterval: configuration.healthInterval),
                        identity: identity, logger: logger)
         }
-        // Waits last up to 30 s (a checkout's), beyond the ordinary timeout; they count against their own breaker only.
-        let waits = Downstream(.init(name: "ordering-waits", instances: configuration.ordering, timeout: configuration.timeout + .seconds(30),
-                                     concurrency: 256, healthInterval: configuration.healthInterval, audience: "ordering"),
-                               identity: identity, logger: logger)
+        // The order watch's long poll of Ordering's feed: one request at a time, up to 20 s, against its own breaker only.
+        let feed = Downstream(.init(name: "ordering-feed", instances: configuration.ordering, timeout: configuration.timeout + .seconds(30),
+                                    concurrency: 4, healthInterval: configuration.healthInterval, audience: "ordering"),
+                              identity: identity, logger: logger)
         let services = Downstreams(catalog: downstream("catalog", configuration.catalog), ordering: downstream("ordering", configuration.ordering),
-                                   billing: downstream("billing", configuration.billing), orderingWaits: waits)
+                                   billing: downstream("billing", configuration.billing), orderingFeed: feed, logger: logger)
         let router = Router(context: GatewayContext.self)
         let metrics = configuration.metrics
         metrics.installMiddleware(on: router)
@@ -86,6 +86,8 @@ public enum BFFService {
                 metrics.gauge("bulkhead_capacity", name).record(service.bulkhead.capacity)
                 metrics.gauge("downstream_healthy_instances", name).record(service.healthyInstances.count)
             }
+            metrics.gauge("order_waits_in_progress").record(services.orders.waiters)
+            metrics.gauge("order_watch_following").record(services.orders.isFollowing ? 1 : 0)
         }
         router.get("/health/live") { _, _ in ["status": "live"] }
         router.get("/health/ready") { _, _ -> Response in
@@ -93,6 +95,10 @@ public enum BFFService {
             guard down.isEmpty else {
                 throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready",
                               detail: "no healthy instance of \(down.joined(separator: ", "))", headers: [.retryAfter: "1"])
+            }
+            guard services.orders.isFollowing else {
+                throw Problem(.serviceUnavailable, rule: "not-ready", title: "Not ready",
+                              detail: "not following Ordering's feed: waits for orders look again every second", headers: [.retryAfter: "1"])
             }
             return try CommandReply.json(.ok, ["status": "ready"]).response(replayed: false)
         }
@@ -104,7 +110,7 @@ public enum BFFService {
             router: router,
             server: ShopHTTPServer.http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-bff"),
-            services: services.all,
+            services: services.all + [services.orders],
             logger: logger)
     }
 }

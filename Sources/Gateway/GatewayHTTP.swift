@@ -5,6 +5,7 @@ import Tracing
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Identity
 import NIOCore
 import NIOHTTP1
@@ -157,20 +158,23 @@ extension Downstream.Failure: ProblemConvertible {
 /// The context services behind a BFF.
 public struct Downstreams: Sendable {
     public let catalog: Downstream, ordering: Downstream, billing: Downstream
-    /// Ordering again, for the calls that wait (`?wait=`: a checkout's outcome, an order's next change): their own
-    /// connections, bulkhead and breaker, so that requests held open for seconds never take what quick ones need.
-    public let orderingWaits: Downstream
+    /// What the BFF knows of orders changing, from Ordering's feed: the requests that wait for an order (a checkout's
+    /// outcome, an order's next change) wait on it, and hold no connection to Ordering meanwhile.
+    public let orders: OrderWatch
     /// How many waits each customer may have at once; past it, a request is answered at once without waiting.
     let waits: WaitAllowance
 
-    public init(catalog: Downstream, ordering: Downstream, billing: Downstream, orderingWaits: Downstream? = nil, waitsPerCustomer: Int = 4) {
+    /// - Parameter orderingFeed: Ordering, for the order watch's long poll of its feed: a downstream of its own, so
+    ///   that the poll never takes a place that ordinary calls need.
+    public init(catalog: Downstream, ordering: Downstream, billing: Downstream, orderingFeed: Downstream, waitsPerCustomer: Int = 4,
+                logger: Logger) {
         self.catalog = catalog
         self.ordering = ordering
         self.billing = billing
-        self.orderingWaits = orderingWaits ?? ordering
+        self.orders = OrderWatch(feed: orderingFeed, logger: logger)
         self.waits = WaitAllowance(perSubject: waitsPerCustomer)
     }
-    public var all: [Downstream] { orderingWaits === ordering ? [catalog, ordering, billing] : [catalog, ordering, billing, orderingWaits] }
+    public var all: [Downstream] { [catalog, ordering, billing, orders.feed] }
 }
 
 /// Counts each subject's requests that wait, and lets a few through at a time.

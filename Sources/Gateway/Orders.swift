@@ -32,18 +32,30 @@ extension Downstreams {
     /// The customer's own order (`wait`: seconds to wait for its outcome); another customer's is answered as
     /// if there were none, so order ids cannot be probed.
     ///
-    /// A wait goes through ``orderingWaits``, at most ``WaitAllowance/perSubject`` at once per customer: beyond them the
-    /// order is answered as it is now, and the client follows it as it would after a wait that ran out.
+    /// A wait reads the order, then waits on ``orders`` (the BFF's watch of Ordering's feed) for it to change, and reads
+    /// it again: no connection to Ordering is held while it waits. At most ``WaitAllowance/perSubject`` waits at once
+    /// per customer: beyond them the order is answered as it is now, and the client follows it as it would after a
+    /// wait that ran out.
     public func order(_ id: String, of customer: String, wait: Int = 0, for request: Request, context: GatewayContext) async throws -> OrderDocument {
         let notFound = Problem.notFound("there is no order '\(id.prefix(64))'")
-        let waiting = wait > 0 && waits.begin(customer)
-        defer { if waiting { waits.end(customer) } }
-        let path = "/orders/\(Wire.segment(id))" + (waiting ? "?wait=\(wait)" : "")
-        let answer = try await (waiting ? orderingWaits : ordering).forward(.GET, path, for: request, context: context)
-        if answer.status == .notFound { throw notFound }
-        let order = try answer.decode(OrderDocument.self)
-        guard order.customer == customer else { throw notFound }
-        return order
+        @Sendable func current() async throws -> OrderDocument {
+            let answer = try await ordering.forward(.GET, "/orders/\(Wire.segment(id))", for: request, context: context)
+            if answer.status == .notFound { throw notFound }
+            let order = try answer.decode(OrderDocument.self)
+            guard order.customer == customer else { throw notFound }
+            return order
+        }
+        guard wait > 0, waits.begin(customer) else { return try await current() }
+        defer { waits.end(customer) }
+        let deadline = ContinuousClock.now + .seconds(wait)
+        return try await orders.watching(id) { ticket in
+            while true {
+                let order = try await current()
+                let left = deadline - ContinuousClock.now
+                if order.isSettled || left <= .zero { return order }
+                await ticket.changed(within: left)
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Identity
+import OrderingService
 import ShopSupport
 import TestSupport
 import Testing
@@ -17,8 +18,9 @@ func token(_ subject: String, _ role: Claims.Role = .customer, expiresIn seconds
 }
 
 /// The three services and the BFF in front of them, all live.
-func withBFF(rate: Double = 1000, burst: Int = 1000, developmentLogin: Bool = true, _ body: @escaping @Sendable (Shop, any TestClientProtocol) async throws -> Void) async throws {
-    try await withShop { shop in
+func withBFF(rate: Double = 1000, burst: Int = 1000, developmentLogin: Bool = true, saga: FulfilmentOrchestrator.Configuration = .quick,
+             _ body: @escaping @Sendable (Shop, any TestClientProtocol) async throws -> Void) async throws {
+    try await withShop(saga: saga) { shop in
         func url(_ client: any TestClientProtocol) throws -> [String] { ["http://127.0.0.1:\(try #require(client.port))"] }
         let app = try await BFFService.application(
             .init(port: 0, tokenSecret: secret, serviceSecret: TestSecrets.service, catalog: try url(shop.catalog), ordering: try url(shop.ordering), billing: try url(shop.billing),
@@ -221,10 +223,15 @@ struct BFFTests {
                     for _ in 0..<16 { group.addTask { _ = await get("/cli/v1/orders/\(order)?wait=10", hog) } }
                 }
             }
-            // Once the four waits the customer may have are held (the BFF's metrics say so), the others start.
+            // Once the four waits the customer may have are under way (the BFF's metrics say so), the others start. The
+            // waits hold no connection to Ordering: nothing is in flight to it while they wait.
             let admin = await token("ops", .admin)
-            try await within(.seconds(20), "the long polls to be under way") {
-                while value(try await bff.metrics(token: admin), "bulkhead_in_flight", [#"service="ordering-waits""#]) ?? 0 < 4 {
+            try await within(.seconds(20), "the long polls to be under way, holding nothing of Ordering's") {
+                while true {
+                    let metrics = try await bff.metrics(token: admin)
+                    if value(metrics, "order_waits_in_progress", []) ?? 0 >= 4, value(metrics, "bulkhead_in_flight", [#"service="ordering""#]) == 0 {
+                        break
+                    }
                     try await Task.sleep(for: .milliseconds(20))  // the metrics change as requests arrive: nothing to await
                 }
             }
@@ -244,6 +251,44 @@ struct BFFTests {
             // Every other customer's requests answered, and none held up behind the polls (they last ten seconds).
             #expect(others.allSatisfy { $0.0 == 200 && $0.1 < 5 }, "\(others)")
             await polls.value
+        }
+    }
+
+    /// A wait for an order ends when the BFF's watch of Ordering's feed says the order changed: it holds no request
+    /// to Ordering meanwhile, and, while the watch follows the feed, it does not look again until told.
+    @Test func aWaitEndsWhenOrderingsFeedSaysItsOrderChanged() async throws {
+        // Authorisations fail for now, retried every two seconds or more: the order waits for its payment meanwhile.
+        let saga = FulfilmentOrchestrator.Configuration(retry: .init(attempts: 20, firstDelay: .seconds(2), maximumDelay: .seconds(2)),
+                                                        pollInterval: .milliseconds(50))
+        try await withBFF(saga: saga) { shop, bff in
+            try await shop.product("MUG-001", stock: 3)
+            try await shop.outage(["authorise"])
+            let order = try await shop.order("kim", "MUG-001")
+            try await within(.seconds(20), "a failed authorisation") {
+                while try await shop.ordering.object("/admin/sagas/\(order)")["attempts"] as? Int ?? 0 < 1 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let kim = await token("kim"), admin = await token("ops", .admin)
+            let started = ContinuousClock.now
+            // On a connection of its own: the test client sends one request at a time.
+            let port = try #require(bff.port)
+            let waited = Task {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/cli/v1/orders/\(order)?wait=10")
+                request.headers.add(name: "Authorization", value: "Bearer \(kim)")
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                return (status: response.status.code, body: String(buffer: body))
+            }
+            try await within(.seconds(20), "the wait to be under way, with the watch following the feed") {
+                while true {
+                    let metrics = try await bff.metrics(token: admin)
+                    if value(metrics, "order_waits_in_progress", []) == 1, value(metrics, "order_watch_following", []) == 1 { break }
+                    try await Task.sleep(for: .milliseconds(20))  // the metrics change as requests arrive: nothing to await
+                }
+            }
+            try await shop.outage([])  // the next attempt authorises, and the order is confirmed
+            let answer = try await waited.value
+            #expect(answer.status == 200 && answer.body.contains(#""status":"confirmed""#), "\(answer.body)")
+            #expect(ContinuousClock.now - started < .seconds(9), "the wait ran out instead of being told")
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import AsyncHTTPClient
 import Identity
 import NIOCore
 
@@ -35,4 +36,14 @@ extension TestClientProtocol {
     public func calling(_ audience: String, as caller: String = "bff", secret: Data = TestSecrets.service) async throws -> ServiceCaller {
         ServiceCaller(client: self, identity: try await ServiceIdentity(name: caller, secret: secret), audience: audience)
     }
+}
+
+/// `GET path` of the service `audience` on `port`, as the BFF calls it, on a connection of its own: the test clients
+/// send one request at a time, so a long poll on one would hold up every other request.
+public func getAlone(port: Int, audience: String, _ path: String, timeout: Duration = .seconds(60)) async throws -> (status: Int, body: Data) {
+    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+    request.headers.add(name: "Authorization", value: try await ServiceIdentity(name: "bff", secret: TestSecrets.service).authorization(to: audience))
+    let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+    let body = try await response.body.collect(upTo: 1 << 20)
+    return (Int(response.status.code), Data(buffer: body))
 }
