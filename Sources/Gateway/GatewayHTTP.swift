@@ -133,7 +133,7 @@ public struct RateLimit: RouterMiddleware {
     public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         if request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
         if case .limited(let after) = limiter.take(context.client) {
-            let seconds = max(1, Int(after.seconds.rounded(.up)))
+            let seconds = after.retryAfterSeconds
             metrics?.counter("ratelimit_rejections_total", [("client_kind", context.claims.map { $0.role.rawValue } ?? "anonymous")]).increment()
             throw Problem(.tooManyRequests, rule: "rate-limited", title: "Too many requests",
                           detail: "this client sends more requests than it may; retry in \(seconds) s", headers: [.retryAfter: "\(seconds)"])
@@ -151,7 +151,16 @@ extension Downstream.Failure: ProblemConvertible {
         case .unavailable: "downstream-unavailable"
         }
         return Problem(.serviceUnavailable, rule: rule, title: "A service is unavailable", detail: description,
-                       headers: [.retryAfter: "\(max(1, Int(retryAfter.seconds.rounded(.up))))"])
+                       headers: [.retryAfter: "\(retryAfter.retryAfterSeconds)"])
+    }
+}
+
+extension Duration {
+    /// A `Retry-After` of this long: whole seconds, 1 to 86,400 (a limiter configured with an absurdly slow rate must
+    /// not make a number no integer holds).
+    var retryAfterSeconds: Int {
+        let seconds = seconds.rounded(.up)
+        return seconds.isFinite ? Int(min(max(seconds, 1), 86_400)) : 86_400
     }
 }
 

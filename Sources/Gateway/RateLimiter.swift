@@ -16,6 +16,10 @@ public final class RateLimiter: Sendable {
     private let buckets = Mutex<[String: Bucket]>([:])
     private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
 
+    /// The longest wait it computes, in seconds (a day): a rate configured absurdly slow must not make a `Duration` no
+    /// integer holds.
+    static let longest: Double = 86_400
+
     public init(perSecond: Double, burst: Int) {
         precondition(perSecond > 0 && burst >= 1)
         self.perSecond = perSecond
@@ -33,7 +37,7 @@ public final class RateLimiter: Sendable {
                 bucket.tokens -= 1
                 return .allowed
             }
-            return .limited(retryAfter: .seconds((1 - bucket.tokens) / perSecond))
+            return .limited(retryAfter: .seconds(min((1 - bucket.tokens) / perSecond, Self.longest)))
         }
     }
 
@@ -46,7 +50,7 @@ public final class RateLimiter: Sendable {
             return true
         }
         guard due else { return }
-        let refill = Duration.seconds(burst / perSecond)
+        let refill = Duration.seconds(min(burst / perSecond, Self.longest))
         buckets.withLock { buckets in buckets = buckets.filter { now - $0.value.updated < refill } }
     }
 

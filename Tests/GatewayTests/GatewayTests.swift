@@ -7,6 +7,18 @@ import Testing
 struct ResilienceTests {
     let start = ContinuousClock.now
 
+    /// A limiter configured absurdly slow, or a breaker open for long, still answers a `Retry-After` an integer holds:
+    /// a day at most, a second at least. A `Duration` of 1e300 seconds crashed the process.
+    @Test func retryAfterIsAWholeNumberOfSecondsFromOneToADay() {
+        let slow = RateLimiter(perSecond: 1e-300, burst: 1)
+        #expect(slow.take("kim", now: start) == .allowed)
+        guard case .limited(let after) = slow.take("kim", now: start) else { Issue.record("not limited"); return }
+        #expect(after.retryAfterSeconds == 86_400)
+        #expect(Duration.milliseconds(1).retryAfterSeconds == 1 && Duration.seconds(2.5).retryAfterSeconds == 3)
+        let problem = Downstream.Failure.open(service: "catalog", retryAfter: .seconds(1e9)).problem
+        #expect(problem.headers[.retryAfter] == "86400")
+    }
+
     @Test func aBurstOverTheLimitIsRefusedWithWhenToRetryAndOtherClientsAreUnaffected() {
         let limiter = RateLimiter(perSecond: 2, burst: 3)
         let answers = (0..<4).map { _ in limiter.take("kim", now: start) }
