@@ -123,6 +123,9 @@ public final class Downstream: Service, Sendable {
         // As many connections to an instance as the bulkhead lets calls through: with AsyncHTTPClient's default of 8, eight
         // slow calls (long polls) held every connection, and every other call queued behind them.
         http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.concurrency
+        // Shorter than the services' own idle and read timeouts (30 s): a kept connection is dropped here before the
+        // service could close it under a request being sent.
+        http.connectionPool.idleTimeout = .seconds(20)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
         self.identity = identity
         self.logger = logger

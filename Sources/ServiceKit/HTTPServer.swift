@@ -4,17 +4,92 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 
-/// How every server of the shop takes connections: HTTP/1.1, and a connection that has sent nothing for
-/// `idleTimeout` while no request of it is being answered is closed. Without it, a client that opened connections
-/// and sent nothing (or stopped halfway through a request) held them for ever. A request the HTTP parser refuses
-/// (a malformed request line or header, headers over the limits) gets a problem document like any other refusal.
+/// How every server of the shop takes connections: HTTP/1.1; a connection that has sent nothing for `idleTimeout`
+/// while no request of it is being answered is closed; and a request must arrive whole within `readTimeout` of the
+/// connection opening or the previous response ending (408). Without them, a client that opened connections and
+/// sent nothing, or a byte now and then, held them for ever. A request the HTTP parser refuses (a malformed request
+/// line or header, headers over the limits) gets a problem document like any other refusal.
 public enum ShopHTTPServer {
     public static let idleTimeout = Duration.seconds(30)
+    public static let readTimeout = Duration.seconds(30)
 
-    public static func http1(idleTimeout: Duration = idleTimeout) -> HTTPServerBuilder {
-        .http1(configuration: .init(
-            additionalChannelHandlers: [MalformedRequestProblem()],
-            idleTimeout: .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)))
+    public static func http1(idleTimeout: Duration = idleTimeout, readTimeout: Duration = readTimeout) -> HTTPServerBuilder {
+        let read = TimeAmount(readTimeout)
+        return .http1(configuration: .init(
+            additionalChannelHandlers: [MalformedRequestProblem(), ReadDeadline(read)],
+            idleTimeout: TimeAmount(idleTimeout)))
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// Closes a connection whose request has not arrived whole `limit` after the connection opened or the previous
+/// response ended: with a 408 problem document if not even its head has come, else without a word (the server is
+/// reading its body, and may not answer twice). A client sending a byte now and then kept a connection for ever.
+final class ReadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let limit: TimeAmount
+    private var deadline: Scheduled<Void>?
+    private var headArrived = false
+
+    init(_ limit: TimeAmount) { self.limit = limit }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: headArrived = true
+        case .end: deadline?.cancel()
+        case .body: break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            headArrived = false
+            arm(context)
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: limit) { bound.value.handler.expired(bound.value.context) }
+    }
+
+    private func expired(_ context: ChannelHandlerContext) {
+        guard !headArrived else { return context.close(promise: nil) }
+        let problem = Problem(.requestTimeout, rule: "request-timeout", title: "The request did not arrive in time",
+                              detail: "a request must arrive whole within \(limit.nanoseconds / 1_000_000_000) s")
+        let body = ByteBuffer(bytes: problem.body)
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .requestTimeout, headerFields: [
+            .contentType: "application/problem+json", .contentLength: "\(body.readableBytes)", .connection: "close",
+        ]))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
 

@@ -63,6 +63,64 @@ struct IdleConnectionTests {
     }
 }
 
+@Suite("Slow requests")
+struct SlowRequestTests {
+    /// A client that sends its request a header line at a time, never finishing it, is answered 408 and cut off once
+    /// the read timeout has passed: the idle timeout never fired for it, since it was never idle.
+    @Test(.timeLimit(.minutes(1)))
+    func aRequestThatTricklesInIsCutOffAtTheReadTimeout() async throws {
+        let router = Router()
+        router.get("/hello") { _, _ in "hello" }
+        let (ports, port) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(router: router, server: ShopHTTPServer.http1(idleTimeout: .seconds(30), readTimeout: .seconds(1)),
+                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService() }
+            defer { group.cancelAll() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let started = ContinuousClock.now
+            let (closed, answer) = await Self.trickle(port: port)
+            #expect(closed && answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && answer.contains(#""rule":"request-timeout""#), "\(answer)")
+            #expect(ContinuousClock.now - started < .seconds(8))
+            // A request that arrives in time is answered, on a connection of its own.
+            let good = await IdleConnectionTests.exchange(port: port, sending: "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(good.answer.hasPrefix("HTTP/1.1 200 OK"))
+        }
+    }
+
+    /// Sends a request's first line, then a header line every 200 ms (for 10 s at most), until the server closes the
+    /// connection: whether it did, and what it answered.
+    static func trickle(port: Int) async -> (closed: Bool, answer: String) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(descriptor) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                }
+                guard connected else { return continuation.resume(returning: (false, "")) }
+                var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                var answer = [UInt8](), buffer = [UInt8](repeating: 0, count: 4096)
+                _ = "GET /hello HTTP/1.1\r\nHost: x\r\n".withCString { send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                for line in 0..<50 {
+                    let received = recv(descriptor, &buffer, buffer.count, 0)
+                    if received == 0 { return continuation.resume(returning: (true, String(decoding: answer, as: UTF8.self))) }
+                    if received > 0 { answer += buffer[0..<received]; continue }
+                    _ = "X-Line-\(line): still coming\r\n".withCString { send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                }
+                continuation.resume(returning: (false, String(decoding: answer, as: UTF8.self)))
+            }
+        }
+    }
+}
+
 @Suite("Requests the HTTP parser refuses")
 struct MalformedRequestTests {
     /// A malformed request line or header, or headers over the server's limits, get a problem document (they got an
