@@ -61,7 +61,19 @@ public enum Schema {
 
 /// What one route is, as its OpenAPI operation says: who may call it, what it takes, what it answers.
 public struct Endpoint: Sendable {
-    public enum Access: Sendable { case anyone, signedIn, customer, admin }
+    public enum Access: String, Sendable {
+        case anyone, signedIn = "signed-in", customer, admin
+
+        /// Refuses a request this route does not take: 401 without a valid token, 403 with the wrong role.
+        func check(_ context: GatewayContext) throws {
+            switch self {
+            case .anyone: break
+            case .signedIn: if context.claims == nil { throw Problem.unauthorised("this route needs a bearer token: Authorization: Bearer <token>") }
+            case .customer: _ = try context.customer()
+            case .admin: _ = try context.admin()
+            }
+        }
+    }
     public struct Parameter: Sendable {
         /// The path parameters both BFFs name the same way.
         public static let sku = Parameter("sku", "A product's stock-keeping unit.", example: "MUG-001")
@@ -109,7 +121,7 @@ public struct Endpoint: Sendable {
     }
 
     func document() -> JSON {
-        var operation: [String: JSON] = ["operationId": .string(id), "summary": .string(summary)]
+        var operation: [String: JSON] = ["operationId": .string(id), "summary": .string(summary), "x-access": .string(access.rawValue)]
         let parameters = path.map { Self.parameter($0, in: "path") } + query.map { Self.parameter($0, in: "query") }
             + (command ? [["name": "Idempotency-Key", "in": "header", "required": true, "schema": Self.idempotencyKey,
                            "description": "A unique string per intended action: a retry with the same key is the same action.",
@@ -174,7 +186,11 @@ public final class DocumentedRoutes: @unchecked Sendable {  // built once, befor
         _ handler: @escaping @Sendable (Request, GatewayContext) async throws -> Response
     ) {
         operations.append((method, path, endpoint))
-        group.on(RouterPath(path), method: method, use: handler)
+        // The route table enforces who may call: a handler runs only for the callers its endpoint declares.
+        group.on(RouterPath(path), method: method) { request, context in
+            try endpoint.access.check(context)
+            return try await handler(request, context)
+        }
     }
 
     /// Answers 405, with `Allow`, for the methods a documented path does not take (the router would answer 404, as

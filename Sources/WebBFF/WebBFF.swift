@@ -162,7 +162,6 @@ public struct WebBFF: Sendable {
             command: true, answers: [201: written],
             errors: [409: "The SKU is taken, or this key was used for another request.", 422: "A name, SKU or price the catalog refuses."])
         ) { request, context in
-            _ = try context.admin()
             return try await pass(services.catalog, .POST, "/products", request, context)
         }
         api.on(.put, "/admin/products/{sku}/price", Endpoint(
@@ -170,14 +169,12 @@ public struct WebBFF: Sendable {
             body: (price, ["price": ["amount": 1350, "currency": "EUR"]]), command: true, answers: [200: written],
             errors: [404: "There is no such product.", 409: "The product is discontinued.", 422: "A price the catalog refuses."])
         ) { request, context in
-            _ = try context.admin()
             return try await pass(services.catalog, .PUT, "/products/\(Wire.segment(try context.parameters.text("sku")))/price", request, context)
         }
         api.on(.post, "/admin/products/{sku}/discontinue", Endpoint(
             "discontinueProduct", "Takes a product off sale for good.", access: .admin, path: [sku], command: true, answers: [200: written],
             errors: [404: "There is no such product."])
         ) { request, context in
-            _ = try context.admin()
             return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.text("sku")))/discontinue", request, context)
         }
         api.on(.post, "/admin/products/{sku}/stock", Endpoint(
@@ -185,14 +182,12 @@ public struct WebBFF: Sendable {
             body: (Schema.object(["quantity": Schema.integer(minimum: 1)]), ["quantity": 24]), command: true, answers: [200: written],
             errors: [404: "There is no such product.", 422: "A quantity below 1."])
         ) { request, context in
-            _ = try context.admin()
             return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.text("sku")))/stock", request, context)
         }
         api.on(.post, "/admin/orders/{id}/ship", Endpoint(
             "shipOrder", "Ships a confirmed order.", access: .admin, path: [orderID], command: true, answers: [200: written],
             errors: [404: "There is no such order.", 409: "The order is not confirmed."])
         ) { request, context in
-            _ = try context.admin()
             return try await pass(services.ordering, .POST, "/orders/\(Wire.segment(try context.parameters.text("id")))/ship", request, context)
         }
         api.on(.get, "/admin/sagas", Endpoint(
@@ -201,7 +196,6 @@ public struct WebBFF: Sendable {
                           example: "parked")],
             answers: [200: .init("The sagas.", Schema.object(["sagas": Schema.array(Schema.ref("Saga"))]))], errors: [400: "An unknown status."])
         ) { request, context in
-            _ = try context.admin()
             let status = try request.query("status").map { "?status=\(Wire.segment($0))" } ?? ""
             return try await pass(services.ordering, .GET, "/admin/sagas\(status)", request, context)
         }
@@ -210,7 +204,6 @@ public struct WebBFF: Sendable {
             answers: [200: .init("The saga, running again.", Schema.ref("Saga"))],
             errors: [404: "There is no such saga.", 422: "The saga is not parked."])
         ) { request, context in
-            _ = try context.admin()
             return try await pass(services.ordering, .POST, "/admin/sagas/\(Wire.segment(try context.parameters.text("id")))/retry", request, context)
         }
 

@@ -218,6 +218,44 @@ struct OpenAPITests {
         }
     }
 
+    /// Generated from the documents, hence from the route tables that build them: every route but the public ones
+    /// refuses a request without a token (401), every admin route a customer's token and every customer route an
+    /// admin's (403), before its handler runs. A route added with its access declared cannot forget to check it.
+    @Test func theRouteTableEnforcesWhoMayCallEachRoute() async throws {
+        try await withBFF { _, bff in
+            let customer = await token("kim"), admin = await token("ops", .admin)
+            var checked = 0
+            for documentPath in ["/cli/openapi.json", "/web/openapi.json"] {
+                let document = try JSONDecoder().decode(JSON.self, from: Data(buffer: try await bff.call(.get, documentPath, token: nil).body))
+                for (path, item) in document["paths"]?.members ?? [:] {
+                    for (name, operation) in item.members {
+                        var uri = path
+                        for parameter in operation["parameters"]?.elements ?? [] where parameter["in"]?.string == "path" {
+                            uri = uri.replacingOccurrences(of: "{\(parameter["name"]?.string ?? "")}", with: parameter["example"]?.string ?? "x")
+                        }
+                        let body = operation["requestBody"]?["content"]?["application/json"]?["example"]?.text
+                        let method = try #require(HTTPRequest.Method(name.uppercased()))
+                        let refusals: [(token: String?, status: HTTPResponse.Status)]
+                        switch operation["x-access"]?.string {
+                        case "admin": refusals = [(nil, .unauthorized), (customer, .forbidden)]
+                        case "customer": refusals = [(nil, .unauthorized), (admin, .forbidden)]
+                        case "signed-in": refusals = [(nil, .unauthorized)]
+                        case "anyone": refusals = []
+                        default: Issue.record("\(name) \(path) declares no access"); refusals = []
+                        }
+                        for (token, status) in refusals {
+                            let answer = try await bff.call(method, uri, body, token: token)
+                            #expect(answer.status == status && answer.headers[.contentType] == "application/problem+json",
+                                    "\(name) \(uri) with \(token == nil ? "no token" : token == admin ? "an admin's token" : "a customer's token")")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+            #expect(checked >= 30, "only \(checked) refusals checked")
+        }
+    }
+
     @Test func theDevelopmentLoginIsOffUnlessSwitchedOn() async throws {
         try await withBFF(developmentLogin: false) { _, bff in
             let off = try await bff.call(.post, "/cli/v1/login", #"{"customer":"kim"}"#, token: nil)
