@@ -33,21 +33,30 @@ struct IdleConnectionTests {
         await exchange(port: port, sending: text).closed
     }
 
+    /// A socket connected to `port` on the loopback address, or `nil`.
+    static func connected(to port: Int) -> Int32? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else {
+            close(descriptor)
+            return nil
+        }
+        return descriptor
+    }
+
     /// Connects, sends `text`, and reads until the server closes the connection (or 10 s pass): whether it closed,
     /// and what it answered.
     static func exchange(port: Int, sending text: String) async -> (closed: Bool, answer: String) {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                guard let descriptor = IdleConnectionTests.connected(to: port) else { return continuation.resume(returning: (false, "")) }
                 defer { close(descriptor) }
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                address.sin_port = in_port_t(UInt16(port).bigEndian)
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-                }
-                guard connected else { return continuation.resume(returning: (false, "")) }
                 _ = text.withCString { send(descriptor, $0, strlen($0), 0) }
                 var timeout = timeval(tv_sec: 10, tv_usec: 0)
                 setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -95,16 +104,8 @@ struct SlowRequestTests {
     static func trickle(port: Int) async -> (closed: Bool, answer: String) {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                guard let descriptor = IdleConnectionTests.connected(to: port) else { return continuation.resume(returning: (false, "")) }
                 defer { close(descriptor) }
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                address.sin_port = in_port_t(UInt16(port).bigEndian)
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-                }
-                guard connected else { return continuation.resume(returning: (false, "")) }
                 var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
                 setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 var answer = [UInt8](), buffer = [UInt8](repeating: 0, count: 4096)
