@@ -108,8 +108,8 @@ extension OrderHistory.Prepared {
     var change: (order: String, status: String, reason: String?) {
         switch event {
         case .placed(let e): (e.order, "placed", nil)
-        case .awaitingStock(let e): (e.order, "awaiting-stock", nil)
-        case .awaitingPayment(let e): (e.order, "awaiting-payment", nil)
+        case .stockRequested(let e): (e.order, "awaiting-stock", nil)
+        case .paymentRequested(let e): (e.order, "awaiting-payment", nil)
         case .confirmed(let e): (e.order, "confirmed", nil)
         case .shipped(let e): (e.order, "shipped", nil)
         case .rejected(let e): (e.order, "rejected", e.reason)

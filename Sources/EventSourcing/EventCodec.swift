@@ -67,14 +67,19 @@ public struct EventCodec<Event: Sendable>: Sendable {
     private let types: [EventType]
     private let typesByName: [String: EventType]
     private let upcasters: [String: [Int: Upcaster]]
+    /// Names events were stored under before their type was renamed, and the names they go by now.
+    private let renamed: [String: String]
     private let encoder: JSONEncoder
     private let decoder: JSONDecoder
 
-    public init(_ types: EventType..., upcasters: [Upcaster] = []) {
-        self.init(types: types, upcasters: upcasters)
+    public init(_ types: EventType..., upcasters: [Upcaster] = [], renamed: [String: String] = [:]) {
+        self.init(types: types, upcasters: upcasters, renamed: renamed)
     }
 
-    public init(types: [EventType], upcasters: [Upcaster] = []) {
+    /// - Parameter renamed: for each type that was renamed, the name its events were stored under and the name it goes
+    ///   by now (a stored name is part of the data: events are never rewritten). Events stored under the old name
+    ///   decode as the new; new events are stored under the new name.
+    public init(types: [EventType], upcasters: [Upcaster] = [], renamed: [String: String] = [:]) {
         var byName: [String: EventType] = [:]
         for type in types {
             precondition(byName.updateValue(type, forKey: type.name) == nil, "event type \(type.name) is registered twice")
@@ -87,15 +92,20 @@ public struct EventCodec<Event: Sendable>: Sendable {
             precondition(upcaster.fromVersion < type.schemaVersion, "upcaster from \(upcaster.type) v\(upcaster.fromVersion), which is not older than v\(type.schemaVersion)")
             precondition(byVersion[upcaster.type, default: [:]].updateValue(upcaster, forKey: upcaster.fromVersion) == nil, "two upcasters for \(upcaster.type) v\(upcaster.fromVersion)")
         }
+        for (old, new) in renamed {
+            precondition(byName[new] != nil, "\(old) is renamed to \(new), which is not registered")
+            precondition(byName[old] == nil, "\(old) is renamed, and registered too")
+        }
         self.types = types
         self.typesByName = byName
         self.upcasters = byVersion
+        self.renamed = renamed
         self.encoder = .eventPayloads
         self.decoder = .eventPayloads
     }
 
-    /// The registered type names.
-    public var typeNames: Set<String> { Set(typesByName.keys) }
+    /// The type names its events may be stored under: the registered ones, and the names renamed types had before.
+    public var typeNames: Set<String> { Set(typesByName.keys).union(renamed.keys) }
 
     public func encode(_ event: Event) throws(EventCodecError) -> Encoded {
         for type in types {
@@ -113,8 +123,9 @@ public struct EventCodec<Event: Sendable>: Sendable {
     }
 
     /// Decodes a stored event, upcasting its payload first if it was written under an older schema version.
-    public func decode(type name: String, schemaVersion: Int, payload: Data) throws(EventCodecError) -> Event {
-        guard let type = typesByName[name] else { throw .unknownType(name) }
+    public func decode(type storedName: String, schemaVersion: Int, payload: Data) throws(EventCodecError) -> Event {
+        let name = renamed[storedName] ?? storedName
+        guard let type = typesByName[name] else { throw .unknownType(storedName) }
         guard schemaVersion <= type.schemaVersion else {
             throw .unsupportedSchemaVersion(type: name, stored: schemaVersion, current: type.schemaVersion)
         }
@@ -132,7 +143,7 @@ public struct EventCodec<Event: Sendable>: Sendable {
     /// Like ``decode(type:schemaVersion:payload:)``, but `nil` for a type this codec does not know: for
     /// consumers that read every event of a store and care about some of them.
     public func decodeIfKnown(type name: String, schemaVersion: Int, payload: Data) throws(EventCodecError) -> Event? {
-        guard typesByName[name] != nil else { return nil }
+        guard typesByName[renamed[name] ?? name] != nil else { return nil }
         return try decode(type: name, schemaVersion: schemaVersion, payload: payload)
     }
 

@@ -101,7 +101,7 @@ struct Rebuild: AsyncParsableCommand {
         let total = try lines.reduce(Money.zero(.eur)) { try $0.adding(try $1.unitPrice.multiplied(by: $1.quantity)) }
         return [
             .placed(.init(order: id, customer: "customer-\(index % 1000)", lines: lines, total: total)),
-            .awaitingStock(.init(order: id)), .awaitingPayment(.init(order: id)), .confirmed(.init(order: id)), .shipped(.init(order: id)),
+            .stockRequested(.init(order: id)), .paymentRequested(.init(order: id)), .confirmed(.init(order: id)), .shipped(.init(order: id)),
         ]
     }
 }

@@ -71,6 +71,26 @@ struct EventCodecTests {
         }
     }
 
+    /// A renamed type: events stored under its old name (and an older schema version) decode as the renamed type,
+    /// readers filtering by type name find both names, and new events get the new name.
+    @Test func aRenamedTypeReadsItsEventsStoredUnderTheOldName() throws {
+        let codec = EventCodec<Shipment>(
+            .event("shipping.shipment-dispatched", version: 2, embed: Shipment.dispatched) { if case .dispatched(let e) = $0 { e } else { nil } },
+            .event("shipping.delivered", embed: Shipment.delivered) { if case .delivered(let e) = $0 { e } else { nil } },
+            upcasters: [Upcaster("shipping.shipment-dispatched", from: 1) { json in
+                var json = json
+                json["carrier"] = json["courier"]
+                return json
+            }],
+            renamed: ["shipping.dispatched": "shipping.shipment-dispatched"])
+        let v1 = Data(#"{"courier":"UPS","at":"2026-09-21T14:13:20Z"}"#.utf8)
+        let event = Shipment.dispatched(.init(carrier: "UPS", at: Date(timeIntervalSince1970: 1_790_000_000)))
+        #expect(try codec.decode(type: "shipping.dispatched", schemaVersion: 1, payload: v1) == event)
+        #expect(try codec.decodeIfKnown(type: "shipping.dispatched", schemaVersion: 1, payload: v1) == event)
+        #expect(codec.typeNames == ["shipping.dispatched", "shipping.shipment-dispatched", "shipping.delivered"])
+        #expect(try codec.encode(event).type == "shipping.shipment-dispatched")
+    }
+
     @Test func jsonValuesRoundTrip() throws {
         let value: JSON = ["name": "mug", "price": 1250, "ratio": 0.5, "tags": ["a", nil, true], "nested": ["x": 1]]
         let data = try JSONEncoder().encode(value)

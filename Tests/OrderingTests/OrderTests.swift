@@ -10,8 +10,8 @@ struct OrderTests {
         Order.Line(sku: "TEE-001", name: "Tee", unitPrice: try! Money(minorUnits: 1999, currency: .eur), quantity: 1),
     ]
     var placed: Order.Event { .placed(.init(order: id, customer: "kim", lines: lines, total: try! Money(minorUnits: 4499, currency: .eur))) }
-    var awaitingStock: Order.Event { .awaitingStock(.init(order: id)) }
-    var awaitingPayment: Order.Event { .awaitingPayment(.init(order: id)) }
+    var stockRequested: Order.Event { .stockRequested(.init(order: id)) }
+    var paymentRequested: Order.Event { .paymentRequested(.init(order: id)) }
     var confirmed: Order.Event { .confirmed(.init(order: id)) }
     var shipped: Order.Event { .shipped(.init(order: id)) }
 
@@ -33,20 +33,20 @@ struct OrderTests {
     }
 
     @Test func goesThroughItsStepsAndEachStepIsIdempotent() throws {
-        #expect(try Order.decide(.awaitStock(order: id), given: [placed]) == [awaitingStock])
-        #expect(try Order.decide(.awaitStock(order: id), given: [placed, awaitingStock]).isEmpty)
-        #expect(try Order.decide(.stockReserved(order: id), given: [placed, awaitingStock]) == [awaitingPayment])
-        #expect(try Order.decide(.stockReserved(order: id), given: [placed, awaitingStock, awaitingPayment]).isEmpty)
-        #expect(try Order.decide(.confirm(order: id), given: [placed, awaitingStock, awaitingPayment]) == [confirmed])
-        #expect(try Order.decide(.confirm(order: id), given: [placed, awaitingStock, awaitingPayment, confirmed]).isEmpty)
-        #expect(try Order.decide(.ship(order: id), given: [placed, awaitingStock, awaitingPayment, confirmed]) == [shipped])
-        #expect(Order.replay([placed, awaitingStock, awaitingPayment, confirmed, shipped]).status == .shipped)
+        #expect(try Order.decide(.awaitStock(order: id), given: [placed]) == [stockRequested])
+        #expect(try Order.decide(.awaitStock(order: id), given: [placed, stockRequested]).isEmpty)
+        #expect(try Order.decide(.stockReserved(order: id), given: [placed, stockRequested]) == [paymentRequested])
+        #expect(try Order.decide(.stockReserved(order: id), given: [placed, stockRequested, paymentRequested]).isEmpty)
+        #expect(try Order.decide(.confirm(order: id), given: [placed, stockRequested, paymentRequested]) == [confirmed])
+        #expect(try Order.decide(.confirm(order: id), given: [placed, stockRequested, paymentRequested, confirmed]).isEmpty)
+        #expect(try Order.decide(.ship(order: id), given: [placed, stockRequested, paymentRequested, confirmed]) == [shipped])
+        #expect(Order.replay([placed, stockRequested, paymentRequested, confirmed, shipped]).status == .shipped)
     }
 
     @Test func stepsOutOfOrderAreRefused() {
         #expect(throws: OrderingError.notAllowed("confirm", status: .placed)) { try Order.decide(.confirm(order: id), given: [placed]) }
         #expect(throws: OrderingError.notAllowed("ship", status: .awaitingPayment)) {
-            try Order.decide(.ship(order: id), given: [placed, awaitingStock, awaitingPayment])
+            try Order.decide(.ship(order: id), given: [placed, stockRequested, paymentRequested])
         }
         #expect(throws: OrderingError.notAllowed("take payment for", status: .placed)) { try Order.decide(.stockReserved(order: id), given: [placed]) }
         #expect(throws: OrderingError.unknownOrder(id)) { try Order.decide(.confirm(order: id), given: []) }
@@ -54,19 +54,19 @@ struct OrderTests {
 
     @Test func isRejectedWithAReasonBeforeConfirmationOnly() throws {
         let rejected = Order.Event.rejected(.init(order: id, reason: "out of stock: MUG-001"))
-        #expect(try Order.decide(.reject(order: id, reason: " out of stock: MUG-001 "), given: [placed, awaitingStock]) == [rejected])
+        #expect(try Order.decide(.reject(order: id, reason: " out of stock: MUG-001 "), given: [placed, stockRequested]) == [rejected])
         #expect(try Order.decide(.reject(order: id, reason: "again"), given: [placed, rejected]).isEmpty)
         #expect(throws: OrderingError.notAllowed("reject", status: .confirmed)) {
-            try Order.decide(.reject(order: id, reason: "late"), given: [placed, awaitingStock, awaitingPayment, confirmed])
+            try Order.decide(.reject(order: id, reason: "late"), given: [placed, stockRequested, paymentRequested, confirmed])
         }
         #expect(throws: OrderingError.invalidReason("it is empty")) { try Order.decide(.reject(order: id, reason: "  "), given: [placed]) }
         #expect(Order.replay([placed, rejected]).reason == "out of stock: MUG-001")
     }
 
     @Test func isCancelledWithARefundOnlyAfterConfirmation() throws {
-        #expect(try Order.decide(.cancel(order: id, reason: "changed my mind"), given: [placed, awaitingStock])
+        #expect(try Order.decide(.cancel(order: id, reason: "changed my mind"), given: [placed, stockRequested])
                 == [.cancelled(.init(order: id, reason: "changed my mind", refundRequired: false))])
-        let afterConfirmation = [placed, awaitingStock, awaitingPayment, confirmed]
+        let afterConfirmation = [placed, stockRequested, paymentRequested, confirmed]
         let cancelled = Order.Event.cancelled(.init(order: id, reason: "changed my mind", refundRequired: true))
         #expect(try Order.decide(.cancel(order: id, reason: "changed my mind"), given: afterConfirmation) == [cancelled])
         #expect(try Order.decide(.cancel(order: id, reason: "again"), given: afterConfirmation + [cancelled]).isEmpty)

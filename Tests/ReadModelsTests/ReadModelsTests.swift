@@ -56,10 +56,34 @@ struct ReadModelsTests {
         }
     }
 
+    /// Events stored under the names `ordering.order-stock-requested` and `-payment-requested` had before they were
+    /// renamed (`order-awaiting-stock`, `-awaiting-payment`) are read as the renamed events: by the order's decider
+    /// and by the order history, from a real store.
+    @Test(.timeLimit(.minutes(1)))
+    func eventsStoredUnderTheirOldNamesAreReadAsTheRenamedOnes() async throws {
+        try await withStore { store, _ in
+            let stream = try StreamName(category: "order", id: "o-old")
+            let placedEvent = try NewEvent(placed("o-old", [("MUG-001", 1250, 1)]), codec: OrderingEvents.order)
+            let old = [("ordering.order-awaiting-stock", #"{"order":"o-old"}"#), ("ordering.order-awaiting-payment", #"{"order":"o-old"}"#)]
+                .map { NewEvent(type: $0.0, payload: Data($0.1.utf8)) }
+            try await store.append([placedEvent] + old, to: stream, expectedVersion: .noStream)
+            let stored = try await store.readStream(stream)
+            #expect(stored.map(\.type) == ["ordering.order-placed", "ordering.order-awaiting-stock", "ordering.order-awaiting-payment"])
+            let events = try stored.map { try OrderingEvents.order.decode(type: $0.type, schemaVersion: $0.schemaVersion, payload: $0.payload) }
+            #expect(events.dropFirst() == [.stockRequested(.init(order: "o-old")), .paymentRequested(.init(order: "o-old"))])
+            #expect(Order.replay(events).status == .awaitingPayment)
+            let history = try await caughtUp(OrderHistory(), store)
+            let detail = try #require(try await history.read { try OrderHistory.detail($0, order: "o-old") })
+            #expect(detail.timeline.map(\.status) == ["placed", "awaiting-stock", "awaiting-payment"])
+            // New events are stored under the new names.
+            #expect(try OrderingEvents.order.encode(.stockRequested(.init(order: "o-new"))).type == "ordering.order-stock-requested")
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func theOrderHistoryKeepsEachOrdersTimelineWithItsReasons() async throws {
         try await withStore { store, _ in
-            try await record([placed("o-1", [("MUG-001", 1250, 2)]), .awaitingStock(.init(order: "o-1")),
+            try await record([placed("o-1", [("MUG-001", 1250, 2)]), .stockRequested(.init(order: "o-1")),
                               .rejected(.init(order: "o-1", reason: "not enough stock of MUG-001"))], order: "o-1", in: store)
             try await record([placed("o-2", [("TEE-001", 2200, 1)])], order: "o-2", in: store)
             let history = try await caughtUp(OrderHistory(), store)
@@ -84,10 +108,10 @@ struct ReadModelsTests {
         try await withStore { store, _ in
             for index in 0..<24 {
                 let order = "o-\(index)"
-                var events = [placed(order, [("MUG-001", 1250, 1 + index % 3)]), .awaitingStock(.init(order: order))]
+                var events = [placed(order, [("MUG-001", 1250, 1 + index % 3)]), .stockRequested(.init(order: order))]
                 switch index % 4 {
                 case 0: events += [.rejected(.init(order: order, reason: "no stock \(index)"))]
-                case 1: events += [.awaitingPayment(.init(order: order)), .confirmed(.init(order: order)), .shipped(.init(order: order))]
+                case 1: events += [.paymentRequested(.init(order: order)), .confirmed(.init(order: order)), .shipped(.init(order: order))]
                 case 2: events += [.cancelled(.init(order: order, reason: "changed my mind \(index)", refundRequired: false))]
                 default: break
                 }

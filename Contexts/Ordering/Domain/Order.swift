@@ -47,8 +47,8 @@ public enum Order: Decider {
 
     public enum Event: Sendable, Equatable {
         case placed(OrderPlaced)
-        case awaitingStock(OrderAwaitingStock)
-        case awaitingPayment(OrderAwaitingPayment)
+        case stockRequested(OrderStockRequested)
+        case paymentRequested(OrderPaymentRequested)
         case confirmed(OrderConfirmed)
         case shipped(OrderShipped)
         case rejected(OrderRejected)
@@ -59,11 +59,11 @@ public enum Order: Decider {
         public let order: String, customer: String, lines: [Line], total: Money
         public init(order: String, customer: String, lines: [Line], total: Money) { self.order = order; self.customer = customer; self.lines = lines; self.total = total }
     }
-    public struct OrderAwaitingStock: Codable, Sendable, Equatable {
+    public struct OrderStockRequested: Codable, Sendable, Equatable {
         public let order: String
         public init(order: String) { self.order = order }
     }
-    public struct OrderAwaitingPayment: Codable, Sendable, Equatable {
+    public struct OrderPaymentRequested: Codable, Sendable, Equatable {
         public let order: String
         public init(order: String) { self.order = order }
     }
@@ -110,11 +110,11 @@ public enum Order: Decider {
             preconditionFailure("handled above")
         case .awaitStock:
             return try step(status, from: .placed, to: .awaitingStock, "reserve stock for") {
-                .awaitingStock(OrderAwaitingStock(order: order))
+                .stockRequested(OrderStockRequested(order: order))
             }
         case .stockReserved:
             return try step(status, from: .awaitingStock, to: .awaitingPayment, "take payment for") {
-                .awaitingPayment(OrderAwaitingPayment(order: order))
+                .paymentRequested(OrderPaymentRequested(order: order))
             }
         case .confirm:
             return try step(status, from: .awaitingPayment, to: .confirmed, "confirm") {
@@ -148,8 +148,8 @@ public enum Order: Decider {
             state.customer = placed.customer
             state.lines = placed.lines
             state.total = placed.total
-        case .awaitingStock: state.status = .awaitingStock
-        case .awaitingPayment: state.status = .awaitingPayment
+        case .stockRequested: state.status = .awaitingStock
+        case .paymentRequested: state.status = .awaitingPayment
         case .confirmed: state.status = .confirmed
         case .shipped: state.status = .shipped
         case .rejected(let rejected):

@@ -13,12 +13,15 @@ public enum OrderingEvents {
 
     public static let order = EventCodec<Order.Event>(
         .event("ordering.order-placed", embed: Order.Event.placed) { if case .placed(let e) = $0 { e } else { nil } },
-        .event("ordering.order-awaiting-stock", embed: Order.Event.awaitingStock) { if case .awaitingStock(let e) = $0 { e } else { nil } },
-        .event("ordering.order-awaiting-payment", embed: Order.Event.awaitingPayment) { if case .awaitingPayment(let e) = $0 { e } else { nil } },
+        .event("ordering.order-stock-requested", embed: Order.Event.stockRequested) { if case .stockRequested(let e) = $0 { e } else { nil } },
+        .event("ordering.order-payment-requested", embed: Order.Event.paymentRequested) { if case .paymentRequested(let e) = $0 { e } else { nil } },
         .event("ordering.order-confirmed", embed: Order.Event.confirmed) { if case .confirmed(let e) = $0 { e } else { nil } },
         .event("ordering.order-shipped", embed: Order.Event.shipped) { if case .shipped(let e) = $0 { e } else { nil } },
         .event("ordering.order-rejected", embed: Order.Event.rejected) { if case .rejected(let e) = $0 { e } else { nil } },
-        .event("ordering.order-cancelled", embed: Order.Event.cancelled) { if case .cancelled(let e) = $0 { e } else { nil } }
+        .event("ordering.order-cancelled", embed: Order.Event.cancelled) { if case .cancelled(let e) = $0 { e } else { nil } },
+        // Named for the states they led to until they were renamed for the facts they are; stored events keep their names.
+        renamed: ["ordering.order-awaiting-stock": "ordering.order-stock-requested",
+                  "ordering.order-awaiting-payment": "ordering.order-payment-requested"]
     )
 
 }

@@ -22,8 +22,8 @@ enum OrderFeed {
         case .shipped(let e): .init(type: "ordering.v1.order-shipped", order: e.order)
         case .rejected(let e): .init(type: "ordering.v1.order-rejected", order: e.order, reason: e.reason)
         case .cancelled(let e): .init(type: "ordering.v1.order-cancelled", order: e.order, reason: e.reason, refundRequired: e.refundRequired)
-        case .awaitingStock(let e): .init(type: "ordering.v1.order-awaiting-stock", order: e.order)
-        case .awaitingPayment(let e): .init(type: "ordering.v1.order-awaiting-payment", order: e.order)
+        case .stockRequested(let e): .init(type: "ordering.v1.order-stock-requested", order: e.order)
+        case .paymentRequested(let e): .init(type: "ordering.v1.order-payment-requested", order: e.order)
         }
     }
 }
