@@ -229,7 +229,7 @@ let package = Package(
             name: "shop-bench",
             dependencies: [
                 "EventStore", "Projections", "OrderHistory", "Ordering", "Catalog", "SharedKernel",
-                "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway", "Identity",
+                "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway", "Identity", "PaymentProviderSimulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -299,6 +299,7 @@ let package = Package(
             dependencies: [
                 "EventStore",
                 "Identity",
+                "ServiceKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

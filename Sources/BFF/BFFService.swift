@@ -10,7 +10,7 @@ import ServiceKit
 /// The single entry point for clients: the BFFs on one port, in front of the three context services, sharing
 /// one gateway core (tokens, rate limits, instances, breakers, bulkheads).
 public enum BFFService {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, ConnectionTimeoutConfigurable {
         public var host: String
         public var port: Int
         /// The HMAC secret of bearer tokens (at least 32 bytes).
@@ -32,6 +32,8 @@ public enum BFFService {
         public var catalogPageLifetime: Duration
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
+        /// How long a connection may stay idle, or take to send a request, before it is closed.
+        public var connectionTimeout: Duration = ShopHTTPServer.idleTimeout
 
         public init(host: String = "127.0.0.1", port: Int = 8080, tokenSecret: Data, serviceSecret: Data, catalog: [String], ordering: [String], billing: [String],
                     requestsPerSecond: Double = 20, burst: Int = 40, timeout: Duration = .seconds(15), checkoutWait: Int = 10,
@@ -108,7 +110,7 @@ public enum BFFService {
         try WebBFF(services: services, login: login, pages: pages).addRoutes(to: router)
         return Application(
             router: router,
-            server: ShopHTTPServer.http1(),
+            server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-bff"),
             services: services.all + [services.orders],
             logger: logger)

@@ -13,9 +13,11 @@ import ServiceKit
 /// authorisation 404; a key used for another request 422. Its own controls: `GET /simulator/ledger` (what it did,
 /// per order) and `PUT /simulator/outage` with `{"calls": ["capture"]}` (`[]` ends it).
 public enum ProviderServer {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, ConnectionTimeoutConfigurable {
         public var host: String
         public var port: Int
+        /// How long a connection may stay idle, or take to send a request, before it is closed.
+        public var connectionTimeout: Duration = ShopHTTPServer.idleTimeout
 
         public init(host: String = "127.0.0.1", port: Int = 8084) {
             self.host = host
@@ -78,7 +80,7 @@ public enum ProviderServer {
         }
         return Application(
             router: router,
-            server: ShopHTTPServer.http1(),
+            server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-payment-provider"),
             logger: logger)
     }

@@ -21,6 +21,11 @@ public enum ShopHTTPServer {
     }
 }
 
+/// A server's configuration with its connections' timeout (``ShopHTTPServer``'s idle and read timeouts).
+public protocol ConnectionTimeoutConfigurable {
+    var connectionTimeout: Duration { get set }
+}
+
 extension TimeAmount {
     init(_ duration: Duration) {
         self = .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)

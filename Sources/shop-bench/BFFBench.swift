@@ -39,20 +39,13 @@ struct BFFBench: AsyncParsableCommand {
         }
         let views = FileManager.default.temporaryDirectory.appendingPathComponent("bench-bff-\(UUID())")
         defer { try? FileManager.default.removeItem(at: views) }
-        let ports = (freePort(), freePort(), freePort(), freePort(), freePort())
-        let base = (catalog: "http://127.0.0.1:\(ports.0)", ordering: "http://127.0.0.1:\(ports.1)", billing: "http://127.0.0.1:\(ports.2)")
-        let bff = "http://127.0.0.1:\(ports.3)", bare = "http://127.0.0.1:\(ports.4)"
-        let serviceSecret = Data("a-benchmark-service-secret-long-enough-for-hs256".utf8)
-        let catalog = try await CatalogService.application(
-            .init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog"), serviceSecret: serviceSecret), logger: logger)
-        let ordering = try await OrderingService.application(
-            .init(port: ports.1, database: urls[1].1, catalogURL: base.catalog, billingURL: base.billing, feedPollInterval: .milliseconds(50),
-                  viewsDirectory: views.appendingPathComponent("ordering"), serviceSecret: serviceSecret), logger: logger)
-        let billing = try await BillingService.application(
-            .init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing"), serviceSecret: serviceSecret), logger: logger)
+        let shop = try await BenchServices.make(databases: urls.map(\.1), views: views, logger: logger)
+        let base = shop.base, serviceSecret = BenchServices.serviceSecret
+        let ports = (gateway: freePort(), bare: freePort())
+        let bff = "http://127.0.0.1:\(ports.gateway)", bare = "http://127.0.0.1:\(ports.bare)"
         let secret = Data("a-benchmark-secret-long-enough-for-hs256".utf8)
         let gateway = try await BFFService.application(
-            .init(port: ports.3, tokenSecret: secret, serviceSecret: serviceSecret, catalog: [base.catalog], ordering: [base.ordering], billing: [base.billing],
+            .init(port: ports.gateway, tokenSecret: secret, serviceSecret: serviceSecret, catalog: [base.catalog], ordering: [base.ordering], billing: [base.billing],
                   requestsPerSecond: 1_000_000, burst: 1_000_000), logger: logger)
         // The baseline: the listing's bytes, answered from memory by a route that does nothing else.
         let listing = Mutex(ByteBuffer())
@@ -60,9 +53,9 @@ struct BFFBench: AsyncParsableCommand {
         router.get("/products") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: listing.withLock { $0 }))
         }
-        let bareApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: ports.4)), logger: logger)
+        let bareApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: ports.bare)), logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: [.init(service: catalog), .init(service: ordering), .init(service: billing), .init(service: gateway), .init(service: bareApp)],
+            services: shop.services + [.init(service: gateway), .init(service: bareApp)],
             logger: logger))
         let levels = concurrency, duration = Duration.milliseconds(Int(seconds * 1000))
         try await withThrowingTaskGroup(of: Void.self) { group in

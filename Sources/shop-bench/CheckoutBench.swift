@@ -51,18 +51,9 @@ struct Checkout: AsyncParsableCommand {
         }
         let views = FileManager.default.temporaryDirectory.appendingPathComponent("bench-checkout-\(UUID())")
         defer { try? FileManager.default.removeItem(at: views) }
-        let ports = (freePort(), freePort(), freePort())
-        let base = (catalog: "http://127.0.0.1:\(ports.0)", ordering: "http://127.0.0.1:\(ports.1)", billing: "http://127.0.0.1:\(ports.2)")
-        let serviceSecret = Data("a-benchmark-service-secret-long-enough-for-hs256".utf8)
-        let catalog = try await CatalogService.application(
-            .init(port: ports.0, database: urls[0].1, viewsDirectory: views.appendingPathComponent("catalog"), serviceSecret: serviceSecret), logger: logger)
-        let ordering = try await OrderingService.application(
-            .init(port: ports.1, database: urls[1].1, catalogURL: base.catalog, billingURL: base.billing, feedPollInterval: .milliseconds(50),
-                  viewsDirectory: views.appendingPathComponent("ordering"), serviceSecret: serviceSecret), logger: logger)
-        let billing = try await BillingService.application(
-            .init(port: ports.2, database: urls[2].1, viewsDirectory: views.appendingPathComponent("billing"), serviceSecret: serviceSecret), logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [.init(service: catalog), .init(service: ordering), .init(service: billing)],
-                                                         logger: logger))
+        let shop = try await BenchServices.make(databases: urls.map(\.1), views: views, logger: logger)
+        let base = shop.base, serviceSecret = BenchServices.serviceSecret
+        let services = ServiceGroup(configuration: .init(services: shop.services, logger: logger))
         let levels = concurrency, perCustomer = perCustomer
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }

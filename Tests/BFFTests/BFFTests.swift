@@ -24,7 +24,7 @@ func withBFF(rate: Double = 1000, burst: Int = 1000, developmentLogin: Bool = tr
         func url(_ client: any TestClientProtocol) throws -> [String] { ["http://127.0.0.1:\(try #require(client.port))"] }
         let app = try await BFFService.application(
             .init(port: 0, tokenSecret: secret, serviceSecret: TestSecrets.service, catalog: try url(shop.catalog), ordering: try url(shop.ordering), billing: try url(shop.billing),
-                  requestsPerSecond: rate, burst: burst, developmentLogin: developmentLogin),
+                  requestsPerSecond: rate, burst: burst, developmentLogin: developmentLogin).forTests,
             logger: TestDatabase.logger)
         try await app.test(.live) { bff in try await body(shop, bff) }
     }

@@ -19,11 +19,11 @@ func withBilling(
     let url: DatabaseURL
     if let database { url = database } else { url = try await TestDatabase.create() }
     let simulator = try PaymentProviderSimulator(file: providerFile ?? scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(30))
-    let provider = ProviderServer.application(.init(port: 0), simulator: simulator, logger: TestDatabase.logger)
+    let provider = ProviderServer.application(.init(port: 0).forTests, simulator: simulator, logger: TestDatabase.logger)
     try await provider.test(.live) { providerClient in
         let app = try await BillingService.application(
             .init(port: 0, database: url, providerURL: "http://127.0.0.1:\(try #require(providerClient.port))", providerDeadline: deadline,
-                  viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service),
+                  viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests,
             logger: TestDatabase.logger)
         try await app.test(.live) { service in try await body(try await service.calling("billing"), simulator) }
     }

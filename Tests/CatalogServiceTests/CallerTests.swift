@@ -14,7 +14,7 @@ struct CallerTests {
     @Test func requestsWithoutAServiceTokenForThisServiceAreRefused() async throws {
         let url = try await TestDatabase.create()
         let app = try await CatalogService.application(
-            .init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+            .init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
         try await app.test(.live) { anonymous in
             let bff = try await anonymous.calling("catalog")
             try await bff.addProduct("MUG-001", stock: 3)
@@ -45,7 +45,7 @@ struct CallerTests {
     @Test func idempotencyKeysAreScopedToTheCaller() async throws {
         let url = try await TestDatabase.create()
         let app = try await CatalogService.application(
-            .init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+            .init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
         try await app.test(.live) { anonymous in
             let bff = try await anonymous.calling("catalog"), admin = try await anonymous.calling("catalog", as: "shop-admin")
             try await bff.addProduct("MUG-001")

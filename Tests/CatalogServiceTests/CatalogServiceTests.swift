@@ -12,7 +12,7 @@ import Testing
 /// Runs `body` against a Catalog service on a fresh database, over real HTTP.
 func withCatalog(_ body: @escaping @Sendable (any TestClientProtocol, DatabaseURL) async throws -> Void) async throws {
     let url = try await TestDatabase.create()
-    let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+    let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
     try await app.test(.live) { service in try await body(try await service.calling("catalog"), url) }
 }
 
@@ -51,7 +51,7 @@ struct CatalogServiceTests {
         let url = try await TestDatabase.create()
         let views = scratchViews()
         try await {
-            let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: views, serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+            let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: views, serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
             try await app.test(.live) { service in
                 let client = try await service.calling("catalog")
                 try await client.addProduct("MUG-001", stock: 3)
@@ -92,8 +92,8 @@ struct CatalogServiceTests {
     /// real position of what it wrote, and a replay answers the same.
     @Test func twoInstancesTakingTurnsAnswerTheRealVersionsAndPositions() async throws {
         let url = try await TestDatabase.create()
-        let one = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
-        let other = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+        let one = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
+        let other = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
         try await one.test(.live) { firstService in
             try await other.test(.live) { secondService in
                 let first = try await firstService.calling("catalog"), second = try await secondService.calling("catalog")

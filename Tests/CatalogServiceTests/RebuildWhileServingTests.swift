@@ -31,7 +31,7 @@ struct RebuildWhileServingTests {
                                        expectedVersion: .noStream)
             }
         }
-        let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: views, serviceSecret: TestSecrets.service),
+        let app = try await CatalogService.application(.init(port: 0, database: url, viewsDirectory: views, serviceSecret: TestSecrets.service).forTests,
                                                        logger: TestDatabase.logger)
         try await app.test(.live) { service in
             let client = try await service.calling("catalog")

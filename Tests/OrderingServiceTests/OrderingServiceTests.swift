@@ -35,7 +35,7 @@ struct OrderingServiceTests {
         let catalogDatabase = try await TestDatabase.create()
         let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
         let catalog = try await CatalogService.application(
-            .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+            .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
         try await catalog.test(.live) { catalogService in
             let catalogClient = try await catalogService.calling("catalog")
             let port = try #require(catalogClient.port)
@@ -86,7 +86,7 @@ struct OrderingServiceTests {
         let catalogDatabase = try await TestDatabase.create()
         let orderingDatabase = try await TestDatabase.create(folders: ["eventstore", "ordering"])
         let catalog = try await CatalogService.application(
-            .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: TestDatabase.logger)
+            .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: TestDatabase.logger)
         let catalogPort = try await catalog.test(.live) { catalogService in
             let catalogClient = try await catalogService.calling("catalog")
             try await catalogClient.send(.post, "/products", #"{"sku":"MUG-001","name":"Mug","price":{"amount":1250,"currency":"EUR"}}"#)
@@ -101,7 +101,7 @@ struct OrderingServiceTests {
             .init(port: 0, database: orderingDatabase, catalogURL: "http://127.0.0.1:\(catalogPort)",
                   billingURL: "http://127.0.0.1:\(catalogPort)", feedPollInterval: .seconds(60), viewsDirectory: scratchViews(),
                   // The saga finds Catalog down; it waits a minute before its next attempt.
-                  saga: .init(retry: .init(attempts: 6, firstDelay: .seconds(120))), serviceSecret: TestSecrets.service),
+                  saga: .init(retry: .init(attempts: 6, firstDelay: .seconds(120))), serviceSecret: TestSecrets.service).forTests,
             logger: TestDatabase.logger)
         try await ordering.test(.live) { service in
             let client = try await service.calling("ordering")

@@ -108,15 +108,15 @@ public func withShop(
     let billingDatabase = try await TestDatabase.create()
     let logger = TestDatabase.logger
     let catalog = try await CatalogService.application(
-        .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service), logger: logger)
+        .init(port: 0, database: catalogDatabase, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests, logger: logger)
     let provider = ProviderServer.application(
-        .init(port: 0), simulator: try PaymentProviderSimulator(file: scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(8)),
+        .init(port: 0).forTests, simulator: try PaymentProviderSimulator(file: scratchViews().appendingPathComponent("provider.sqlite"), slowDelay: .seconds(8)),
         logger: logger)
     try await catalog.test(.live) { catalogService in
       try await provider.test(.live) { providerClient in
         let billing = try await BillingService.application(
             .init(port: 0, database: billingDatabase, providerURL: "http://127.0.0.1:\(try #require(providerClient.port))",
-                  providerDeadline: providerDeadline, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service),
+                  providerDeadline: providerDeadline, viewsDirectory: scratchViews(), serviceSecret: TestSecrets.service).forTests,
             logger: logger)
         try await billing.test(.live) { billingService in
             let catalogClient = try await catalogService.calling("catalog")
@@ -126,7 +126,7 @@ public func withShop(
             let ordering = { @Sendable (saga: FulfilmentOrchestrator.Configuration) in
                 try await OrderingService.application(
                     .init(port: 0, database: orderingDatabase, catalogURL: catalogURL, billingURL: billingURL,
-                          feedPollInterval: .milliseconds(20), viewsDirectory: scratchViews(), saga: saga, serviceSecret: TestSecrets.service),
+                          feedPollInterval: .milliseconds(20), viewsDirectory: scratchViews(), saga: saga, serviceSecret: TestSecrets.service).forTests,
                     logger: logger)
             }
             try await ordering(saga).test(.live) { orderingService in

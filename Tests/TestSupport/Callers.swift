@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import AsyncHTTPClient
 import Identity
+import ServiceKit
 import NIOCore
 
 /// The secrets the tests' services and BFFs are configured with.
@@ -46,4 +47,14 @@ public func getAlone(port: Int, audience: String, _ path: String, timeout: Durat
     let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
     let body = try await response.body.collect(upTo: 1 << 20)
     return (Int(response.status.code), Data(buffer: body))
+}
+
+extension ConnectionTimeoutConfigurable {
+    /// The configuration with connections kept for ten minutes: a test client holds one connection and never opens
+    /// another, so a server's 30 s timeouts would cut off a client that a long test leaves idle.
+    public var forTests: Self {
+        var configuration = self
+        configuration.connectionTimeout = .seconds(600)
+        return configuration
+    }
 }

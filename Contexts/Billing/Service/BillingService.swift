@@ -10,7 +10,7 @@ import ServiceKit
 
 /// The Billing service: payments, through a payment provider over HTTP (`shop-server payment-provider` locally).
 public enum BillingService {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, ConnectionTimeoutConfigurable {
         public var host: String
         public var port: Int
         public var database: DatabaseURL
@@ -22,6 +22,8 @@ public enum BillingService {
         public var viewsDirectory: URL
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
+        /// How long a connection may stay idle, or take to send a request, before it is closed.
+        public var connectionTimeout: Duration = ShopHTTPServer.idleTimeout
         /// The secret the shop's processes sign their service tokens with ($SHOP_SERVICE_SECRET, at least 32 bytes).
         public var serviceSecret: Data
 
@@ -57,7 +59,7 @@ public enum BillingService {
         views.export(to: metrics)
         return Application(
             router: router,
-            server: ShopHTTPServer.http1(),
+            server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),
             services: [store, ledger],
             logger: logger)

@@ -9,7 +9,7 @@ import ServiceKit
 
 /// The Catalog service: its event store and its HTTP API, as one Hummingbird application.
 public enum CatalogService {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, ConnectionTimeoutConfigurable {
         public var host: String
         public var port: Int
         public var database: DatabaseURL
@@ -17,6 +17,8 @@ public enum CatalogService {
         public var viewsDirectory: URL
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
+        /// How long a connection may stay idle, or take to send a request, before it is closed.
+        public var connectionTimeout: Duration = ShopHTTPServer.idleTimeout
         /// The secret the shop's processes sign their service tokens with ($SHOP_SERVICE_SECRET, at least 32 bytes).
         public var serviceSecret: Data
 
@@ -46,7 +48,7 @@ public enum CatalogService {
         views.export(to: metrics)
         return Application(
             router: router,
-            server: ShopHTTPServer.http1(),
+            server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),
             services: [store, listing],
             logger: logger)

@@ -11,7 +11,7 @@ import ServiceKit
 /// The Ordering service: carts and orders, its copy of the catalog, the consumer of Catalog's feed, and the
 /// orchestrator of the order fulfilment saga.
 public enum OrderingService {
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, ConnectionTimeoutConfigurable {
         public var host: String
         public var port: Int
         public var database: DatabaseURL
@@ -24,6 +24,8 @@ public enum OrderingService {
         public var viewsDirectory: URL
         /// Its metrics, served at GET /metrics.
         public var metrics = ServiceMetrics()
+        /// How long a connection may stay idle, or take to send a request, before it is closed.
+        public var connectionTimeout: Duration = ShopHTTPServer.idleTimeout
         /// The fulfilment saga's retries, polling and concurrency.
         public var saga: FulfilmentOrchestrator.Configuration
         /// The saga's deadline for each step.
@@ -75,7 +77,7 @@ public enum OrderingService {
                                            pollInterval: configuration.feedPollInterval, identity: identity, logger: logger)
         return Application(
             router: router,
-            server: ShopHTTPServer.http1(),
+            server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-ordering"),
             services: [store, consumer, history, sales, orchestrator],
             logger: logger)
