@@ -38,7 +38,7 @@ struct DeadlineTests {
                 try await store.withTransaction { transaction in try await transaction.connection.run("SELECT pg_sleep(8)", logger: transaction.logger) }
             }
             // And it goes on answering (on a machine busy enough, a call may miss even this deadline: then the next one).
-            try await within(.seconds(30), "the store to answer again") {
+            _ = try await within(.seconds(30), "the store to answer again") {
                 while true {
                     do { return try await store.append([event(1)], to: uniqueStream(), expectedVersion: .noStream) } catch is DatabaseUnavailable {}
                 }
@@ -56,12 +56,12 @@ extension DeadlineTests {
         // The first command on a store with the usual deadline; the second on one whose deadline its transaction misses.
         let stream = uniqueStream("counter")
         let cache = StateCache<Counter.State>()
-        try await withRunningStore(url) { store in
+        _ = try await withRunningStore(url) { store in
             try await CommandHandler<Counter>(store: store, codec: Counter.codec, cache: cache).handle(.increment(by: 1), on: stream)
         }
         #expect(cache.entry(stream)?.version == 1)
         let store = EventStore(.init(database: url, queryDeadline: .seconds(5)), logger: TestDatabase.logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await store.run() }
             defer { group.cancelAll() }
             await store.waitUntilRunning()

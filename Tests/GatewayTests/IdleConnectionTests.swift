@@ -17,7 +17,7 @@ struct IdleConnectionTests {
         let app = Application(router: router, server: ShopHTTPServer.http1(idleTimeout: .milliseconds(300)),
                               configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in Ports.shared.record(channel.localAddress?.port ?? 0) })
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
             defer { group.cancelAll() }
             let port = await Ports.shared.next()
