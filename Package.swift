@@ -183,6 +183,7 @@ let package = Package(
             dependencies: [
                 "Billing", "Contracts", "ServiceKit", "EventStore", "Projections", "PaymentLedger", "SharedKernel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,12 +1,14 @@
 import Billing
 import EventStore
 import Foundation
+import AsyncHTTPClient
 import Hummingbird
 import Identity
 import Logging
 import PaymentLedger
 import Projections
 import ServiceKit
+import ServiceLifecycle
 
 /// The Billing service: payments, through a payment provider over HTTP (`shop-server payment-provider` locally).
 public enum BillingService {
@@ -43,7 +45,13 @@ public enum BillingService {
     public static func application(_ configuration: Configuration, provider: (any PaymentProvider)? = nil,
                                    logger: Logger) async throws -> some ApplicationProtocol {
         let identity = try await ServiceIdentity(name: "billing", secret: configuration.serviceSecret)
-        let provider = provider ?? HTTPPaymentProvider(baseURL: configuration.providerURL)
+        // Its own connections to the provider, as many as calls may be in flight (AsyncHTTPClient's shared client
+        // keeps 8 a host, and a ninth payment waited for one); kept idle 20 s at most.
+        var http = HTTPClient.Configuration()
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        http.connectionPool.idleTimeout = .seconds(20)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        let provider = provider ?? HTTPPaymentProvider(baseURL: configuration.providerURL, client: client)
         let store = EventStore(.init(database: configuration.database), logger: logger)
         let ledger = try Projector(PaymentLedger(), store: store, directory: configuration.viewsDirectory, logger: logger)
         let router = Router()
@@ -61,7 +69,17 @@ public enum BillingService {
             router: router,
             server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),
-            services: [store, ledger],
+            services: [store, ledger, ClientLifetime(client: client)],
             logger: logger)
+    }
+}
+
+/// Shuts an HTTP client down when the service stops.
+struct ClientLifetime: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }
