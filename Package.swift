@@ -50,7 +50,7 @@ let package = Package(
         // The PostgreSQL event store, migrations and the command handler loop.
         .target(
             name: "EventStore",
-            dependencies: [
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
                 "EventSourcing",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,7 +63,7 @@ let package = Package(
         // The read side's runtime: projectors that feed SQLite views from an event store, exactly once.
         .target(
             name: "Projections",
-            dependencies: [
+            dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing"), 
                 "Telemetry",
                 "EventStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -75,29 +75,29 @@ let package = Package(
         // The views, one folder each: schema and projector.
         .target(
             name: "ProductListing",
-            dependencies: ["Catalog", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EventStore", "Catalog", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/ProductListing"
         ),
         .target(
             name: "OrderHistory",
-            dependencies: ["Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EventStore", "Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/OrderHistory"
         ),
         .target(
             name: "SalesSummary",
-            dependencies: ["Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EventStore", "Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/SalesSummary"
         ),
         .target(
             name: "PaymentLedger",
-            dependencies: ["Billing", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EventStore", "Billing", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/PaymentLedger"
         ),
         // HTTP plumbing every service shares: problem documents, bodies, idempotency, concurrency, health.
         // Traces: W3C propagation, the shop's tracer, and the OTLP exporter.
         .target(
             name: "Telemetry",
-            dependencies: [
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,7 +107,7 @@ let package = Package(
         ),
         .target(
             name: "ServiceKit",
-            dependencies: [
+            dependencies: ["EventSourcing", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Tracing", package: "swift-distributed-tracing"), 
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "Telemetry",
@@ -130,7 +130,7 @@ let package = Package(
         // The BFFs' gateway core: bearer tokens, rate limits, circuit breakers, bulkheads.
         .target(
             name: "Gateway",
-            dependencies: [
+            dependencies: ["SharedKernel", 
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,17 +151,17 @@ let package = Package(
         // The BFF of the web client.
         .target(
             name: "WebBFF",
-            dependencies: ["Gateway", "ServiceKit", "EventSourcing", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Gateway", "ServiceKit", "EventSourcing", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
         .target(
             name: "BFF",
-            dependencies: ["Gateway", "CLIBFF", "WebBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), "Gateway", "CLIBFF", "WebBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Each context's service: its domain on the wire.
         .target(
             name: "CatalogService",
-            dependencies: [
+            dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), "SharedKernel", 
                 "Catalog", "Contracts", "ServiceKit", "EventStore", "Projections", "ProductListing",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -169,7 +169,7 @@ let package = Package(
         ),
         .target(
             name: "OrderingService",
-            dependencies: [
+            dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "SharedKernel", 
                 "Ordering", "Contracts", "ServiceKit", "EventStore", "Projections", "OrderHistory", "SalesSummary", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -180,7 +180,7 @@ let package = Package(
         ),
         .target(
             name: "BillingService",
-            dependencies: [
+            dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), 
                 "Billing", "Contracts", "ServiceKit", "EventStore", "Projections", "PaymentLedger", "SharedKernel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -193,7 +193,7 @@ let package = Package(
         // The payment provider Billing calls, simulated with test cards: a process of its own, with its own storage.
         .target(
             name: "PaymentProviderSimulator",
-            dependencies: [
+            dependencies: [.product(name: "Logging", package: "swift-log"), 
                 "ServiceKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -201,7 +201,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shop-server",
-            dependencies: [
+            dependencies: [.product(name: "Logging", package: "swift-log"), 
                 "Telemetry",
                 "CatalogService",
                 "OrderingService",
@@ -218,7 +218,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shop-admin",
-            dependencies: [
+            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), "SharedKernel", 
                 "EventStore", "EventSourcing", "Ordering", "OrderingService", "Identity", "Telemetry",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -228,7 +228,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shop-bench",
-            dependencies: [
+            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), 
                 "EventStore", "Projections", "OrderHistory", "Ordering", "Catalog", "SharedKernel",
                 "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway", "Identity", "PaymentProviderSimulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -241,7 +241,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shop",
-            dependencies: [
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
                 "SharedKernel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -252,52 +252,52 @@ let package = Package(
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog"]),
-        .testTarget(name: "OrderingTests", dependencies: ["Ordering"]),
-        .testTarget(name: "BillingTests", dependencies: ["Billing"]),
+        .testTarget(name: "CatalogTests", dependencies: ["EventSourcing", "SharedKernel", "Catalog"]),
+        .testTarget(name: "OrderingTests", dependencies: ["SharedKernel", "Ordering"]),
+        .testTarget(name: "BillingTests", dependencies: ["SharedKernel", "Billing"]),
         .testTarget(name: "PaymentProviderSimulatorTests", dependencies: ["PaymentProviderSimulator"]),
         .testTarget(
             name: "OrderingServiceTests",
-            dependencies: ["OrderingService", "CatalogService", "Contracts", "TestSupport", "Identity", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["EventStore", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "SharedKernel", "OrderingService", "CatalogService", "Contracts", "TestSupport", "Identity", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         // The fulfilment saga across the three services, each on its own database and port.
         .testTarget(
             name: "SagaTests",
-            dependencies: ["OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "EventStore", "TestSupport", "ShopSupport",
+            dependencies: [.product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "OrderingService", "CatalogService", "BillingService", "Ordering", "SharedKernel", "EventStore", "TestSupport", "ShopSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         // The BFF in front of the three services.
         .testTarget(
             name: "BFFTests",
-            dependencies: ["BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The three services on their own databases, live, for the tests that need the whole shop.
         .target(
             name: "ShopSupport",
-            dependencies: ["OrderingService", "CatalogService", "BillingService", "PaymentProviderSimulator", "Ordering", "TestSupport",
+            dependencies: ["EventStore", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "OrderingService", "CatalogService", "BillingService", "PaymentProviderSimulator", "Ordering", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             path: "Tests/ShopSupport"
         ),
         .testTarget(
             name: "BillingServiceTests",
-            dependencies: ["BillingService", "Billing", "Contracts", "PaymentProviderSimulator", "TestSupport",
+            dependencies: ["EventStore", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "BillingService", "Billing", "Contracts", "PaymentProviderSimulator", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(
             name: "CatalogServiceTests",
-            dependencies: ["CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
+            dependencies: ["EventStore", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // Helpers the integration tests share: a database per test in the PostgreSQL bin/test starts.
         .target(
             name: "TestSupport",
-            dependencies: [
+            dependencies: [.product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), 
                 "EventStore",
                 "Identity",
                 "ServiceKit",
@@ -309,16 +309,16 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "TestSupport"]),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventSourcing", .product(name: "PostgresNIO", package: "postgres-nio"), "EventStore", "TestSupport"]),
         .testTarget(
             name: "ReadModelsTests",
-            dependencies: ["OrderHistory", "SalesSummary", "PaymentLedger", "Ordering", "Billing", "TestSupport",
+            dependencies: ["EventStore", "Projections", "SharedKernel", "OrderHistory", "SalesSummary", "PaymentLedger", "Ordering", "Billing", "TestSupport",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Tests that run the built executables as real processes.
         .testTarget(
             name: "ProcessTests",
-            dependencies: [
+            dependencies: ["EventStore", .product(name: "NIOCore", package: "swift-nio"), 
                 "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -327,7 +327,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["EventStore", .product(name: "Logging", package: "swift-log"), "Projections", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )
