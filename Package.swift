@@ -252,7 +252,7 @@ let package = Package(
         .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: [.product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", .product(name: "Crypto", package: "swift-crypto")]),

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import ServiceKit
 import Testing
 #if canImport(Glibc)
@@ -12,15 +13,7 @@ struct IdleConnectionTests {
     /// servers' idle timeout: such connections used to be held for ever, one slow client's worth of capacity each.
     @Test(.timeLimit(.minutes(1)))
     func aConnectionThatSendsNothingIsClosed() async throws {
-        let router = Router()
-        router.get("/hello") { _, _ in "hello" }
-        let app = Application(router: router, server: ShopHTTPServer.http1(idleTimeout: .milliseconds(300)),
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in Ports.shared.record(channel.localAddress?.port ?? 0) })
-        await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            defer { group.cancelAll() }
-            let port = await Ports.shared.next()
+        try await withHelloServer(ShopHTTPServer.http1(idleTimeout: .milliseconds(300))) { port in
             let started = ContinuousClock.now
             let closed = await Self.waitForClose(port: port, sending: "GET /hel")  // half a request, then nothing
             #expect(closed, "the server kept the connection open")
@@ -78,17 +71,7 @@ struct SlowRequestTests {
     /// the read timeout has passed: the idle timeout never fired for it, since it was never idle.
     @Test(.timeLimit(.minutes(1)))
     func aRequestThatTricklesInIsCutOffAtTheReadTimeout() async throws {
-        let router = Router()
-        router.get("/hello") { _, _ in "hello" }
-        let (ports, port) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, server: ShopHTTPServer.http1(idleTimeout: .seconds(30), readTimeout: .seconds(1)),
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+        try await withHelloServer(ShopHTTPServer.http1(idleTimeout: .seconds(30), readTimeout: .seconds(1))) { port in
             let started = ContinuousClock.now
             let (closed, answer) = await Self.trickle(port: port)
             #expect(closed && answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && answer.contains(#""rule":"request-timeout""#), "\(answer)")
@@ -128,16 +111,7 @@ struct MalformedRequestTests {
     /// empty 400), and the connection is closed; a good request on a new connection is answered as usual.
     @Test(.timeLimit(.minutes(1)))
     func aRequestTheParserRefusesGetsAProblemDocument() async throws {
-        let router = Router()
-        router.get("/hello") { _, _ in "hello" }
-        let (ports, port) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, server: ShopHTTPServer.http1(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+        try await withHelloServer(ShopHTTPServer.http1()) { port in
             let cases = [
                 ("GET /hello HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", "400 Bad Request", "malformed-http"),
                 ("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n", "431 Request Header Fields Too Large",
@@ -156,20 +130,18 @@ struct MalformedRequestTests {
     }
 }
 
-/// The port a test server was given, for the test to connect to.
-actor Ports {
-    static let shared = Ports()
-    private var ports: [Int] = []
-    private var waiting: [CheckedContinuation<Int, Never>] = []
-
-    nonisolated func record(_ port: Int) { Task { await self.add(port) } }
-
-    private func add(_ port: Int) {
-        if waiting.isEmpty { ports.append(port) } else { waiting.removeFirst().resume(returning: port) }
-    }
-
-    func next() async -> Int {
-        if !ports.isEmpty { return ports.removeFirst() }
-        return await withCheckedContinuation { waiting.append($0) }
+/// Runs a server with `server`'s settings that answers `GET /hello`, and `body` with its port.
+func withHelloServer(_ server: HTTPServerBuilder, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+    let router = Router()
+    router.get("/hello") { _, _ in "hello" }
+    let (ports, port) = AsyncStream.makeStream(of: Int.self)
+    let app = Application(router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                          onServerRunning: { channel in port.yield(channel.localAddress?.port ?? 0) })
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.runService() }
+        defer { group.cancelAll() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        try await body(port)
     }
 }
