@@ -1,4 +1,5 @@
 import Contracts
+import EventStore
 import Foundation
 import Logging
 import NIOCore
@@ -15,19 +16,11 @@ import Synchronization
 public final class OrderWatch: Service, Sendable {
     let feed: Downstream
     let logger: Logger
-    private let waiting = Mutex<[String: Waiters]>([:])
+    /// Each waited-for order's signal (bumped when the feed names the order) and how many wait on it.
+    private let waiting = Mutex<[String: (signal: ChangeSignal, waiters: Int)]>([:])
     private let following = Atomic<Bool>(false)
     /// How long one request to the feed waits for an event.
     static let longPoll = 20
-
-    struct Waiters {
-        /// Bumped at each change of the order.
-        var generation: UInt64 = 0
-        /// The suspended waits, by id; `nil` for a wait that timed out before it could suspend.
-        var suspended: [UInt64: CheckedContinuation<Void, Never>?] = [:]
-        /// Waiters registered, whether or not they are suspended now.
-        var count = 0
-    }
 
     /// - Parameter feed: Ordering, as a downstream of the watch's own (the long poll must not take a place that
     ///   ordinary calls need).
@@ -40,102 +33,52 @@ public final class OrderWatch: Service, Sendable {
     public var isFollowing: Bool { following.load(ordering: .relaxed) }
 
     /// How many requests wait for an order now.
-    public var waiters: Int { waiting.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    public var waiters: Int { waiting.withLock { $0.values.reduce(0) { $0 + $1.waiters } } }
 
     /// Runs `body` with a ticket that tells when `order` has changed since the ticket last looked: register first,
     /// then read the order, then wait, and no change between the read and the wait is missed.
     public func watching<Result>(_ order: String, _ body: (Ticket) async throws -> Result) async rethrows -> Result {
-        let generation = waiting.withLock { waiting in
-            waiting[order, default: Waiters()].count += 1
-            return waiting[order]!.generation
+        let signal = waiting.withLock { waiting in
+            let signal = waiting[order]?.signal ?? ChangeSignal()
+            waiting[order] = (signal, (waiting[order]?.waiters ?? 0) + 1)
+            return signal
         }
         defer {
             waiting.withLock { waiting in
-                waiting[order]?.count -= 1
-                if waiting[order]?.count == 0 { waiting[order] = nil }
+                guard let entry = waiting[order] else { return }
+                waiting[order] = entry.waiters > 1 ? (entry.signal, entry.waiters - 1) : nil
             }
         }
-        return try await body(Ticket(watch: self, order: order, seen: generation))
+        return try await body(Ticket(watch: self, signal: signal))
     }
 
     public final class Ticket: @unchecked Sendable {  // used by the one task that holds it
         let watch: OrderWatch
-        let order: String
+        let signal: ChangeSignal
         var seen: UInt64
 
-        init(watch: OrderWatch, order: String, seen: UInt64) {
+        init(watch: OrderWatch, signal: ChangeSignal) {
             self.watch = watch
-            self.order = order
-            self.seen = seen
+            self.signal = signal
+            self.seen = signal.generation
         }
 
         /// Returns when the order has changed since the last call (or since the ticket was made), or after `timeout`;
         /// after a second at most while the watch does not follow the feed.
         public func changed(within timeout: Duration) async {
-            let limit = watch.isFollowing ? timeout : min(timeout, .seconds(1))
-            seen = await watch.wait(for: order, past: seen, timeout: limit)
+            await signal.wait(past: seen, timeout: watch.isFollowing ? timeout : min(timeout, .seconds(1)))
+            seen = signal.generation
         }
-    }
-
-    /// Waits until `order`'s generation passes `seen`, or `timeout`; answers the generation it saw last.
-    private func wait(for order: String, past seen: UInt64, timeout: Duration) async -> UInt64 {
-        let id = UInt64.random(in: 0...UInt64.max)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let resumeNow = self.waiting.withLock { waiting -> Bool in
-                        guard let waiters = waiting[order], waiters.generation == seen else { return true }
-                        if waiters.suspended[id] != nil {  // timed out already
-                            waiting[order]!.suspended[id] = nil
-                            return true
-                        }
-                        waiting[order]!.suspended[id] = .some(continuation)
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-            // If the sleep ended first, the wait must end too: resume it, or mark it timed out if it has not suspended yet.
-            let suspended = self.waiting.withLock { waiting -> CheckedContinuation<Void, Never>? in
-                guard waiting[order] != nil else { return nil }
-                switch waiting[order]!.suspended[id] {
-                case .some(.some(let continuation)):
-                    waiting[order]!.suspended[id] = nil
-                    return continuation
-                case .some(.none):
-                    return nil
-                case .none:
-                    waiting[order]!.suspended[id] = .some(nil)
-                    return nil
-                }
-            }
-            suspended?.resume()
-        }
-        waiting.withLock { waiting in
-            if case .some(.none) = waiting[order]?.suspended[id] { waiting[order]!.suspended[id] = nil }
-        }
-        return waiting.withLock { $0[order]?.generation ?? seen }
     }
 
     /// `order` changed: wakes its waiters.
     func changed(_ order: String) {
-        let woken = waiting.withLock { waiting -> [CheckedContinuation<Void, Never>] in
-            guard var waiters = waiting[order] else { return [] }
-            waiters.generation += 1
-            let continuations = waiters.suspended.values.compactMap { $0 }
-            waiters.suspended = [:]
-            waiting[order] = waiters
-            return continuations
-        }
-        for continuation in woken { continuation.resume() }
+        waiting.withLock { $0[order]?.signal }?.signal()
     }
 
     /// Every order's waiters: after the feed could not be followed for a while, any of them may have changed.
     private func changedAll() {
-        for order in waiting.withLock({ Array($0.keys) }) { changed(order) }
+        for signal in waiting.withLock({ $0.values.map(\.signal) }) { signal.signal() }
     }
 
     public func run() async throws {
