@@ -110,15 +110,11 @@ public struct CommandHandler<D: Decider>: Sendable {
         eventIDs: @Sendable (Int) -> UUID = { _ in UUID() },
         _ decide: (D.State) throws -> [D.Event]
     ) async throws -> Result {
-        let kept = cache.entry(stream) ?? .init(state: D.initialState, version: 0)
-        if expectedVersion == nil || expectedVersion == kept.version, let events = try? decide(kept.state), !events.isEmpty {
-            do {
-                return try await append(events, to: stream, after: (kept.state, kept.version), in: transaction, metadata: metadata,
-                                        eventIDs: eventIDs)
-            } catch is WrongExpectedVersion {
-                // Moved on (or not new): read what follows, below.
-            }
+        if let result = try await withoutReading(on: stream, in: transaction, expectedVersion: expectedVersion, metadata: metadata,
+                                                 eventIDs: eventIDs, decide) {
+            return result
         }
+        // The decider loop: read (under the stream's lock, so it is decided once), fold, decide, append.
         let (state, version) = try await state(of: stream, in: transaction)
         if let expectedVersion, expectedVersion != version {
             throw WrongExpectedVersion(stream: stream, expected: .exact(expectedVersion), actual: version)
@@ -128,6 +124,25 @@ public struct CommandHandler<D: Decider>: Sendable {
             return Result(events: [], state: state, streamVersion: version, position: nil, attempts: 1)
         }
         return try await append(events, to: stream, after: (state, version), in: transaction, metadata: metadata, eventIDs: eventIDs)
+    }
+
+    /// The fast path of ``handle(on:in:expectedVersion:metadata:eventIDs:_:)``, which saves the read: decides on the kept
+    /// state (or, with none, on a new stream's) and appends at its version, which the append checks. `nil` when that
+    /// cannot be trusted: the stream has moved on, the expected version is another, or the decision appends nothing
+    /// or refuses (neither may be answered from a state that could be stale).
+    private func withoutReading(
+        on stream: StreamName, in transaction: EventStore.Transaction, expectedVersion: Int64?, metadata: EventMetadata?,
+        eventIDs: @Sendable (Int) -> UUID, _ decide: (D.State) throws -> [D.Event]
+    ) async throws -> Result? {
+        let kept = cache.entry(stream) ?? .init(state: D.initialState, version: 0)
+        guard expectedVersion == nil || expectedVersion == kept.version, let events = try? decide(kept.state), !events.isEmpty else {
+            return nil
+        }
+        do {
+            return try await append(events, to: stream, after: (kept.state, kept.version), in: transaction, metadata: metadata, eventIDs: eventIDs)
+        } catch is WrongExpectedVersion {
+            return nil
+        }
     }
 
     /// The stream's state and version, with its append lock taken until `transaction` ends (so nobody appends

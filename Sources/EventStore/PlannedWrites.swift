@@ -1,10 +1,12 @@
 import Foundation
+import Logging
 import PostgresNIO
+import Synchronization
 import Tracing
 
 /// The writes of a command decided on the states kept in memory, recorded instead of made, to be made in one
 /// statement: the streams it locked (in the order it took them), the version at which it read each stream, its
-/// appends, and its calls of the context's own SQL functions (``EventStore/Transaction/call(_:with:)``).
+/// appends, and its calls of the context's own SQL functions (``EventStoreTransaction/call(_:with:)``).
 /// `Migrations/eventstore/0004_planned_writes.sql` makes them.
 ///
 /// A command in a transaction costs a round trip for BEGIN, for each lock, read and append, for whatever else
@@ -94,6 +96,50 @@ public struct PlannedWrites: Sendable {
 /// streams): the command must run in a real transaction.
 public struct NeedsTransaction: Error {}
 
+/// A planned transaction: nothing is read or written, the writes are recorded in ``PlannedWrites`` to be made by one
+/// statement. What it cannot plan (an append at other than an exact version, the connection for the caller's own
+/// statements) throws ``NeedsTransaction``.
+final class PlannedTransaction: EventStoreTransaction {
+    let logger: Logger
+    let effects = TransactionEffects()
+    private let planned = Mutex(PlannedWrites())
+
+    init(logger: Logger) { self.logger = logger }
+
+    var writes: PlannedWrites { planned.withLock { $0 } }
+
+    var connection: PostgresConnection { get throws { throw NeedsTransaction() } }
+
+    /// Recorded, and answered as it will be written: the version is known, and the positions are placeholders that
+    /// ``PlannedWrites`` replaces in the reply.
+    @discardableResult
+    func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
+        let statement = try AppendEvents(events, to: stream, expectedVersion: expectedVersion)
+        guard case .exact(let version) = expectedVersion else { throw NeedsTransaction() }
+        effects.appended(to: stream)
+        return planned.withLock { $0.append(statement, after: version) }
+    }
+
+    func lock(_ streams: [StreamName]) async throws {
+        planned.withLock { for name in Set(streams).sorted().map(\.rawValue) { $0.lock(name) } }
+    }
+
+    /// Recorded, and made by the planned statement after the appends.
+    func call(_ function: String, with argument: String) async throws {
+        TransactionEffects.check(function: function)
+        planned.withLock { $0.call(function, with: argument) }
+    }
+
+    /// Nothing is read: the stream is taken to end before `version`, which the planned writes check.
+    func readStream(_ stream: StreamName, from version: Int64, limit: Int) async throws -> [RecordedEvent] {
+        planned.withLock { $0.read(stream.rawValue, at: version - 1, locking: false) }
+    }
+
+    func readStreamLocked(_ stream: StreamName, from version: Int64) async throws -> [RecordedEvent] {
+        planned.withLock { $0.read(stream.rawValue, at: version - 1, locking: true) }
+    }
+}
+
 extension EventStore {
     /// Decides with `body` on a planned transaction (see ``PlannedWrites``), then runs the statement that `write`
     /// makes of its result and its planned writes: one round trip, and one commit.
@@ -108,8 +154,9 @@ extension EventStore {
         write: (Result, PlannedWrites) throws -> Statement,
         applied: ([Statement.Row]) -> Bool = { _ in true }
     ) async throws -> (result: Result, rows: [Statement.Row])? where Statement.Row: Sendable {
-        let transaction = Transaction(planningWith: logger)
-        guard let result = try? await body(transaction), let planned = transaction.plannedWrites else { return nil }
+        let transaction = PlannedTransaction(logger: logger)
+        guard let result = try? await body(transaction) else { return nil }
+        let planned = transaction.writes
         let statement = try write(result, planned)
         let rows: [Statement.Row]
         do {
@@ -120,13 +167,13 @@ extension EventStore {
         } catch let error as PSQLError where error.sqlState.map(PlannedWrites.decideInATransaction.contains) == true {
             return nil
         } catch where Self.isUnknownOutcome(error) {
-            transaction.unknownOutcomeActions.run()
+            transaction.effects.ifOutcomeUnknown.run()
             throw error
         }
         // What the command remembers (the states it wrote) only when the writes were made.
         guard applied(rows) else { return (result, rows) }
-        transaction.committed()
-        let streams = transaction.appendedStreams
+        transaction.effects.committed()
+        let streams = transaction.effects.appendedStreams
         if !streams.isEmpty { appended(to: streams) }
         return (result, rows)
     }
