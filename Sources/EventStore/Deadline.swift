@@ -39,13 +39,24 @@ extension PSQLError {
 public func withDeadline<Result: Sendable>(
     _ limit: Duration, _ what: @autoclosure () -> String, _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
+    let description = what()
+    return try await waitAtMost(limit, orThrow: { DatabaseUnavailable("\(description) did not answer within \(limit)") }, body)
+}
+
+/// Runs `body`, and stops waiting for it after `limit` (throwing what `timeout` makes) or when the caller is cancelled;
+/// either way `giveUp` runs (to close what `body` may be stuck on), and the body is cancelled and left to finish on
+/// its own.
+public func waitAtMost<Result: Sendable>(
+    _ limit: Duration, orThrow timeout: @escaping @Sendable () -> any Error, giveUp: @escaping @Sendable () -> Void = {},
+    _ body: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
     let outcome = Outcome<Result>()
     let work = Task { do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) } }
-    let description = what()
     let watchdog = Task {
         try? await Task.sleep(for: limit)
         if Task.isCancelled { return }
-        outcome.finish(.failure(DatabaseUnavailable("\(description) did not answer within \(limit)")))
+        outcome.finish(.failure(timeout()))
+        giveUp()
     }
     defer { watchdog.cancel() }
     return try await withTaskCancellationHandler {
@@ -53,6 +64,7 @@ public func withDeadline<Result: Sendable>(
     } onCancel: {
         work.cancel()
         outcome.finish(.failure(CancellationError()))
+        giveUp()
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import OrderingService
 import PostgresNIO
 import Telemetry
 
@@ -30,11 +31,11 @@ struct OrdersCommand: AsyncParsableCommand {
             let order = self.order
             let ordering = try Context.ordering.databaseURL()
             // The order's own stream says which correlation id its checkout had.
-            let (placed, steps) = try await withEventStore(ordering, logger: logger) { store in
-                try await store.withConnection { connection -> ([Entry], [Entry]) in
-                    (try await Self.events(on: connection, service: "ordering", correlation: nil, streams: ["order-\(order)"], logger: logger),
-                     try await Self.steps(of: order, on: connection, logger: logger))
+            let (placed, steps) = try await withEventStore(ordering, logger: logger) { store -> ([Entry], [Entry]) in
+                let placed = try await store.withConnection { connection in
+                    try await Self.events(on: connection, service: "ordering", correlation: nil, streams: ["order-\(order)"], logger: logger)
                 }
+                return (placed, try await Self.steps(of: order, in: Sagas(store: store)))
             }
             guard let first = placed.first else { throw Failure("there is no order '\(order.prefix(80))' in Ordering's event store") }
             let correlation = first.correlationId ?? order
@@ -86,21 +87,17 @@ struct OrdersCommand: AsyncParsableCommand {
             return entries
         }
 
-        static func steps(of order: String, on connection: PostgresConnection, logger: Logger) async throws -> [Entry] {
-            let rows = try await connection.query("""
-                SELECT s.step, s.attempt, s.outcome, s.reason, s.started_at, s.finished_at, g.correlation_id, g.traceparent
-                FROM saga_steps s JOIN sagas g USING (saga_id) WHERE saga_id = \(order) ORDER BY s.id
-                """, logger: logger)
-            var entries: [Entry] = []
-            for try await (step, attempt, outcome, reason, started, finished, correlation, traceparent)
-                in rows.decode((String, Int, String, String?, Date, Date, String?, String?).self) {
-                var entry = Entry(at: started, service: "ordering", kind: "saga", what: "\(step) #\(attempt)",
-                                  detail: outcome + (reason.map { ": \($0)" } ?? ""), correlationId: correlation,
-                                  traceId: TraceContext(traceparent: traceparent)?.traceID)
-                entry.durationMs = Int((finished.timeIntervalSince(started) * 1000).rounded())
-                entries.append(entry)
+        /// The saga's timeline, as Ordering's ``Sagas`` reads it.
+        static func steps(of order: String, in sagas: Sagas) async throws -> [Entry] {
+            guard let instance = try await sagas.instance(order) else { return [] }
+            let traceID = TraceContext(traceparent: instance.traceparent)?.traceID
+            return try await sagas.timeline(order).map { step in
+                var entry = Entry(at: step.startedAt, service: "ordering", kind: "saga", what: "\(step.step) #\(step.attempt)",
+                                  detail: step.outcome.rawValue + (step.reason.map { ": \($0)" } ?? ""),
+                                  correlationId: instance.correlationID, traceId: traceID)
+                entry.durationMs = Int((step.finishedAt.timeIntervalSince(step.startedAt) * 1000).rounded())
+                return entry
             }
-            return entries
         }
     }
 }

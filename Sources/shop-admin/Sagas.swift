@@ -81,7 +81,7 @@ struct SagasCommand: AsyncParsableCommand {
             if let due = view.dueAt { print("due: \(due.formatted(.iso8601))") }
             print("")
             let rows = timeline.map { entry in
-                [entry.startedAt.formatted(.iso8601), entry.step, "\(entry.attempt)", entry.outcome,
+                [entry.startedAt.formatted(.iso8601), entry.step, "\(entry.attempt)", entry.outcome.rawValue,
                  "\(Int((entry.finishedAt.timeIntervalSince(entry.startedAt) * 1000).rounded())) ms", entry.reason ?? ""]
             }
             printTable(["STARTED", "STEP", "ATTEMPT", "OUTCOME", "TOOK", "REASON"], rows)

@@ -98,7 +98,7 @@ struct LockConnectionTests {
         try await withRunningStore(url) { store in
             let sagas = Sagas(store: store)
             let known = try #require(try await sagas.instance("o-known"))
-            let attempt = Sagas.Attempt(step: "reserve-stock", attempt: 1, outcome: "succeeded", reason: nil, startedAt: Date())
+            let attempt = Sagas.Attempt(step: "reserve-stock", attempt: 1, outcome: .succeeded, reason: nil, startedAt: Date())
             // At the version it knows: written as decided.
             let seen = Mutex<[Fulfilment.State]>([])
             let written = try await sagas.update("o-known", attempt: attempt, known: known) { fresh in

@@ -211,7 +211,7 @@ struct OrderingAPI: Sendable {
                 try await orders.handle(.cancel(order: order, reason: reason), on: stream, in: transaction, expectedVersion: expected)
             }
             if hasSaga, case .cancelled(let cancelled)? = result.events.first {
-                let attempt = Sagas.Attempt(step: "customer", attempt: 1, outcome: "cancelled", reason: cancelled.reason, startedAt: Date())
+                let attempt = Sagas.Attempt(step: "customer", attempt: 1, outcome: .cancelled, reason: cancelled.reason, startedAt: Date())
                 try await sagas.update(order, attempt: attempt, in: transaction) { state in
                     Fulfilment.Transition(state: Fulfilment.cancel(state, reason: cancelled.reason))
                 }

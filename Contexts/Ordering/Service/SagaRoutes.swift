@@ -37,6 +37,7 @@ struct SagaRoutes: Sendable {
                 switch error {
                 case .unknown: throw Problem.notFound(error.description)
                 case .notParked: throw Problem.ruleBroken("saga-not-parked", error.description)
+                case .unreadable: throw error  // the row, not the request, is wrong
                 }
             }
             orchestrator.poke()

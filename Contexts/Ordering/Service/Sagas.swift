@@ -43,21 +43,39 @@ public struct Sagas: Sendable {
     public struct Entry: Sendable, Codable, Equatable {
         public let step: String
         public let attempt: Int
-        /// `succeeded`, `refused`, `failed`, `broken`, or a change from outside: `cancelled`, `retried`.
-        public let outcome: String
+        public let outcome: StepOutcome
         public let reason: String?
         public let startedAt: Date
         public let finishedAt: Date
     }
 
+    /// What an attempt of a step came to, or what changed an instance from outside, as its timeline records it.
+    public enum StepOutcome: String, Sendable, Codable, CaseIterable {
+        case succeeded, refused, failed, broken
+        /// A customer's cancellation; an operator's retry.
+        case cancelled, retried
+
+        init(_ result: Fulfilment.Result) {
+            switch result {
+            case .succeeded: self = .succeeded
+            case .refused: self = .refused
+            case .failed: self = .failed
+            case .broken: self = .broken
+            }
+        }
+    }
+
     public enum SagaError: Error, Equatable, CustomStringConvertible {
         case unknown(String)
         case notParked(String, Fulfilment.Status)
+        /// A row holds what this version of the service does not know: a newer one wrote it, or it was edited by hand.
+        case unreadable(String, column: String, value: String)
 
         public var description: String {
             switch self {
             case .unknown(let id): "there is no saga '\(id.prefix(80))'"
             case .notParked(let id, let status): "saga \(id) is \(status), not parked: only a parked saga can be retried"
+            case .unreadable(let id, let column, let value): "saga \(id) has a \(column) '\(value.prefix(40))' that this service does not know"
             }
         }
     }
@@ -82,8 +100,47 @@ public struct Sagas: Sendable {
     }
 
     /// What was attempted, for the timeline.
-    struct Attempt: Sendable {
-        let step: String, attempt: Int, outcome: String, reason: String?, startedAt: Date
+    struct Attempt: Sendable, Encodable {
+        let step: String, attempt: Int, outcome: StepOutcome, reason: String?, startedAt: Date
+
+        enum CodingKeys: CodingKey { case step, attempt, outcome, reason, startedAt }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(step, forKey: .step)
+            try container.encode(attempt, forKey: .attempt)
+            try container.encode(outcome, forKey: .outcome)
+            try container.encodeIfPresent(reason, forKey: .reason)
+            try container.encode(startedAt.timeIntervalSince1970, forKey: .startedAt)
+        }
+    }
+
+    /// A change of an instance, as `write_saga` takes it (`Migrations/ordering/0006_one_saga_writer.sql`): its new
+    /// state, when it is due next, and the timeline entry; only at version `ifVersion` when it is given. Every path
+    /// that changes an instance writes one of these, alone (``Write``) or with the order's events (``Advance``).
+    struct Change: Sendable, Encodable {
+        let id: String
+        let status: Fulfilment.Status
+        let step: Fulfilment.Step?
+        let state: Fulfilment.State
+        /// Seconds from now until it is due; `nil`: not due (finished, or parked).
+        let delaySeconds: Double?
+        let ifVersion: Int64?
+        let attempt: Attempt?
+
+        init(_ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64?) {
+            let state = transition.state
+            self.id = id
+            self.status = state.status
+            self.step = Fulfilment.next(state) ?? state.parked?.step
+            self.state = state
+            self.delaySeconds = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero).seconds
+            self.ifVersion = ifVersion
+            self.attempt = attempt
+        }
+
+        /// As JSON, the state encoded as the rows keep it (JSONEncoder's defaults: see ``json(_:)``).
+        var json: String { get throws { String(decoding: try JSONEncoder().encode(self), as: UTF8.self) } }
     }
 
     /// Changes an instance: `change` gets its freshest state under the row's lock; the new state, the order's
@@ -91,8 +148,8 @@ public struct Sagas: Sendable {
     ///
     /// - Parameter known: the instance as its worker last wrote or read it, if it holds the instance's lock. The
     ///   change is then decided on that and written only if the row's version is still its version (a customer's
-    ///   cancellation or an operator's retry changes it): no read first, and without an order command a single
-    ///   statement. When the row has moved on, it is changed as without `known`.
+    ///   cancellation or an operator's retry changes it): no read first, and a single statement. When the row has
+    ///   moved on, it is changed as without `known`.
     @discardableResult
     func update(
         _ id: String, attempt: Attempt?, known: Instance? = nil,
@@ -104,6 +161,7 @@ public struct Sagas: Sendable {
         }
     }
 
+    /// ``update(_:attempt:known:_:)`` in the caller's transaction, on the row as read under its lock.
     @discardableResult
     func update(
         _ id: String, attempt: Attempt?, in transaction: EventStore.Transaction,
@@ -113,34 +171,31 @@ public struct Sagas: Sendable {
         guard let current = try await Self.load(id, on: connection, logger: logger, forUpdate: true) else { throw SagaError.unknown(id) }
         let transition = try change(current.state)
         try await orderCommand(of: transition, in: transaction)
-        guard let written = try await write(transition, of: id, attempt: attempt, on: connection, logger: logger) else { throw SagaError.unknown(id) }
+        let write = Write(change: Change(transition, of: id, attempt: attempt, ifVersion: nil))
+        guard let written = try await Self.first(connection.execute(write, logger: logger)) else { throw SagaError.unknown(id) }
         return written
     }
 
-    /// ``update(_:attempt:known:_:)`` on the version of `known`; `nil` (and nothing written) when the row is at another.
+    /// ``update(_:attempt:known:_:)`` on the version of `known`: one statement, planned with the order's command on
+    /// the order's kept state when there is one. `nil` (and nothing written) when the row is at another version.
     private func update(
         _ id: String, attempt: Attempt?, ifAt known: Instance, _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
     ) async throws -> Instance? {
         let transition = try change(known.state)
-        guard transition.orderCommand != nil else {
-            return try await store.withConnection { connection in
-                try await write(transition, of: id, attempt: attempt, ifVersion: known.version, on: connection, logger: store.logger)
-            }
-        }
-        // Planned on the order's kept state: the update and the order's events in one statement (`advance_saga`).
+        let write = Change(transition, of: id, attempt: attempt, ifVersion: known.version)
         if let planned = try await store.runPlanned({ transaction in try await orderCommand(of: transition, in: transaction) },
-                                                    write: { _, writes in
-                                                        Advance(update: try Self.update(transition, of: id, attempt: attempt, ifVersion: known.version),
-                                                                writes: writes)
-                                                    }, applied: { !$0.isEmpty }) {
+                                                    write: { _, writes in try Advance(change: write.json, writes: writes) },
+                                                    applied: { !$0.isEmpty }) {
             return planned.rows.first
         }
+        // The order's stream had moved on: the same change, with the order's command decided in a transaction. The
+        // row first (its lock, then the order's stream: the order cancellations take them in that order).
         struct MovedOn: Error {}
         do {
             return try await store.withTransaction { transaction in
-                // The row first (its lock, then the order's stream: the order cancellations take them in), then the order.
-                guard let written = try await write(transition, of: id, attempt: attempt, ifVersion: known.version,
-                                                    on: transaction.connection, logger: transaction.logger) else { throw MovedOn() }
+                guard let written = try await Self.first(transaction.connection.execute(Write(change: write), logger: transaction.logger)) else {
+                    throw MovedOn()
+                }
                 try await orderCommand(of: transition, in: transaction)
                 return written
             }
@@ -155,75 +210,37 @@ public struct Sagas: Sendable {
         try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
     }
 
-    /// Writes the instance's new state and timeline entry (at `ifVersion` only, when given); the row as written.
-    private func write(
-        _ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64? = nil, on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> Instance? {
-        let rows = try await connection.execute(try Self.update(transition, of: id, attempt: attempt, ifVersion: ifVersion), logger: logger)
-        var written: Instance?
-        for try await row in rows { written = row }
-        return written
+    private static func first(_ rows: some AsyncSequence<Instance, any Error>) async throws -> Instance? {
+        for try await row in rows { return row }
+        return nil
     }
 
-    private static func update(_ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64?) throws -> Update {
-        let state = transition.state, status = state.status
-        let step = Fulfilment.next(state) ?? state.parked?.step
-        let delay = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero)
-        return Update(id: id, attempt: attempt, status: status.rawValue, step: step?.rawValue, state: try json(state), delay: delay?.seconds,
-                      version: ifVersion)
-    }
-
-    /// An instance's new state and its timeline entry, in one statement (prepared: it runs after every step); at
-    /// version `$12` only, when given (no row then, and no entry).
-    struct Update: PostgresPreparedStatement {
-        static let sql = """
-            WITH updated AS (
-                UPDATE sagas SET status = $8, step = $9, state = $10::jsonb,
-                    due_at = CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END,
-                    version = version + 1, updated_at = now()
-                WHERE saga_id = $1 AND ($12::bigint IS NULL OR version = $12)
-                RETURNING \(Sagas.columns)
-            ), entry AS (
-                INSERT INTO saga_steps (saga_id, step, attempt, outcome, reason, started_at)
-                SELECT $1, $2, $3, $4, $5, $6 FROM updated WHERE $7
-            )
-            SELECT * FROM updated
-            """
+    /// A ``Change``, alone (prepared: it runs after every step without an order command).
+    struct Write: PostgresPreparedStatement {
+        static let sql = "SELECT \(Sagas.columns) FROM write_saga($1::jsonb)"
         typealias Row = Instance
 
-        let id: String, attempt: Attempt?, status: String, step: String?, state: String, delay: Double?, version: Int64?
+        let change: Change
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 12)
-            bindings.append(id)
-            bindings.append(attempt?.step)
-            bindings.append(attempt.map { Int32(clamping: $0.attempt) })
-            bindings.append(attempt?.outcome)
-            bindings.append(attempt?.reason)
-            bindings.append(attempt?.startedAt)
-            bindings.append(attempt != nil)
-            bindings.append(status)
-            bindings.append(step)
-            bindings.append(state)
-            bindings.append(delay)
-            bindings.append(version)
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(try change.json)
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try Sagas.instance(row) }
     }
 
-    /// ``Update`` (at its version) and the order's planned events, in one statement: `advance_saga`
-    /// (`Migrations/ordering/0005_one_statement_writes.sql`).
+    /// A ``Change`` and the order's planned events, in one statement: `advance_saga`.
     struct Advance: PostgresPreparedStatement {
-        static let sql = "SELECT \(Sagas.columns) FROM advance_saga($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \(PlannedWrites.parameters(from: 13)))"
+        static let sql = "SELECT \(Sagas.columns) FROM advance_saga($1::jsonb, \(PlannedWrites.parameters(from: 2)))"
         typealias Row = Instance
 
-        let update: Update, writes: PlannedWrites
+        let change: String, writes: PlannedWrites
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = try update.makeBindings()
+            var bindings = PostgresBindings(capacity: 14)
+            bindings.append(change)
             writes.bind(into: &bindings)
             return bindings
         }
@@ -234,7 +251,7 @@ public struct Sagas: Sendable {
     /// Re-drives a parked instance (an operator's `shop-admin sagas retry`): due at once, with a fresh budget.
     @discardableResult
     public func retry(_ id: String) async throws -> Instance {
-        try await update(id, attempt: Attempt(step: "operator", attempt: 1, outcome: "retried", reason: nil, startedAt: Date())) { state in
+        try await update(id, attempt: Attempt(step: "operator", attempt: 1, outcome: .retried, reason: nil, startedAt: Date())) { state in
             guard state.status == .parked else { throw SagaError.notParked(id, state.status) }
             return Fulfilment.Transition(state: Fulfilment.retry(state))
         }
@@ -291,7 +308,8 @@ public struct Sagas: Sendable {
                 """, logger: store.logger)
             var entries: [Entry] = []
             for try await (step, attempt, outcome, reason, started, finished) in rows.decode((String, Int32, String, String?, Date, Date).self) {
-                entries.append(Entry(step: step, attempt: Int(attempt), outcome: outcome, reason: reason, startedAt: started, finishedAt: finished))
+                guard let known = StepOutcome(rawValue: outcome) else { throw SagaError.unreadable(id, column: "timeline outcome", value: outcome) }
+                entries.append(Entry(step: step, attempt: Int(attempt), outcome: known, reason: reason, startedAt: started, finishedAt: finished))
             }
             return entries
         }
@@ -348,7 +366,15 @@ public struct Sagas: Sendable {
     static func instance(_ row: PostgresRow) throws -> Instance {
         let (id, status, step, state, due, version, started, updated, correlation, traceparent) =
             try row.decode((String, String, String?, String, Date?, Int64, Date, Date, String?, String?).self)
-        return Instance(id: id, status: Fulfilment.Status(rawValue: status) ?? .parked, step: step.flatMap(Fulfilment.Step.init(rawValue:)),
+        guard let known = Fulfilment.Status(rawValue: status) else { throw SagaError.unreadable(id, column: "status", value: status) }
+        let next: Fulfilment.Step?
+        switch step {
+        case nil: next = nil
+        case let step?:
+            guard let known = Fulfilment.Step(rawValue: step) else { throw SagaError.unreadable(id, column: "step", value: step) }
+            next = known
+        }
+        return Instance(id: id, status: known, step: next,
                         state: try JSONDecoder().decode(Fulfilment.State.self, from: Data(state.utf8)),
                         dueAt: due, version: version, startedAt: started, updatedAt: updated, correlationID: correlation, traceparent: traceparent)
     }
