@@ -35,8 +35,11 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
+        // What every layer shares and nothing else owns: the request context (correlation, causation and trace ids, who
+        // acts), a JSON value, the shop's JSON dates, and a change signal to wait on. Foundation only.
+        .target(name: "Essentials"),
         // Pure event-sourcing vocabulary: deciders and the event codec. No I/O; domain targets may import it.
-        .target(name: "EventSourcing"),
+        .target(name: "EventSourcing", dependencies: ["Essentials"]),
         // Value types every context speaks (Money). Pure.
         .target(name: "SharedKernel"),
         // The published language between contexts: integration events and their shapes. Pure.
@@ -51,7 +54,7 @@ let package = Package(
         .target(
             name: "EventStore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), 
-                "EventSourcing",
+                "EventSourcing", "Essentials",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -63,7 +66,7 @@ let package = Package(
         // The read side's runtime: projectors that feed SQLite views from an event store, exactly once.
         .target(
             name: "Projections",
-            dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing"), 
+            dependencies: ["Essentials", .product(name: "Tracing", package: "swift-distributed-tracing"), 
                 "Telemetry",
                 "EventStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -80,17 +83,17 @@ let package = Package(
         ),
         .target(
             name: "OrderHistory",
-            dependencies: ["EventStore", "Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Essentials", "EventStore", "Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/OrderHistory"
         ),
         .target(
             name: "SalesSummary",
-            dependencies: ["EventStore", "Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Essentials", "EventStore", "Ordering", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/SalesSummary"
         ),
         .target(
             name: "PaymentLedger",
-            dependencies: ["EventStore", "Billing", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Essentials", "EventStore", "Billing", "Projections", .product(name: "GRDB", package: "GRDB.swift")],
             path: "ReadModels/PaymentLedger"
         ),
         // HTTP plumbing every service shares: problem documents, bodies, idempotency, concurrency, health.
@@ -107,13 +110,11 @@ let package = Package(
         ),
         .target(
             name: "ServiceKit",
-            dependencies: ["EventSourcing", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Tracing", package: "swift-distributed-tracing"), 
+            dependencies: ["Essentials", .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "Telemetry",
-                "EventStore",
                 "SharedKernel",
-                "Projections",
                 "Identity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -121,8 +122,19 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        // What a service built on an event store and SQLite views adds at its edge: idempotent commands, health and
+        // readiness from the store and the views, published feeds, read-your-writes, the store's errors as problems.
+        .target(
+            name: "ServiceRuntime",
+            dependencies: ["Essentials", "EventSourcing", "EventStore", "Projections", "ServiceKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Who is calling: customers' and admins' bearer tokens, and the tokens the shop's services present to each other.
@@ -140,18 +152,18 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                "ServiceKit", "EventStore", "EventSourcing", "Telemetry", "Identity", "Contracts",
+                "ServiceKit", "Essentials", "Telemetry", "Identity", "Contracts",
             ]
         ),
         // The BFF of the shop command-line client.
         .target(
             name: "CLIBFF",
-            dependencies: ["Gateway", "ServiceKit", "EventSourcing", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFF of the web client.
         .target(
             name: "WebBFF",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Gateway", "ServiceKit", "EventSourcing", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
         .target(
@@ -162,7 +174,7 @@ let package = Package(
         .target(
             name: "CatalogService",
             dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), "SharedKernel", 
-                "Catalog", "Contracts", "ServiceKit", "EventStore", "Projections", "ProductListing",
+                "Catalog", "Contracts", "ServiceKit", "ServiceRuntime", "EventStore", "Projections", "ProductListing",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Contexts/Catalog/Service"
@@ -170,7 +182,7 @@ let package = Package(
         .target(
             name: "OrderingService",
             dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "SharedKernel", 
-                "Ordering", "Contracts", "ServiceKit", "EventStore", "Projections", "OrderHistory", "SalesSummary", "Telemetry",
+                "Ordering", "Contracts", "ServiceKit", "ServiceRuntime", "Essentials", "EventStore", "Projections", "OrderHistory", "SalesSummary", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -181,7 +193,7 @@ let package = Package(
         .target(
             name: "BillingService",
             dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), 
-                "Billing", "Contracts", "ServiceKit", "EventStore", "Projections", "PaymentLedger", "SharedKernel",
+                "Billing", "Contracts", "ServiceKit", "ServiceRuntime", "EventStore", "Projections", "PaymentLedger", "SharedKernel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -218,7 +230,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shop-admin",
-            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), "SharedKernel", 
+            dependencies: ["Essentials", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), "SharedKernel", 
                 "EventStore", "EventSourcing", "Ordering", "OrderingService", "Identity", "Telemetry",
                 "Projections", "ProductListing", "OrderHistory", "SalesSummary", "PaymentLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -228,7 +240,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shop-bench",
-            dependencies: [.product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), 
+            dependencies: ["Essentials", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), 
                 "EventStore", "Projections", "OrderHistory", "Ordering", "Catalog", "SharedKernel",
                 "CatalogService", "OrderingService", "BillingService", "BFF", "Gateway", "Identity", "PaymentProviderSimulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -249,10 +261,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EventSourcingTests", dependencies: ["EventSourcing"]),
+        .testTarget(name: "EventSourcingTests", dependencies: ["Essentials", "EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: [.product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["Essentials", .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", .product(name: "Crypto", package: "swift-crypto")]),
@@ -273,7 +285,7 @@ let package = Package(
         // The BFF in front of the three services.
         .testTarget(
             name: "BFFTests",
-            dependencies: ["EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["ServiceRuntime", "Essentials", "EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The three services on their own databases, live, for the tests that need the whole shop.
@@ -290,14 +302,14 @@ let package = Package(
         ),
         .testTarget(
             name: "CatalogServiceTests",
-            dependencies: ["EventStore", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
+            dependencies: ["ServiceRuntime", "Essentials", "EventStore", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), "CatalogService", "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // Helpers the integration tests share: a database per test in the PostgreSQL bin/test starts.
         .target(
             name: "TestSupport",
-            dependencies: [.product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), 
+            dependencies: ["ServiceRuntime", "Essentials", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), 
                 "EventStore",
                 "Identity",
                 "ServiceKit",
@@ -309,7 +321,7 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "EventStoreTests", dependencies: ["EventSourcing", .product(name: "PostgresNIO", package: "postgres-nio"), "EventStore", "TestSupport"]),
+        .testTarget(name: "EventStoreTests", dependencies: ["Essentials", "EventSourcing", .product(name: "PostgresNIO", package: "postgres-nio"), "EventStore", "TestSupport"]),
         .testTarget(
             name: "ReadModelsTests",
             dependencies: ["EventStore", "Projections", "SharedKernel", "OrderHistory", "SalesSummary", "PaymentLedger", "Ordering", "Billing", "TestSupport",
@@ -327,7 +339,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ProjectionsTests", dependencies: ["EventStore", .product(name: "Logging", package: "swift-log"), "Projections", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Essentials", "EventStore", .product(name: "Logging", package: "swift-log"), "Projections", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

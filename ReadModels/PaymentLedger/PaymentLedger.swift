@@ -1,4 +1,5 @@
 import Billing
+import Essentials
 import EventStore
 import Foundation
 import GRDB

@@ -1,4 +1,4 @@
-import EventSourcing
+import Essentials
 import Foundation
 import Gateway
 import Hummingbird

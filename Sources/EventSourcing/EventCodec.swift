@@ -1,3 +1,4 @@
+import Essentials
 import Foundation
 
 /// Maps typed events to what an event store keeps (a stable type name, a schema version and a JSON payload)
@@ -211,51 +212,11 @@ public enum EventCodecError: Error, Equatable, CustomStringConvertible {
 }
 
 extension JSONEncoder {
-    /// The encoding of event payloads and metadata: dates in ISO 8601 with milliseconds (UTC), rounded to
-    /// the nearest millisecond. Dates in events keep milliseconds, no finer.
-    public static var eventPayloads: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(EventDate.format(date))
-        }
-        return encoder
-    }
+    /// The encoding of event payloads and metadata: ``JSONEncoder/millisecondDates`` (dates keep milliseconds, no finer).
+    public static var eventPayloads: JSONEncoder { .millisecondDates }
 }
 
 extension JSONDecoder {
-    /// The decoding of event payloads and metadata: ISO 8601 dates, with or without fractional seconds,
-    /// to the millisecond.
-    public static var eventPayloads: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = EventDate.parse(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text)' is not an ISO 8601 date")
-            }
-            return date
-        }
-        return decoder
-    }
-}
-
-/// Dates in stored events: ISO 8601, UTC, milliseconds.
-enum EventDate {
-    static func format(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
-        let (wholeSeconds, millis) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
-        let base = Date(timeIntervalSince1970: Double(wholeSeconds)).formatted(.iso8601)  // 2026-09-21T14:13:20Z
-        let padded = String(millis + 1000).dropFirst()
-        return "\(base.dropLast()).\(padded)Z"
-    }
-
-    static func parse(_ text: String) -> Date? {
-        guard let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
-            ?? (try? Date.ISO8601FormatStyle().parse(text))
-        else { return nil }
-        return Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
-    }
+    /// The decoding of event payloads and metadata: ``JSONDecoder/millisecondDates``.
+    public static var eventPayloads: JSONDecoder { .millisecondDates }
 }

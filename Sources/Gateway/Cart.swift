@@ -1,4 +1,3 @@
-import EventSourcing
 import Foundation
 import Hummingbird
 import ServiceKit

@@ -1,5 +1,4 @@
-import EventSourcing
-import EventStore
+import Essentials
 import Telemetry
 import Tracing
 import Foundation
@@ -270,7 +269,7 @@ extension Downstream.Response {
     /// client's mistake, told by the service that knows); anything else is a 502.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try requireSuccess()
-        do { return try JSONDecoder.eventPayloads.decode(T.self, from: body) } catch {
+        do { return try JSONDecoder.millisecondDates.decode(T.self, from: body) } catch {
             throw Problem(.badGateway, rule: "bad-downstream-answer", title: "A service answered something unexpected", detail: "\(error)")
         }
     }

@@ -1,4 +1,4 @@
-import EventSourcing
+import Essentials
 import Foundation
 import Identity
 import Hummingbird

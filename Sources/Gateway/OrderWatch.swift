@@ -1,5 +1,5 @@
 import Contracts
-import EventStore
+import Essentials
 import Foundation
 import Logging
 import NIOCore

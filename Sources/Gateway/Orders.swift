@@ -1,5 +1,5 @@
 import Crypto
-import EventSourcing
+import Essentials
 import Foundation
 import Hummingbird
 import ServiceKit

@@ -1,4 +1,5 @@
 import Crypto
+import Essentials
 import EventStore
 import Foundation
 import GRDB

@@ -1,10 +1,9 @@
-import EventStore
+import Essentials
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
-import Projections
 import Prometheus
 import Synchronization
 import Telemetry

@@ -1,7 +1,5 @@
-import EventStore
 import Foundation
 import Hummingbird
-import PostgresNIO
 
 /// An RFC 9457 problem document: what went wrong with a request, as `application/problem+json`.
 ///
@@ -86,40 +84,31 @@ public struct Problem: Error, HTTPResponseError, Sendable, Equatable {
 /// become HTTP statuses in one place, the context's own.
 public protocol ProblemConvertible: Error {
     var problem: Problem { get }
+    /// How a 500 logs it (its description by default).
+    var logDescription: String { get }
+}
+
+extension ProblemConvertible {
+    public var logDescription: String { "\(self)" }
+}
+
+extension Problem {
+    /// A 500: the service failed in a way it should not have. The client learns nothing more; the log does.
+    public static var internalError: Problem {
+        Problem(.internalServerError, rule: "internal-error", title: "Internal error",
+                detail: "the service failed to handle the request; this is a bug and has been logged")
+    }
 }
 
 extension Problem: ProblemConvertible {
     public var problem: Problem { self }
 }
 
-/// The event store's own refusals, should one reach the edge: a malformed append is the client's (an id no
-/// stream can have), a clash of event ids a conflict; a store that answers unexpectedly is a bug.
-extension EventStoreError: ProblemConvertible {
-    public var problem: Problem {
-        switch self {
-        case .invalidAppend(let reason): .ruleBroken("invalid-identifier", reason)
-        case .eventIDConflict: Problem(.conflict, rule: "event-id-conflict", title: "Somebody else wrote first", detail: description)
-        case .unexpectedResponse:
-            Problem(.internalServerError, rule: "internal-error", title: "Internal error",
-                    detail: "the service failed to handle the request; this is a bug and has been logged")
-        }
-    }
-}
-
-/// Runs a command that carries an `If-Match` version: a mismatch is a 412, not a 409.
-public func ifMatch<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let mismatch as WrongExpectedVersion {
-        throw Problem.preconditionFailed(mismatch.description, actualVersion: mismatch.actual)
-    }
-}
-
 /// An error that is another service's answer, to be passed on to the client unchanged (a gateway's).
 public protocol PassedOnResponse: HTTPResponseError {}
 
-/// Turns every error a route throws into a problem document: a ``ProblemConvertible`` as it says, Hummingbird's
-/// and the event store's errors as their 4xx, and anything else as a 500, logged, because it is a bug.
+/// Turns every error a route throws into a problem document: a ``ProblemConvertible`` as it says (the event store's
+/// errors are, in ServiceRuntime), Hummingbird's errors as their 4xx, and anything else as a 500, logged, because it is a bug.
 public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
@@ -132,7 +121,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             let problem = Self.problem(for: error)
             if problem.status.code >= 500 {
-                context.logger.error("request failed", metadata: ["error": "\(describe(error))", "path": "\(request.uri.path)"])
+                let description = (error as? any ProblemConvertible)?.logDescription ?? "\(error)"
+                context.logger.error("request failed", metadata: ["error": "\(description)", "path": "\(request.uri.path)"])
             }
             return try problem.response(from: request, context: context)
         }
@@ -142,12 +132,6 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as any ProblemConvertible:
             return error.problem
-        case let conflict as WrongExpectedVersion:
-            return .conflict(conflict.description, actualVersion: conflict.actual)
-        case is DatabaseUnavailable:
-            return .databaseUnavailable
-        case let error as PSQLError where error.isUnavailability:
-            return .databaseUnavailable
         case let error as HTTPError:
             if error.status == .notFound { return .notFound(error.body ?? "no such resource") }
             if error.status == .methodNotAllowed {
@@ -158,8 +142,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as any HTTPResponseError where error.status == .contentTooLarge:
             return .contentTooLarge(limit: JSONBody.maximumSize)
         default:
-            return Problem(.internalServerError, rule: "internal-error", title: "Internal error",
-                           detail: "the service failed to handle the request; this is a bug and has been logged")
+            return .internalError
         }
     }
 }

@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Identity
 import OrderingService
+import ServiceRuntime
 import ShopSupport
 import TestSupport
 import Testing

@@ -1,11 +1,13 @@
 import AsyncHTTPClient
 import CatalogService
+import Essentials
 import EventStore
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Identity
+import ServiceRuntime
 import TestSupport
 import Testing
 

@@ -6,6 +6,7 @@ import Identity
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import ServiceRuntime
 
 extension TestClientProtocol {
     /// A request as a client of the services sends it: a JSON body and a fresh `Idempotency-Key` unless told

@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import Hummingbird
 import ServiceKit
+import ServiceRuntime
 import SharedKernel
 
 /// Billing's HTTP API: one payment per order, through the payment provider.

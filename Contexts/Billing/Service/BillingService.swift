@@ -9,6 +9,7 @@ import PaymentLedger
 import Projections
 import ServiceKit
 import ServiceLifecycle
+import ServiceRuntime
 
 /// The Billing service: payments, through a payment provider over HTTP (`shop-server payment-provider` locally).
 public enum BillingService {

@@ -2,6 +2,7 @@ import Billing
 import Contracts
 import EventStore
 import ServiceKit
+import ServiceRuntime
 
 /// Billing's published payment feed: `GET /feed/payments`, as ``BillingFeed`` events.
 enum PaymentFeed {

@@ -2,6 +2,7 @@ import Hummingbird
 import PaymentLedger
 import Projections
 import ServiceKit
+import ServiceRuntime
 
 /// Billing's queries, read from its SQLite view only: payments per order, and the ledger.
 struct PaymentQueries: Sendable {

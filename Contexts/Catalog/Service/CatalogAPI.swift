@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import Hummingbird
 import ServiceKit
+import ServiceRuntime
 import SharedKernel
 
 /// Catalog's HTTP API: products, stock and reservations. Commands take an `Idempotency-Key`; commands on one

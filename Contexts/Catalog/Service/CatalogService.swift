@@ -6,6 +6,7 @@ import Logging
 import ProductListing
 import Projections
 import ServiceKit
+import ServiceRuntime
 
 /// The Catalog service: its event store and its HTTP API, as one Hummingbird application.
 public enum CatalogService {

@@ -2,6 +2,7 @@ import Catalog
 import Contracts
 import EventStore
 import ServiceKit
+import ServiceRuntime
 
 /// Catalog's published product feed: `GET /feed/products`, its product events as ``CatalogFeed`` events.
 enum ProductFeed {

@@ -3,6 +3,7 @@ import SharedKernel
 import ProductListing
 import Projections
 import ServiceKit
+import ServiceRuntime
 
 /// Catalog's queries: the product listing and search, read from the SQLite view only.
 struct ProductQueries: Sendable {

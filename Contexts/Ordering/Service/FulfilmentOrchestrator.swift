@@ -1,3 +1,4 @@
+import Essentials
 import EventStore
 import Foundation
 import Logging

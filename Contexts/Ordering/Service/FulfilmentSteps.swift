@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Contracts
+import Essentials
 import EventStore
 import Telemetry
 import Tracing

@@ -2,6 +2,7 @@ import Contracts
 import EventStore
 import Ordering
 import ServiceKit
+import ServiceRuntime
 
 /// Ordering's published order feed: `GET /feed/orders`, what happened to orders, as ``OrderingFeed`` events.
 /// The steps in between (awaiting stock, awaiting payment) are Ordering's own business and not published.

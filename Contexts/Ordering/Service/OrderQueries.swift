@@ -4,6 +4,7 @@ import OrderHistory
 import Projections
 import SalesSummary
 import ServiceKit
+import ServiceRuntime
 
 /// Ordering's queries, read from its SQLite views only: a customer's orders, an order's detail with its
 /// timeline, and the daily sales summary.

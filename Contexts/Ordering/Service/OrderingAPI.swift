@@ -1,8 +1,10 @@
+import Essentials
 import EventStore
 import Foundation
 import Hummingbird
 import Ordering
 import ServiceKit
+import ServiceRuntime
 import SharedKernel
 
 /// Ordering's HTTP API: carts, checkout, orders.

@@ -7,6 +7,7 @@ import OrderHistory
 import Projections
 import SalesSummary
 import ServiceKit
+import ServiceRuntime
 
 /// The Ordering service: carts and orders, its copy of the catalog, the consumer of Catalog's feed, and the
 /// orchestrator of the order fulfilment saga.

@@ -1,6 +1,7 @@
 import EventStore
 import Hummingbird
 import Projections
+import ServiceKit
 
 /// Where a query's view stands: the position of the last event it has applied, and whether it had not yet
 /// reached the position the client asked for (`?minPosition=`) when the bounded wait ran out.

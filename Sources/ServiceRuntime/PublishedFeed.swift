@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import Hummingbird
+import ServiceKit
 
 /// Serves a context's published feed, `GET <path>?after=POSITION&limit=N&wait=S`: its events of `types`, in commit
 /// order, each translated into the published contract by `publish`. A consumer keeps `next` as its

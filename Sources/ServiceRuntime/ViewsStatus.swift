@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Projections
+import ServiceKit
 
 /// `GET /admin/views`: each of the service's views with its version, serving generation, position, lag and rate.
 public struct ViewsStatus: Sendable {

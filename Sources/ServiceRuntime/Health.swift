@@ -1,6 +1,7 @@
 import EventStore
 import Hummingbird
 import Projections
+import ServiceKit
 
 /// `/health/live` answers while the process serves (and costs nothing); `/health/ready` only while its database
 /// answers, its views are no further behind the event store than `maximumLag` (a service whose views are
