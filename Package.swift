@@ -158,12 +158,12 @@ let package = Package(
         // The BFF of the shop command-line client.
         .target(
             name: "CLIBFF",
-            dependencies: ["Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["Contracts", "SharedKernel", "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFF of the web client.
         .target(
             name: "WebBFF",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Contracts", "SharedKernel", "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
         .target(
@@ -267,6 +267,7 @@ let package = Package(
             dependencies: ["Essentials", .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CatalogTests", dependencies: ["EventSourcing", "SharedKernel", "Catalog"]),
         .testTarget(name: "OrderingTests", dependencies: ["SharedKernel", "Ordering"]),

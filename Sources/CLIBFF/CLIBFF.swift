@@ -1,8 +1,10 @@
+import Contracts
 import Essentials
 import Foundation
 import Gateway
 import Hummingbird
 import ServiceKit
+import SharedKernel
 
 /// The BFF of the `shop` command-line client, under `/cli/v1`: compact answers for a terminal, and a checkout
 /// that waits (bounded) for the order's outcome. Customers' routes act for the token's subject: there is no
@@ -24,7 +26,6 @@ public struct CLIBFF: Sendable {
     }
 
     // What the services answer (only what this BFF reads).
-    typealias Money = OrderDocument.Money
     struct ProductPage: Decodable { let products: [Product], next: String? }
     struct Product: Codable, Sendable { let sku: String, name: String, price: Money, available: Int }
     struct ProductDetail: Decodable {
@@ -33,7 +34,7 @@ public struct CLIBFF: Sendable {
     }
     struct Cart: Decodable { let items: [CartItem] }
     struct CartItem: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
-    struct OrderSummary: Codable, Sendable { let order: String, status: String, total: Money, reason: String?, placedAt: String }
+    struct OrderSummary: Codable, Sendable { let order: String, status: OrderStatus, total: Money, reason: String?, placedAt: String }
     struct OrderList: Decodable { let orders: [OrderSummary] }
 
     // What the client gets.
@@ -42,11 +43,11 @@ public struct CLIBFF: Sendable {
     struct CartView: Encodable { let items: [CartItem], total: Money? }
     struct Me: Encodable { let subject: String, role: String, expiresAt: Date }
     struct Outcome: Encodable {
-        let order: String, status: String, reason: String?, total: OrderDocument.Money?, lines: [OrderDocument.Line]?
+        let order: String, status: String, reason: String?, total: Money?, lines: [OrderDocument.Line]?
         let step: String?
         init(_ order: OrderDocument, status: String? = nil, lines: Bool = true) {
             self.order = order.order
-            self.status = status ?? order.status
+            self.status = status ?? order.status.rawValue
             reason = order.reason
             total = order.total
             self.lines = lines ? order.lines : nil
@@ -78,8 +79,7 @@ public struct CLIBFF: Sendable {
             query: [.init("q", "Words to search for.", Schema.words(maximum: 200), example: "mug"), .init("after", "The `next` of the page before.", example: "MUG-001")],
             answers: [200: .init("A page of products.", Schema.ref("Products"))], errors: [400: "A malformed `after`, or an empty `q`."])
         ) { request, context in
-            var path = try request.query("q").map { "/products/search?q=\(Wire.segment($0))&limit=50" } ?? "/products?limit=50"
-            if let after = try request.query("after") { path += "&after=\(Wire.segment(after))" }
+            let path = CatalogRoutes.products(search: try request.query("q"), limit: "50", after: try request.query("after"))
             let catalogPath = path
             return Wire.json(data: try await pages.page("cli:" + path) {
                 let page = try await services.catalog.forward(.GET, catalogPath, for: request, context: context).decode(ProductPage.self)
@@ -90,7 +90,7 @@ public struct CLIBFF: Sendable {
             "showProduct", "One product: its description, price and what is available now.", access: .anyone, path: [sku],
             answers: [200: .init("The product.", Schema.ref("Product"))], errors: [404: "There is no such product."])
         ) { request, context in
-            let path = "/products/\(Wire.segment(try context.parameters.text("sku")))"
+            let path = CatalogRoutes.product(try context.parameters.text("sku"))
             return Wire.json(data: try await pages.page("cli:" + path) {
                 let product = try await services.catalog.forward(.GET, path, for: request, context: context).decode(ProductDetail.self)
                 return try JSONEncoder.sortedKeys.encode(ProductView(
@@ -133,7 +133,7 @@ public struct CLIBFF: Sendable {
             answers: [200: .init("The orders, latest first.", Schema.ref("OrderList"))])
         ) { request, context in
             let customer = try context.customer()
-            let list = try await services.ordering.forward(.GET, "/customers/\(Wire.segment(customer))/orders?limit=20", for: request, context: context)
+            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 20), for: request, context: context)
                 .decode(OrderList.self)
             return try Wire.json(["orders": list.orders])
         }
@@ -159,7 +159,7 @@ public struct CLIBFF: Sendable {
             let body = try JSONBody.decode(Cancel.self, from: try await JSONBody.bytes(of: request))
             let customer = try context.customer()
             _ = try await services.order(id, of: customer, for: request, context: context)
-            try await services.ordering.forward(.POST, "/orders/\(Wire.segment(id))/cancel", json: body, for: request, context: context).requireSuccess()
+            try await services.ordering.forward(.POST, OrderingRoutes.cancel(id), json: body, for: request, context: context).requireSuccess()
             return try Wire.json(Outcome(try await services.order(id, of: customer, for: request, context: context), lines: false))
         }
 
@@ -178,7 +178,10 @@ public struct CLIBFF: Sendable {
         guard let currency = items.first?.unitPrice?.currency,
             items.allSatisfy({ $0.unitPrice?.currency == currency })
         else { return nil }
-        return Money(amount: items.reduce(0) { $0 + ($1.unitPrice?.amount ?? 0) * Int64($1.quantity) }, currency: currency)
+        // Each line's total, summed in the checked arithmetic of Money (a total past its maximum has none).
+        return try? items.reduce(Money.zero(currency)) { total, item in
+            try total.adding(try (item.unitPrice ?? .zero(currency)).multiplied(by: item.quantity))
+        }
     }
 
     /// A whole number of seconds from the query, 0 to `maximum`.

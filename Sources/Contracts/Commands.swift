@@ -18,14 +18,6 @@ public enum CatalogCommands {
         public let quantity: Int
         public init(quantity: Int) { self.quantity = quantity }
     }
-
-    public static let reserve = "/reservations"
-    /// `POST`: releases the order's reservation of one SKU (nothing if there is none; 422
-    /// `reservation-already-committed` once committed).
-    public static func release(sku: String, order: String) -> String { "/stock/\(segment(sku))/reservations/\(segment(order))/release" }
-    /// `POST`: the reserved units leave with the order.
-    public static func commit(sku: String, order: String) -> String { "/stock/\(segment(sku))/reservations/\(segment(order))/commit" }
-    public static func receive(sku: String) -> String { "/products/\(segment(sku))/stock" }
 }
 
 /// The commands Billing takes from other contexts, over HTTP with an `Idempotency-Key`.
@@ -45,22 +37,27 @@ public enum BillingCommands {
     /// A payment as Billing answers it (`GET /payments/{order}` and every command).
     public struct Payment: Codable, Sendable, Equatable {
         public let order: String
-        /// `none`, `authorised`, `declined`, `captured`, `voided` or `refunded`.
-        public let status: String
+        public let status: PaymentStatus
         public let authorised: Money?, captured: Money?, refunded: Money?
         public let declines: [String]
     }
-
-    public static func payment(_ order: String) -> String { "/payments/\(segment(order))" }
-    public static func authorise(_ order: String) -> String { "/payments/\(segment(order))/authorise" }
-    public static func capture(_ order: String) -> String { "/payments/\(segment(order))/capture" }
-    public static func void(_ order: String) -> String { "/payments/\(segment(order))/void" }
-    public static func refund(_ order: String) -> String { "/payments/\(segment(order))/refund" }
 }
 
-/// A path segment, percent-encoded: ids may hold characters a URL path cannot.
-func segment(_ text: String) -> String {
-    var allowed = CharacterSet.urlPathAllowed
-    allowed.remove(charactersIn: "/;?#%")
-    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+/// Where a payment stands, as Billing answers it.
+public enum PaymentStatus: String, Codable, Sendable, CaseIterable {
+    case none, authorised, declined, captured, voided, refunded
+}
+
+/// Where an order stands, as Ordering answers it.
+public enum OrderStatus: String, Codable, Sendable, CaseIterable {
+    case placed, awaitingStock = "awaiting-stock", awaitingPayment = "awaiting-payment"
+    case confirmed, shipped, rejected, cancelled
+
+    /// Confirmed, rejected, cancelled or shipped: the saga has given its answer.
+    public var isSettled: Bool { [.confirmed, .rejected, .cancelled, .shipped].contains(self) }
+}
+
+/// Where an order's fulfilment saga stands, as Ordering answers it.
+public enum SagaStatus: String, Codable, Sendable, CaseIterable {
+    case running, compensating, parked, completed, rejected, cancelled
 }

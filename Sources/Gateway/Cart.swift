@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Hummingbird
 import ServiceKit
@@ -18,7 +19,6 @@ public struct CartCommands: Sendable {
     ) {
         let sku = Endpoint.Parameter.sku
         let services = self.services
-        @Sendable func cart(of customer: String) -> String { "/carts/\(Wire.segment(customer))" }
 
         api.on(.post, "/cart/items", Endpoint(
             "addToCart", "Adds a quantity of a product to the cart.", access: .customer,
@@ -28,7 +28,7 @@ public struct CartCommands: Sendable {
         ) { request, context in
             let customer = try context.customer()
             let body = try JSONBody.decode(AddItem.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.POST, cart(of: customer) + "/items", json: body, for: request, context: context).requireSuccess()
+            try await services.ordering.forward(.POST, OrderingRoutes.cartItems(customer), json: body, for: request, context: context).requireSuccess()
             return try await respond(customer, request, context)
         }
         api.on(.put, "/cart/items/{sku}", Endpoint(
@@ -38,7 +38,7 @@ public struct CartCommands: Sendable {
         ) { request, context in
             let customer = try context.customer(), sku = try context.parameters.text("sku")
             let body = try JSONBody.decode(SetQuantity.self, from: try await JSONBody.bytes(of: request))
-            try await services.ordering.forward(.PUT, cart(of: customer) + "/items/\(Wire.segment(sku))", json: body, for: request, context: context)
+            try await services.ordering.forward(.PUT, OrderingRoutes.cartItem(customer, sku: sku), json: body, for: request, context: context)
                 .requireSuccess()
             return try await respond(customer, request, context)
         }
@@ -47,14 +47,14 @@ public struct CartCommands: Sendable {
             errors: [422: "The product is not in the cart."])
         ) { request, context in
             let customer = try context.customer(), sku = try context.parameters.text("sku")
-            try await services.ordering.forward(.DELETE, cart(of: customer) + "/items/\(Wire.segment(sku))", for: request, context: context)
+            try await services.ordering.forward(.DELETE, OrderingRoutes.cartItem(customer, sku: sku), for: request, context: context)
                 .requireSuccess()
             return try await respond(customer, request, context)
         }
         api.on(.delete, "/cart", Endpoint("clearCart", "Empties the cart.", access: .customer, command: true, answers: [200: answer])) {
             request, context in
             let customer = try context.customer()
-            try await services.ordering.forward(.DELETE, cart(of: customer), for: request, context: context).requireSuccess()
+            try await services.ordering.forward(.DELETE, OrderingRoutes.cart(customer), for: request, context: context).requireSuccess()
             return try await respond(customer, request, context)
         }
     }

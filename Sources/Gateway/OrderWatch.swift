@@ -88,7 +88,7 @@ public final class OrderWatch: Service, Sendable {
             while !Task.isCancelled {
                 do {
                     let start = after ?? "head"
-                    let answer = try await self.feed.send(.init(path: "/feed/orders?after=\(start)&limit=1000&wait=\(after == nil ? 0 : Self.longPoll)"))
+                    let answer = try await self.feed.send(.init(path: OrderingRoutes.feed(after: start, limit: 1000, wait: after == nil ? 0 : Self.longPoll)))
                     guard answer.status == .ok else { throw Downstream.Failure.unavailable(service: self.feed.configuration.name, reason: "feed answered \(answer.status.code)") }
                     let page = try JSONDecoder().decode(OrderingFeed.Page.self, from: Data(buffer: answer.body))
                     if after == nil || failures > 0 { self.changedAll() }  // a change may have been missed before

@@ -1,31 +1,29 @@
+import Contracts
 import Crypto
 import Essentials
 import Foundation
 import Hummingbird
 import ServiceKit
+import SharedKernel
 
 /// An order as Ordering answers `GET /orders/{id}` (what the BFFs read of it).
 public struct OrderDocument: Codable, Sendable {
-    public struct Money: Codable, Sendable {
-        public let amount: Int64, currency: String
-        public init(amount: Int64, currency: String) { self.amount = amount; self.currency = currency }
-    }
     public struct Line: Codable, Sendable { public let sku: String, name: String, quantity: Int, unitPrice: Money? }
-    public struct Fulfilment: Codable, Sendable { public let status: String, step: String?, reason: String? }
-    public let order: String, customer: String, status: String, lines: [Line], total: Money?, reason: String?
+    public struct Fulfilment: Codable, Sendable { public let status: SagaStatus, step: String?, reason: String? }
+    public let order: String, customer: String, status: OrderStatus, lines: [Line], total: Money?, reason: String?
     public let refundRequired: Bool?
     public let fulfilment: Fulfilment?
 
     /// Every status an order has.
-    public static let statuses = ["placed", "awaiting-stock", "awaiting-payment", "confirmed", "shipped", "rejected", "cancelled"]
+    public static let statuses = OrderStatus.allCases.map(\.rawValue)
     /// An amount in minor units (a 64-bit integer) and its currency. A request's amount and currency are read as
     /// any other text and number; whether the shop takes them is a rule (422).
     public static let moneySchema = Schema.object(["amount": Schema.integer(minimum: .min, maximum: .max), "currency": Schema.text()])
     public static let lineSchema = Schema.object(["sku": Schema.string, "name": Schema.string, "quantity": Schema.integer],
                                                  optional: ["unitPrice": Schema.ref("Money")])
 
-    /// Confirmed, rejected, cancelled or shipped: the saga has given its answer.
-    public var isSettled: Bool { ["confirmed", "rejected", "cancelled", "shipped"].contains(status) }
+    /// The saga has given its answer.
+    public var isSettled: Bool { status.isSettled }
 }
 
 extension Downstreams {
@@ -39,7 +37,7 @@ extension Downstreams {
     public func order(_ id: String, of customer: String, wait: Int = 0, for request: Request, context: GatewayContext) async throws -> OrderDocument {
         let notFound = Problem.notFound("there is no order '\(id.prefix(64))'")
         @Sendable func current() async throws -> OrderDocument {
-            let answer = try await ordering.forward(.GET, "/orders/\(Wire.segment(id))", for: request, context: context)
+            let answer = try await ordering.forward(.GET, OrderingRoutes.order(id), for: request, context: context)
             if answer.status == .notFound { throw notFound }
             let order = try answer.decode(OrderDocument.self)
             guard order.customer == customer else { throw notFound }
@@ -69,26 +67,19 @@ extension Downstreams {
             throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
         }
         let order = Wire.orderID(customer: customer, key: key)
-        try await ordering.forward(.POST, "/carts/\(Wire.segment(customer))/checkout", json: Checkout(card: card, order: order),
+        try await ordering.forward(.POST, OrderingRoutes.checkout(customer), json: Checkout(card: card, order: order),
                                    for: request, context: context).requireSuccess()
         return order
     }
 
     /// The customer's cart as Ordering answers it, decoded as `T`.
     public func cart<T: Decodable>(_ type: T.Type, of customer: String, for request: Request, context: GatewayContext) async throws -> T {
-        try await ordering.forward(.GET, "/carts/\(Wire.segment(customer))", for: request, context: context).decode(T.self)
+        try await ordering.forward(.GET, OrderingRoutes.cart(customer), for: request, context: context).decode(T.self)
     }
 }
 
 /// Small things both BFFs write the same way.
 public enum Wire {
-    /// A path segment, percent-encoded.
-    public static func segment(_ text: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/;?#%&=+")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
-
     /// The order a checkout places: the same customer and idempotency key always name the same order, so a
     /// retried checkout is the same checkout.
     public static func orderID(customer: String, key: String) -> String {

@@ -1,3 +1,4 @@
+import Contracts
 import Essentials
 import Foundation
 import Gateway
@@ -5,6 +6,7 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import ServiceKit
+import SharedKernel
 
 /// The BFF of the web client, under `/web/v1`: answers shaped for pages (a product page with its stock, an
 /// order page combining the order, its saga, its payment and its timeline), a checkout that answers 202 at
@@ -26,26 +28,25 @@ public struct WebBFF: Sendable {
     }
 
     // What the services answer (only what this BFF reads).
-    typealias Money = OrderDocument.Money
     struct Product: Codable, Sendable { let sku: String, name: String, description: String?, price: Money, available: Int, discontinued: Bool }
     struct ProductPage: Decodable { let products: [Product], next: String? }
     struct Cart: Codable, Sendable {
         struct Item: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
         let items: [Item], version: Int64
     }
-    struct Payment: Codable, Sendable { let status: String, authorised: Money?, captured: Money?, refunded: Money? }
+    struct Payment: Codable, Sendable { let status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money? }
     struct Detail: Decodable {
-        struct Step: Codable, Sendable { let status: String, reason: String?, at: String }
+        struct Step: Codable, Sendable { let status: OrderStatus, reason: String?, at: String }
         struct Body: Decodable { let timeline: [Step] }
         let order: Body
     }
     struct OrderList: Decodable { let orders: [OrderSummary] }
-    struct OrderSummary: Codable, Sendable { let order: String, status: String, total: Money, reason: String?, placedAt: String }
+    struct OrderSummary: Codable, Sendable { let order: String, status: OrderStatus, total: Money, reason: String?, placedAt: String }
 
     // What the pages get.
     struct ProductsPage: Encodable { let products: [Product], next: String? }
     struct OrderPage: Encodable {
-        let order: String, status: String, reason: String?, total: OrderDocument.Money?, lines: [OrderDocument.Line]
+        let order: String, status: OrderStatus, reason: String?, total: Money?, lines: [OrderDocument.Line]
         let fulfilment: OrderDocument.Fulfilment?
         let payment: Payment?
         let timeline: [Detail.Step]
@@ -75,9 +76,7 @@ public struct WebBFF: Sendable {
             answers: [200: .init("A page of products.", Schema.ref("ProductsPage")), 304: notModified],
             errors: [400: "A malformed `limit` or `after`, or an empty `q`."])
         ) { request, context in
-            var path = try request.query("q").map { "/products/search?q=\(Wire.segment($0))" } ?? "/products?"
-            if let limit = try request.query("limit") { path += "&limit=\(Wire.segment(limit))" }
-            if let after = try request.query("after") { path += "&after=\(Wire.segment(after))" }
+            let path = CatalogRoutes.products(search: try request.query("q"), limit: try request.query("limit"), after: try request.query("after"))
             let catalogPath = path
             return Self.cacheable(try await pages.page("web:" + path) {
                 let page = try await services.catalog.forward(.GET, catalogPath, for: request, context: context).decode(ProductPage.self)
@@ -88,7 +87,7 @@ public struct WebBFF: Sendable {
             "showProduct", "The product page: description, price, stock on hand, reserved and available.", access: .anyone, path: [sku],
             answers: [200: .init("The product.", Schema.ref("ProductDetail")), 304: notModified], errors: [404: "There is no such product."])
         ) { request, context in
-            let path = "/products/\(Wire.segment(try context.parameters.text("sku")))"
+            let path = CatalogRoutes.product(try context.parameters.text("sku"))
             return Self.cacheable(try await pages.page("web:" + path) {
                 let answer = try await services.catalog.forward(.GET, path, for: request, context: context)
                 try answer.requireSuccess()
@@ -121,7 +120,7 @@ public struct WebBFF: Sendable {
             answers: [200: .init("The orders, latest first.", Schema.ref("OrderList")), 304: notModified])
         ) { request, context in
             let customer = try context.customer()
-            let list = try await services.ordering.forward(.GET, "/customers/\(Wire.segment(customer))/orders?limit=50", for: request, context: context)
+            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 50), for: request, context: context)
                 .decode(OrderList.self)
             return try Self.cacheable(["orders": list.orders], request)
         }
@@ -132,8 +131,8 @@ public struct WebBFF: Sendable {
         ) { request, context in
             let customer = try context.customer(), id = try context.parameters.text("id")
             let order = try await services.order(id, of: customer, for: request, context: context)
-            async let payment = services.billing.forward(.GET, "/payments/\(Wire.segment(id))", for: request, context: context)
-            async let detail = services.ordering.forward(.GET, "/orders/\(Wire.segment(id))/detail", for: request, context: context)
+            async let payment = services.billing.forward(.GET, BillingRoutes.payment(id), for: request, context: context)
+            async let detail = services.ordering.forward(.GET, OrderingRoutes.orderDetail(id), for: request, context: context)
             let paid = try await payment, detailed = try await detail
             let page = OrderPage(
                 order: order.order, status: order.status, reason: order.reason, total: order.total, lines: order.lines,
@@ -162,49 +161,48 @@ public struct WebBFF: Sendable {
             command: true, answers: [201: written],
             errors: [409: "The SKU is taken, or this key was used for another request.", 422: "A name, SKU or price the catalog refuses."])
         ) { request, context in
-            return try await pass(services.catalog, .POST, "/products", request, context)
+            return try await pass(services.catalog, .POST, CatalogRoutes.products(), request, context)
         }
         api.on(.put, "/admin/products/{sku}/price", Endpoint(
             "repriceProduct", "Changes a product's price.", access: .admin, path: [sku],
             body: (price, ["price": ["amount": 1350, "currency": "EUR"]]), command: true, answers: [200: written],
             errors: [404: "There is no such product.", 409: "The product is discontinued.", 422: "A price the catalog refuses."])
         ) { request, context in
-            return try await pass(services.catalog, .PUT, "/products/\(Wire.segment(try context.parameters.text("sku")))/price", request, context)
+            return try await pass(services.catalog, .PUT, CatalogRoutes.price(try context.parameters.text("sku")), request, context)
         }
         api.on(.post, "/admin/products/{sku}/discontinue", Endpoint(
             "discontinueProduct", "Takes a product off sale for good.", access: .admin, path: [sku], command: true, answers: [200: written],
             errors: [404: "There is no such product."])
         ) { request, context in
-            return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.text("sku")))/discontinue", request, context)
+            return try await pass(services.catalog, .POST, CatalogRoutes.discontinue(try context.parameters.text("sku")), request, context)
         }
         api.on(.post, "/admin/products/{sku}/stock", Endpoint(
             "receiveStock", "Receives stock of a product.", access: .admin, path: [sku],
             body: (Schema.object(["quantity": Schema.integer(minimum: 1)]), ["quantity": 24]), command: true, answers: [200: written],
             errors: [404: "There is no such product.", 422: "A quantity below 1."])
         ) { request, context in
-            return try await pass(services.catalog, .POST, "/products/\(Wire.segment(try context.parameters.text("sku")))/stock", request, context)
+            return try await pass(services.catalog, .POST, CatalogRoutes.stock(try context.parameters.text("sku")), request, context)
         }
         api.on(.post, "/admin/orders/{id}/ship", Endpoint(
             "shipOrder", "Ships a confirmed order.", access: .admin, path: [orderID], command: true, answers: [200: written],
             errors: [404: "There is no such order.", 409: "The order is not confirmed."])
         ) { request, context in
-            return try await pass(services.ordering, .POST, "/orders/\(Wire.segment(try context.parameters.text("id")))/ship", request, context)
+            return try await pass(services.ordering, .POST, OrderingRoutes.ship(try context.parameters.text("id")), request, context)
         }
         api.on(.get, "/admin/sagas", Endpoint(
             "listSagas", "Fulfilment sagas, latest first; `status=parked` lists those waiting for an operator.", access: .admin,
-            query: [.init("status", "Only sagas in this state.", Schema.string(["running", "compensating", "parked", "completed", "rejected", "cancelled"]),
+            query: [.init("status", "Only sagas in this state.", Schema.string(SagaStatus.allCases.map(\.rawValue)),
                           example: "parked")],
             answers: [200: .init("The sagas.", Schema.object(["sagas": Schema.array(Schema.ref("Saga"))]))], errors: [400: "An unknown status."])
         ) { request, context in
-            let status = try request.query("status").map { "?status=\(Wire.segment($0))" } ?? ""
-            return try await pass(services.ordering, .GET, "/admin/sagas\(status)", request, context)
+            return try await pass(services.ordering, .GET, OrderingRoutes.sagas(status: try request.query("status")), request, context)
         }
         api.on(.post, "/admin/sagas/{id}/retry", Endpoint(
             "retrySaga", "Re-drives a parked saga (its id is its order's).", access: .admin, path: [orderID], command: true,
             answers: [200: .init("The saga, running again.", Schema.ref("Saga"))],
             errors: [404: "There is no such saga.", 422: "The saga is not parked."])
         ) { request, context in
-            return try await pass(services.ordering, .POST, "/admin/sagas/\(Wire.segment(try context.parameters.text("id")))/retry", request, context)
+            return try await pass(services.ordering, .POST, OrderingRoutes.retrySaga(try context.parameters.text("id")), request, context)
         }
 
         try api.serve(
@@ -225,10 +223,10 @@ public struct WebBFF: Sendable {
         let body = ResponseBody { writer in
             let deadline = ContinuousClock.now + limit
             var current = first
-            var sent: String?
+            var sent: OrderStatus?
             while true {
                 if current.status != sent {
-                    let data = try JSONEncoder.sortedKeys.encode(["order": current.order, "status": current.status, "reason": current.reason ?? ""])
+                    let data = try JSONEncoder.sortedKeys.encode(["order": current.order, "status": current.status.rawValue, "reason": current.reason ?? ""])
                     try await writer.write(ByteBuffer(string: "event: status\ndata: \(String(decoding: data, as: UTF8.self))\n\n"))
                     sent = current.status
                 }
@@ -253,7 +251,7 @@ public struct WebBFF: Sendable {
     }
 
     static func links(_ order: String) -> [String: String] {
-        ["self": "/web/v1/orders/\(Wire.segment(order))", "events": "/web/v1/orders/\(Wire.segment(order))/events"]
+        ["self": "/web/v1/orders/\(segment(order))", "events": "/web/v1/orders/\(segment(order))/events"]
     }
 
     /// A page with a strong ETag of its content; `If-None-Match` with it answers 304.

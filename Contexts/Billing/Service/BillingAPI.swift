@@ -1,4 +1,5 @@
 import Billing
+import Contracts
 import EventStore
 import Foundation
 import Hummingbird
@@ -30,7 +31,7 @@ struct BillingAPI: Sendable {
     struct Amount: Codable { let amount: MoneyBody }
 
     struct PaymentView: Encodable {
-        let order: String, status: String, authorised: Money?, captured: Money?, refunded: Money?
+        let order: String, status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money?
         let declines: [String], version: Int64
     }
 
@@ -169,11 +170,11 @@ struct BillingAPI: Sendable {
     }
 
     private func view(_ order: String, _ state: Payment.State, _ version: Int64) -> PaymentView {
-        let status = state.isVoided ? "voided"
-            : state.refunded != nil ? "refunded"
-            : state.captured != nil ? "captured"
-            : state.authorised != nil ? "authorised"
-            : state.declines.isEmpty ? "none" : "declined"
+        let status: PaymentStatus = state.isVoided ? .voided
+            : state.refunded != nil ? .refunded
+            : state.captured != nil ? .captured
+            : state.authorised != nil ? .authorised
+            : state.declines.isEmpty ? .none : .declined
         return PaymentView(order: order, status: status, authorised: state.authorised, captured: state.captured,
                            refunded: state.refunded, declines: state.declines, version: version)
     }

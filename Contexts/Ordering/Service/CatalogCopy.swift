@@ -158,7 +158,7 @@ public struct CatalogFeedConsumer: Service {
     }
 
     func fetch(after: Position) async throws -> CatalogFeed.Page {
-        var request = HTTPClientRequest(url: "\(catalogURL)/feed/products?after=\(after)&limit=\(Self.pageSize)")
+        var request = HTTPClientRequest(url: catalogURL + CatalogRoutes.feed(after: after.description, limit: Self.pageSize))
         request.method = .GET
         request.headers.add(name: "Authorization", value: try await identity.authorization(to: "catalog"))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))

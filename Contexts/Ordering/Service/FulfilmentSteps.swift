@@ -60,24 +60,24 @@ public struct FulfilmentSteps: Sendable {
         switch step {
         case .reserveStock:
             let body = CatalogCommands.Reserve(order: order, lines: state.lines.map { .init(sku: $0.sku, quantity: $0.quantity) })
-            let answer = try await send(.POST, catalogURL + CatalogCommands.reserve, body, key: key, deadline: deadlines.stock, step)
+            let answer = try await send(.POST, catalogURL + CatalogRoutes.reservations, body, key: key, deadline: deadlines.stock, step)
             if answer.status == 422 { return .refused(answer.detail ?? "the stock could not be reserved") }
             return try answer.success()
 
         case .commitStock:
             for line in state.lines {
-                let path = CatalogCommands.commit(sku: line.sku, order: order)
+                let path = CatalogRoutes.commit(sku: line.sku, order: order)
                 _ = try await send(.POST, catalogURL + path, nil as String?, key: "\(key):\(line.sku)", deadline: deadlines.stock, step).success()
             }
             return .succeeded
 
         case .releaseStock:
             for line in state.lines {
-                let release = try await send(.POST, catalogURL + CatalogCommands.release(sku: line.sku, order: order), nil as String?,
+                let release = try await send(.POST, catalogURL + CatalogRoutes.release(sku: line.sku, order: order), nil as String?,
                                              key: "\(key):\(line.sku)", deadline: deadlines.stock, step)
                 if release.rule == "reservation-already-committed" {
                     // The units left with the order: they come back.
-                    _ = try await send(.POST, catalogURL + CatalogCommands.receive(sku: line.sku), CatalogCommands.Receive(quantity: line.quantity),
+                    _ = try await send(.POST, catalogURL + CatalogRoutes.stock(line.sku), CatalogCommands.Receive(quantity: line.quantity),
                                        key: "\(key):\(line.sku):return", deadline: deadlines.stock, step).success()
                 } else {
                     _ = try release.success()
@@ -87,7 +87,7 @@ public struct FulfilmentSteps: Sendable {
 
         case .authorisePayment:
             let body = BillingCommands.Authorise(amount: state.total, card: state.card)
-            let answer = try await send(.POST, billingURL + BillingCommands.authorise(order), body, key: key, deadline: deadlines.payment, step)
+            let answer = try await send(.POST, billingURL + BillingRoutes.authorise(order), body, key: key, deadline: deadlines.payment, step)
             _ = try answer.success()
             let payment = try JSONDecoder().decode(BillingCommands.Payment.self, from: answer.body)
             guard payment.authorised == nil else { return .succeeded }
@@ -95,22 +95,22 @@ public struct FulfilmentSteps: Sendable {
 
         case .capturePayment:
             let body = BillingCommands.Amount(amount: state.total)
-            return try await send(.POST, billingURL + BillingCommands.capture(order), body, key: key, deadline: deadlines.payment, step).success()
+            return try await send(.POST, billingURL + BillingRoutes.capture(order), body, key: key, deadline: deadlines.payment, step).success()
 
         case .cancelPayment:
             // What Billing holds decides: void an authorisation, refund a capture, nothing for a decline.
-            let current = try await send(.GET, billingURL + BillingCommands.payment(order), nil as String?, key: nil, deadline: deadlines.payment, step)
+            let current = try await send(.GET, billingURL + BillingRoutes.payment(order), nil as String?, key: nil, deadline: deadlines.payment, step)
             if current.status == 404 { return .succeeded }
             _ = try current.success()
             let payment = try JSONDecoder().decode(BillingCommands.Payment.self, from: current.body)
             if let captured = payment.captured {
                 let refunded = payment.refunded ?? .zero(captured.currency)
                 guard refunded < captured, let left = try? captured.subtracting(refunded) else { return .succeeded }
-                return try await send(.POST, billingURL + BillingCommands.refund(order), BillingCommands.Amount(amount: left),
+                return try await send(.POST, billingURL + BillingRoutes.refund(order), BillingCommands.Amount(amount: left),
                                       key: key + ":refund", deadline: deadlines.payment, step).success()
             }
-            guard payment.authorised != nil, payment.status != "voided" else { return .succeeded }
-            return try await send(.POST, billingURL + BillingCommands.void(order), nil as String?, key: key + ":void",
+            guard payment.authorised != nil, payment.status != .voided else { return .succeeded }
+            return try await send(.POST, billingURL + BillingRoutes.void(order), nil as String?, key: key + ":void",
                                   deadline: deadlines.payment, step).success()
         }
     }

@@ -1,3 +1,4 @@
+import Contracts
 import Essentials
 import EventStore
 import Foundation
@@ -41,17 +42,17 @@ struct OrderingAPI: Sendable {
     }
 
     struct OrderView: Encodable {
-        let order: String, customer: String, status: String, lines: [Order.Line], total: Money?
+        let order: String, customer: String, status: OrderStatus, lines: [Order.Line], total: Money?
         let reason: String?, refundRequired: Bool, version: Int64
         let fulfilment: FulfilmentView?
     }
 
     /// Where the order's fulfilment saga stands.
     struct FulfilmentView: Encodable {
-        let status: String, step: String?, reason: String?, updatedAt: Date
+        let status: SagaStatus, step: String?, reason: String?, updatedAt: Date
 
         init(_ instance: Sagas.Instance) {
-            status = instance.status.rawValue
+            status = SagaStatus(instance.status)
             step = instance.step?.rawValue
             reason = instance.state.reason
             updatedAt = instance.updatedAt
@@ -176,7 +177,7 @@ struct OrderingAPI: Sendable {
             try await sagas.start(saga.state, in: transaction)
             let state = written.state
             return try .json(.created, OrderView(
-                order: order, customer: customer, status: state.status?.rawValue ?? "placed", lines: state.lines, total: state.total,
+                order: order, customer: customer, status: OrderStatus(state.status ?? .placed), lines: state.lines, total: state.total,
                 reason: nil, refundRequired: false, version: written.streamVersion, fulfilment: nil), etag: ETag.make(written.streamVersion),
                 location: "/orders/\(order)")
         }
@@ -257,7 +258,7 @@ struct OrderingAPI: Sendable {
                 }
                 let saga = try await sagas.instance(id)
                 return try CommandReply.json(.ok, OrderView(
-                    order: id, customer: order.customer, status: status.rawValue, lines: order.lines, total: order.total,
+                    order: id, customer: order.customer, status: OrderStatus(status), lines: order.lines, total: order.total,
                     reason: order.reason, refundRequired: order.refundRequired, version: version, fulfilment: saga.map(FulfilmentView.init)),
                     etag: ETag.make(version)).response(replayed: false)
             }
