@@ -286,7 +286,7 @@ let package = Package(
         // The BFF in front of the three services.
         .testTarget(
             name: "BFFTests",
-            dependencies: ["ServiceRuntime", "Essentials", "EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["CatalogService", "CLIBFF", "WebBFF", "SharedKernel", "ServiceRuntime", "Essentials", "EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The three services on their own databases, live, for the tests that need the whole shop.

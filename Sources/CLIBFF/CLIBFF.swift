@@ -35,14 +35,14 @@ public struct CLIBFF: Sendable {
     struct Cart: Decodable { let items: [CartItem] }
     struct CartItem: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
     struct OrderSummary: Codable, Sendable { let order: String, status: OrderStatus, total: Money, reason: String?, placedAt: String }
-    struct OrderList: Decodable { let orders: [OrderSummary] }
+    struct OrderList: Codable { let orders: [OrderSummary] }
 
     // What the client gets.
-    struct Products: Encodable { let products: [Product], next: String? }
-    struct ProductView: Encodable { let sku: String, name: String, description: String, price: Money, available: Int, discontinued: Bool }
-    struct CartView: Encodable { let items: [CartItem], total: Money? }
-    struct Me: Encodable { let subject: String, role: String, expiresAt: Date }
-    struct Outcome: Encodable {
+    struct Products: Codable { let products: [Product], next: String? }
+    struct ProductView: Codable { let sku: String, name: String, description: String, price: Money, available: Int, discontinued: Bool }
+    struct CartView: Codable { let items: [CartItem], total: Money? }
+    struct Me: Codable { let subject: String, role: String, expiresAt: Date }
+    struct Outcome: Codable {
         let order: String, status: String, reason: String?, total: Money?, lines: [OrderDocument.Line]?
         let step: String?
         init(_ order: OrderDocument, status: String? = nil, lines: Bool = true) {
@@ -62,8 +62,6 @@ public struct CLIBFF: Sendable {
     /// Adds the routes under `/cli/v1` and the document at `/cli/openapi.json`.
     public func addRoutes(to router: Router<GatewayContext>) throws {
         let api = DocumentedRoutes(router, prefix: "/cli/v1")
-        let sku = Endpoint.Parameter.sku, order = Endpoint.Parameter.orderID
-        let cart: Endpoint.Answer = .init("The cart now.", Schema.ref("Cart"))
 
         login.addRoute(to: api)
         api.on(.get, "/me", Endpoint("whoami", "Who the token speaks for, and until when.", access: .signedIn,
@@ -72,96 +70,8 @@ public struct CLIBFF: Sendable {
             return try Wire.json(Me(subject: claims.subject, role: claims.role.rawValue, expiresAt: claims.expiresAt))
         }
 
-        // The public catalog: no token needed.
-        api.on(.get, "/products", Endpoint(
-            "listProducts", "Products for sale with what is available now, 50 a page; `q` searches names and descriptions.",
-            access: .anyone,
-            query: [.init("q", "Words to search for.", Schema.words(maximum: 200), example: "mug"), .init("after", "The `next` of the page before.", example: "MUG-001")],
-            answers: [200: .init("A page of products.", Schema.ref("Products"))], errors: [400: "A malformed `after`, or an empty `q`."])
-        ) { request, context in
-            let path = CatalogRoutes.products(search: try request.query("q"), limit: "50", after: try request.query("after"))
-            let catalogPath = path
-            return Wire.json(data: try await pages.page("cli:" + path) {
-                let page = try await services.catalog.forward(.GET, catalogPath, for: request, context: context).decode(ProductPage.self)
-                return try JSONEncoder.sortedKeys.encode(Products(products: page.products, next: page.next))
-            }.body)
-        }
-        api.on(.get, "/products/{sku}", Endpoint(
-            "showProduct", "One product: its description, price and what is available now.", access: .anyone, path: [sku],
-            answers: [200: .init("The product.", Schema.ref("Product"))], errors: [404: "There is no such product."])
-        ) { request, context in
-            let path = CatalogRoutes.product(try context.parameters.text("sku"))
-            return Wire.json(data: try await pages.page("cli:" + path) {
-                let product = try await services.catalog.forward(.GET, path, for: request, context: context).decode(ProductDetail.self)
-                return try JSONEncoder.sortedKeys.encode(ProductView(
-                    sku: product.sku, name: product.name, description: product.description, price: product.price,
-                    available: product.stock.available, discontinued: product.discontinued))
-            }.body)
-        }
-
-        // The customer's cart.
-        api.on(.get, "/cart", Endpoint("showCart", "The customer's cart, with its total.", access: .customer, answers: [200: cart])) {
-            request, context in
-            try await cartView(of: try context.customer(), request, context)
-        }
-        CartCommands(services: services).addRoutes(to: api, answer: cart) { customer, request, context in
-            try await cartView(of: customer, request, context)
-        }
-
-        // Checkout and orders.
-        api.on(.post, "/checkout", Endpoint(
-            "checkout",
-            """
-            Places an order from the cart and pays with the card; waits up to `wait` seconds (default 10, at most 30) for the \
-            outcome. The Idempotency-Key names the order: a retry with the same key is the same checkout.
-            """,
-            access: .customer, query: [.init("wait", "Seconds to wait for the outcome.", Schema.integer(minimum: 0, maximum: 30), example: 10)],
-            body: (Schema.object(["card": Schema.string]), ["card": "4242 4242 4242 4242"]), command: true,
-            answers: [200: .init("The order's outcome: confirmed or rejected (with the reason).", Schema.ref("Order")),
-                      202: .init("Still processing after the wait: follow the order's status.", Schema.ref("Order"))],
-            errors: [409: "The cart is empty, or this key was used for another request.", 422: "The card number is not 12 to 19 digits."])
-        ) { request, context in
-            let customer = try context.customer()
-            let wait = try Self.seconds(request, "wait", default: checkoutWait, maximum: 30)
-            let body = try JSONBody.decode(Checkout.self, from: try await JSONBody.bytes(of: request))
-            let order = try await services.checkout(card: body.card, of: customer, for: request, context: context)
-            let placed = try await services.order(order, of: customer, wait: wait, for: request, context: context)
-            return try Wire.json(Outcome(placed, status: placed.isSettled ? nil : "processing"), status: placed.isSettled ? .ok : .accepted)
-        }
-        api.on(.get, "/orders", Endpoint(
-            "listOrders", "The customer's 20 latest orders.", access: .customer,
-            answers: [200: .init("The orders, latest first.", Schema.ref("OrderList"))])
-        ) { request, context in
-            let customer = try context.customer()
-            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 20), for: request, context: context)
-                .decode(OrderList.self)
-            return try Wire.json(["orders": list.orders])
-        }
-        api.on(.get, "/orders/{id}", Endpoint(
-            "showOrder", "One of the customer's orders: its status, the saga's step while it runs, the reason of a rejection.",
-            access: .customer, path: [order],
-            query: [.init("wait", "Seconds to wait for the order to settle (confirmed, rejected, cancelled or shipped).",
-                          Schema.integer(minimum: 0, maximum: 10), example: 1)],
-            answers: [200: .init("The order.", Schema.ref("Order"))], errors: [404: "The customer has no such order."])
-        ) { request, context in
-            let wait = try Self.seconds(request, "wait", default: 0, maximum: 10)
-            let order = try await services.order(try context.parameters.text("id"), of: try context.customer(), wait: wait, for: request,
-                                                 context: context)
-            return try Wire.json(Outcome(order))
-        }
-        api.on(.post, "/orders/{id}/cancel", Endpoint(
-            "cancelOrder", "Cancels an order that has not shipped; a paid one is refunded.", access: .customer, path: [order],
-            body: (Schema.object(["reason": Schema.string]), ["reason": "changed my mind"]), command: true,
-            answers: [200: .init("The order now.", Schema.ref("Order"))],
-            errors: [404: "The customer has no such order.", 409: "The order has shipped, or is already settled that way."])
-        ) { request, context in
-            let id = try context.parameters.text("id")
-            let body = try JSONBody.decode(Cancel.self, from: try await JSONBody.bytes(of: request))
-            let customer = try context.customer()
-            _ = try await services.order(id, of: customer, for: request, context: context)
-            try await services.ordering.forward(.POST, OrderingRoutes.cancel(id), json: body, for: request, context: context).requireSuccess()
-            return try Wire.json(Outcome(try await services.order(id, of: customer, for: request, context: context), lines: false))
-        }
+        addCatalogRoutes(to: api)
+        addOrderRoutes(to: api)
 
         try api.serve(
             api.document(title: "Shop CLI API", version: "1", description: "The API of the `shop` command-line client: compact answers for a terminal.",
@@ -169,7 +79,7 @@ public struct CLIBFF: Sendable {
             at: "/cli/openapi.json", on: router)
     }
 
-    private func cartView(of customer: String, _ request: Request, _ context: GatewayContext) async throws -> Response {
+    func cartView(of customer: String, _ request: Request, _ context: GatewayContext) async throws -> Response {
         let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
         return try Wire.json(CartView(items: cart.items, total: Self.total(cart.items)))
     }

@@ -1,3 +1,6 @@
+import Foundation
+import Hummingbird
+import ServiceKit
 import Synchronization
 
 /// A token bucket per client: each holds up to `burst` tokens and gains `perSecond` a second; a request takes
@@ -60,4 +63,37 @@ public final class RateLimiter: Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Refuses requests over the client's rate (429 with `Retry-After`); a client is a token's subject, or the
+/// peer's address without a token. Health checks are not counted.
+public struct RateLimit: RouterMiddleware {
+    public typealias Context = GatewayContext
+    let limiter: RateLimiter
+    let metrics: ServiceMetrics?
+
+    public init(_ limiter: RateLimiter, metrics: ServiceMetrics? = nil) {
+        self.limiter = limiter
+        self.metrics = metrics
+    }
+
+    public func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
+        if request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
+        if case .limited(let after) = limiter.take(context.client) {
+            let seconds = after.retryAfterSeconds
+            metrics?.counter("ratelimit_rejections_total", [("client_kind", context.claims.map { $0.role.rawValue } ?? "anonymous")]).increment()
+            throw Problem(.tooManyRequests, rule: "rate-limited", title: "Too many requests",
+                          detail: "this client sends more requests than it may; retry in \(seconds) s", headers: [.retryAfter: "\(seconds)"])
+        }
+        return try await next(request, context)
+    }
+}
+
+extension Duration {
+    /// A `Retry-After` of this long: whole seconds, 1 to 86,400 (a limiter configured with an absurdly slow rate must
+    /// not make a number no integer holds).
+    var retryAfterSeconds: Int {
+        let seconds = seconds.rounded(.up)
+        return seconds.isFinite ? Int(min(max(seconds, 1), 86_400)) : 86_400
+    }
 }

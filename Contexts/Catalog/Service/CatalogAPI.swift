@@ -35,15 +35,15 @@ struct CatalogAPI: Sendable {
 
     // MARK: Replies
 
-    struct Written: Encodable {
+    struct Written: Codable {
         let stream: String
         let streamVersion: Int64
         /// Where the write stands in the store's commit order; `nil` when the command changed nothing.
         let position: String?
     }
 
-    struct ProductView: Encodable {
-        struct StockView: Encodable { let onHand: Int, reserved: Int, available: Int }
+    struct ProductView: Codable {
+        struct StockView: Codable { let onHand: Int, reserved: Int, available: Int }
         let sku: String, name: String, description: String, price: Money, discontinued: Bool, version: Int64
         let stock: StockView
     }
