@@ -236,3 +236,20 @@ final class InFlightKeys: Sendable {
         entries.withLock { $0.removeValue(forKey: key) }?.signal()
     }
 }
+
+/// What a command that wrote one stream answers: the stream, its version (the reply's ETag too) and where the write
+/// stands in the store's commit order (`nil` when the command changed nothing), for a read that must see it.
+public struct Written: Codable, Sendable {
+    public let stream: String
+    public let streamVersion: Int64
+    public let position: String?
+}
+
+extension CommandReply {
+    public static func written<D>(
+        _ result: CommandHandler<D>.Result, to stream: StreamName, status: HTTPResponse.Status = .ok, location: String? = nil
+    ) throws -> CommandReply {
+        try .json(status, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
+                  etag: ETag.make(result.streamVersion), location: location)
+    }
+}

@@ -4,6 +4,7 @@ import Essentials
 import Foundation
 @testable import Gateway
 @testable import OrderingService
+import ServiceRuntime
 import SharedKernel
 import Testing
 @testable import WebBFF
@@ -17,7 +18,7 @@ struct SchemaTests {
     nonisolated(unsafe) static let web: [(String, any Codable.Type)] = [  // metatypes: immutable
         ("Money", Money.self), ("Session", DevelopmentLogin.Session.self), ("ProductsPage", WebBFF.ProductsPage.self),
         ("ProductDetail", CatalogAPI.ProductView.self), ("Cart", WebBFF.Cart.self), ("Accepted", WebBFF.Accepted.self),
-        ("OrderList", WebBFF.OrderList.self), ("OrderPage", WebBFF.OrderPage.self), ("Written", CatalogAPI.Written.self),
+        ("OrderList", WebBFF.OrderList.self), ("OrderPage", WebBFF.OrderPage.self), ("Written", Written.self),
         ("Saga", SagaView.self),
     ]
     nonisolated(unsafe) static let cli: [(String, any Codable.Type)] = [

@@ -1,3 +1,4 @@
+import Contracts
 import Catalog
 import EventStore
 import Foundation
@@ -34,13 +35,6 @@ struct CatalogAPI: Sendable {
     }
 
     // MARK: Replies
-
-    struct Written: Codable {
-        let stream: String
-        let streamVersion: Int64
-        /// Where the write stands in the store's commit order; `nil` when the command changed nothing.
-        let position: String?
-    }
 
     struct ProductView: Codable {
         struct StockView: Codable { let onHand: Int, reserved: Int, available: Int }
@@ -90,8 +84,7 @@ struct CatalogAPI: Sendable {
             let command = Product.Command.add(sku: sku, name: body.name, description: body.description ?? "", price: try body.price.money())
             let stream = CatalogStreams.product(sku)
             let result = try await products.handle(command, on: stream, in: transaction)
-            return try .json(.created, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion), location: "/products/\(sku)")
+            return try .written(result, to: stream, status: .created, location: CatalogRoutes.product(sku.rawValue))
         }
     }
 
@@ -107,8 +100,7 @@ struct CatalogAPI: Sendable {
             let result = try await ifMatch {
                 try await products.handle(command, on: stream, in: transaction, expectedVersion: expected)
             }
-            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion))
+            return try .written(result, to: stream)
         }
     }
 
@@ -122,8 +114,7 @@ struct CatalogAPI: Sendable {
             let result = try await ifMatch {
                 try await stock.handle(.receive(sku, quantity: body.quantity), on: stream, in: transaction, expectedVersion: expected)
             }
-            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion))
+            return try .written(result, to: stream)
         }
     }
 
@@ -131,8 +122,7 @@ struct CatalogAPI: Sendable {
         try await commands.run(request, body: nil) { transaction in
             let stream = CatalogStreams.stock(sku)
             let result = try await stock.handle(command, on: stream, in: transaction)
-            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion))
+            return try .written(result, to: stream)
         }
     }
 

@@ -34,7 +34,6 @@ struct OrderingAPI: Sendable {
     struct Checkout: Codable { let order: String?, card: String }
     struct Reason: Codable { let reason: String }
 
-    struct Written: Encodable { let stream: String, streamVersion: Int64, position: String? }
 
     struct CartView: Encodable {
         struct Item: Encodable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
@@ -119,8 +118,7 @@ struct OrderingAPI: Sendable {
             let result = try await ifMatch {
                 try await carts.handle(try await command(transaction), on: stream, in: transaction, expectedVersion: expected)
             }
-            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion))
+            return try .written(result, to: stream)
         }
     }
 
@@ -131,8 +129,7 @@ struct OrderingAPI: Sendable {
             let result = try await ifMatch {
                 try await orders.handle(command, on: stream, in: transaction, expectedVersion: expected)
             }
-            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion))
+            return try .written(result, to: stream)
         }
     }
 
@@ -219,8 +216,7 @@ struct OrderingAPI: Sendable {
                     Fulfilment.Transition(state: Fulfilment.cancel(state, reason: cancelled.reason))
                 }
             }
-            return try .json(.ok, Written(stream: stream.rawValue, streamVersion: result.streamVersion, position: result.position?.description),
-                             etag: ETag.make(result.streamVersion))
+            return try .written(result, to: stream)
         }
         orchestrator.poke()
         return response

@@ -118,7 +118,7 @@ public struct Sagas: Sendable {
 
     /// A change of an instance, as `write_saga` takes it (`Migrations/ordering/0006_one_saga_writer.sql`): its new
     /// state, when it is due next, and the timeline entry; only at version `ifVersion` when it is given. Every path
-    /// that changes an instance writes one of these, alone (``Write``) or with the order's events (``Advance``).
+    /// that changes an instance writes one of these, alone (``WriteSQL``) or with the order's events (``Advance``).
     struct Change: Sendable, Encodable {
         let id: String
         let status: Fulfilment.Status
@@ -172,7 +172,7 @@ public struct Sagas: Sendable {
         guard let current = try await Self.load(id, on: connection, logger: logger, forUpdate: true) else { throw SagaError.unknown(id) }
         let transition = try change(current.state)
         try await orderCommand(of: transition, in: transaction)
-        let write = Write(change: Change(transition, of: id, attempt: attempt, ifVersion: nil))
+        let write = try Self.write(Change(transition, of: id, attempt: attempt, ifVersion: nil))
         guard let written = try await Self.first(connection.execute(write, logger: logger)) else { throw SagaError.unknown(id) }
         return written
     }
@@ -194,7 +194,7 @@ public struct Sagas: Sendable {
         struct MovedOn: Error {}
         do {
             return try await store.withTransaction { transaction in
-                guard let written = try await Self.first(transaction.connection.execute(Write(change: write), logger: transaction.logger)) else {
+                guard let written = try await Self.first(transaction.connection.execute(try Self.write(write), logger: transaction.logger)) else {
                     throw MovedOn()
                 }
                 try await orderCommand(of: transition, in: transaction)
@@ -217,15 +217,20 @@ public struct Sagas: Sendable {
     }
 
     /// A ``Change``, alone (prepared: it runs after every step without an order command).
-    struct Write: PostgresPreparedStatement {
-        static let sql = "SELECT \(Sagas.columns) FROM write_saga($1::jsonb)"
+    enum WriteSQL: SagaSQL { static let sql = "SELECT \(Sagas.columns) FROM write_saga($1::jsonb)" }
+
+    static func write(_ change: Change) throws -> Prepared<WriteSQL> { Prepared(argument: try change.json) }
+
+    /// The statement of `SQL`, which takes one text argument and answers instances.
+    struct Prepared<SQL: SagaSQL>: PostgresPreparedStatement {
+        static var sql: String { SQL.sql }
         typealias Row = Instance
 
-        let change: Change
+        let argument: String
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 1)
-            bindings.append(try change.json)
+            bindings.append(argument)
             return bindings
         }
 
@@ -340,7 +345,7 @@ public struct Sagas: Sendable {
 
     static func load(_ id: String, on connection: PostgresConnection, logger: Logger, forUpdate: Bool) async throws -> Instance? {
         if forUpdate {
-            for try await instance in try await connection.execute(Lock(id: id), logger: logger) { return instance }
+            for try await instance in try await connection.execute(Prepared<LockSQL>(argument: id), logger: logger) { return instance }
             return nil
         }
         let rows = try await connection.query("SELECT \(unescaped: columns) FROM sagas WHERE saga_id = \(id)", logger: logger)
@@ -349,20 +354,7 @@ public struct Sagas: Sendable {
     }
 
     /// An instance, its row locked until the transaction ends (prepared: it runs before every change).
-    struct Lock: PostgresPreparedStatement {
-        static let sql = "SELECT \(Sagas.columns) FROM sagas WHERE saga_id = $1 FOR UPDATE"
-        typealias Row = Instance
-
-        let id: String
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(id)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> Row { try Sagas.instance(row) }
-    }
+    enum LockSQL: SagaSQL { static let sql = "SELECT \(Sagas.columns) FROM sagas WHERE saga_id = $1 FOR UPDATE" }
 
     static func instance(_ row: PostgresRow) throws -> Instance {
         let (id, status, step, state, due, version, started, updated, correlation, traceparent) =
@@ -396,3 +388,6 @@ public struct Sagas: Sendable {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
+
+/// The SQL of a prepared statement of ``Sagas`` that takes one text argument.
+protocol SagaSQL { static var sql: String { get } }
