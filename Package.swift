@@ -142,7 +142,7 @@ let package = Package(
         // The BFFs' gateway core: bearer tokens, rate limits, circuit breakers, bulkheads.
         .target(
             name: "Gateway",
-            dependencies: ["SharedKernel", 
+            dependencies: [.product(name: "NIOPosix", package: "swift-nio"), "SharedKernel", 
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,15 +1,23 @@
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Identity
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// One downstream service as the gateway sees it: its instances (from configuration: URLs, or DNS names that
-/// resolve to several), which of them are healthy, and the resilience around every call to it: a bulkhead,
-/// a circuit breaker, a timeout, and a retry on another instance for calls that are safe to repeat.
+/// One downstream service as the gateway sees it: its instances, which of them are healthy, and the resilience
+/// around every call to it: a bulkhead, a circuit breaker, a timeout, and a retry on another instance for calls
+/// that are safe to repeat.
+///
+/// Instances are discovered: each configured URL whose host is a name (`http://catalog:8081`) stands for every
+/// IPv4 address DNS answers for that name, looked up again before every round of health checks, so instances that
+/// come and go (pods, hosts) are found without a restart. A URL with an address is one instance.
 ///
 /// A `Service`: run it to check the instances' health (`GET <instance><healthPath>`) every `healthInterval`;
 /// an instance that fails a check or a call is taken out, and put back when a check passes.
@@ -18,7 +26,8 @@ public final class Downstream: Service, Sendable {
         public var name: String
         /// The service's name in the service tokens sent to it (``name`` unless set).
         public var audience: String
-        /// Base URLs of its instances, such as `http://127.0.0.1:8081`.
+        /// Base URLs of its instances, such as `http://127.0.0.1:8081`, or of names that DNS answers with the
+        /// addresses of its instances, such as `http://catalog:8081`.
         public var instances: [String]
         public var timeout: Duration
         public var failureThreshold: Int
@@ -104,7 +113,10 @@ public final class Downstream: Service, Sendable {
     public let configuration: Configuration
     public let breaker: CircuitBreaker
     public let bulkhead: Bulkhead
-    private let healthy: Mutex<[Bool]>
+    /// The instances as last discovered, each with whether it passes its health checks.
+    private let known: Mutex<[(url: String, healthy: Bool)]>
+    /// What each configured URL last resolved to (kept while a lookup fails: a DNS blip removes no instance).
+    private let resolved: Mutex<[String: [String]]>
     private let turn = Atomic<Int>(0)
     private let client: HTTPClient
     /// Signs the service token every call carries.
@@ -117,7 +129,8 @@ public final class Downstream: Service, Sendable {
         self.configuration = configuration
         self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
         self.bulkhead = Bulkhead(capacity: configuration.concurrency)
-        self.healthy = Mutex(Array(repeating: true, count: configuration.instances.count))
+        self.known = Mutex(configuration.instances.map { ($0, true) })
+        self.resolved = Mutex([:])
         var http = HTTPClient.Configuration()
         http.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.seconds * 1e9))
         // As many connections to an instance as the bulkhead lets calls through: with AsyncHTTPClient's default of 8, eight
@@ -136,7 +149,8 @@ public final class Downstream: Service, Sendable {
         self.configuration = configuration
         self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
         self.bulkhead = Bulkhead(capacity: configuration.concurrency)
-        self.healthy = Mutex(Array(repeating: true, count: configuration.instances.count))
+        self.known = Mutex(configuration.instances.map { ($0, true) })
+        self.resolved = Mutex([:])
         self.client = client
         self.identity = identity
         self.logger = logger
@@ -144,8 +158,12 @@ public final class Downstream: Service, Sendable {
 
     /// The instances that pass their health checks now.
     public var healthyInstances: [String] {
-        let flags = healthy.withLock { $0 }
-        return zip(configuration.instances, flags).filter(\.1).map(\.0)
+        known.withLock { $0.filter(\.healthy).map(\.url) }
+    }
+
+    /// Every instance discovered, healthy or not.
+    public var instances: [String] {
+        known.withLock { $0.map(\.url) }
     }
 
     /// Sends `request` to a healthy instance (round robin), within the bulkhead, the breaker and the timeout;
@@ -160,69 +178,140 @@ public final class Downstream: Service, Sendable {
         let order = instancesInTurn()
         let tries = request.isRepeatable && permission == .allowed ? min(2, order.count) : 1
         var lastReason = "no instance"
-        for index in order.prefix(tries) {
+        for instance in order.prefix(tries) {
             do {
-                let response = try await call(request, on: index)
+                let response = try await call(request, on: instance)
                 if response.status.code < 500 {
                     breaker.record(success: true)
                     return response
                 }
-                lastReason = "\(configuration.instances[index]) answered \(response.status.code)"
+                lastReason = "\(instance) answered \(response.status.code)"
                 if !request.isRepeatable {
                     breaker.record(success: false)
                     return response
                 }
             } catch {
-                lastReason = "\(configuration.instances[index]): \(Self.describe(error))"
+                lastReason = "\(instance): \(Self.describe(error))"
             }
-            setHealthy(index, false)
+            setHealthy(instance, false)
         }
         breaker.record(success: false)
         throw .unavailable(service: configuration.name, reason: lastReason)
     }
 
-    private func call(_ request: Request, on index: Int) async throws -> Response {
-        var outgoing = HTTPClientRequest(url: configuration.instances[index] + request.path)
+    private func call(_ request: Request, on instance: String) async throws -> Response {
+        var outgoing = HTTPClientRequest(url: instance + request.path)
         outgoing.method = request.method
         outgoing.headers = request.headers
         if let identity { outgoing.headers.replaceOrAdd(name: "Authorization", value: try await identity.authorization(to: configuration.audience)) }
         if let body = request.body { outgoing.body = .bytes(body) }
         let response = try await client.execute(outgoing, timeout: .nanoseconds(Int64(configuration.timeout.seconds * 1e9)))
         let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
-        return Response(status: response.status, headers: response.headers, body: body, instance: configuration.instances[index])
+        return Response(status: response.status, headers: response.headers, body: body, instance: instance)
     }
 
     /// Healthy instances from the next one in turn, then the others: an instance marked down may be back before
     /// its next check (a health check that took too long on a busy machine marks a live one down), and trying it is
     /// better than no answer when the healthy ones failed a request that may be repeated.
-    private func instancesInTurn() -> [Int] {
-        let count = configuration.instances.count
+    private func instancesInTurn() -> [String] {
+        let current = known.withLock { $0 }
+        guard !current.isEmpty else { return [] }
         let start = turn.add(1, ordering: .relaxed).oldValue
-        let rotated = (0..<count).map { (start + $0) % count }
-        let flags = healthy.withLock { $0 }
-        return rotated.filter { flags[$0] } + rotated.filter { !flags[$0] }
+        let rotated = (0..<current.count).map { current[(start + $0) % current.count] }
+        return rotated.filter(\.healthy).map(\.url) + rotated.filter { !$0.healthy }.map(\.url)
     }
 
-    private func setHealthy(_ index: Int, _ value: Bool) {
-        let changed = healthy.withLock { flags -> Bool in
-            defer { flags[index] = value }
-            return flags[index] != value
+    private func setHealthy(_ instance: String, _ value: Bool) {
+        let changed = known.withLock { known -> Bool in
+            guard let index = known.firstIndex(where: { $0.url == instance }), known[index].healthy != value else { return false }
+            known[index].healthy = value
+            return true
         }
         if changed {
             logger.warning("instance \(value ? "back in" : "taken out of") rotation",
-                           metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(configuration.instances[index])"])
+                           metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(instance)"])
+        }
+    }
+
+    /// Looks the configured names up again: an address that appeared joins (unhealthy until its first check passes),
+    /// one that is gone leaves. A name that does not resolve keeps what it resolved to last, or, never resolved,
+    /// stands for itself (the HTTP client resolves it at each connection).
+    public func discover() async {
+        var urls: [String] = []
+        for seed in configuration.instances {
+            guard let components = URLComponents(string: seed), let host = components.host, !Self.isAddress(host) else {
+                urls.append(seed)
+                continue
+            }
+            if let addresses = try? await Self.addresses(of: host), !addresses.isEmpty {
+                let expanded = addresses.map { address -> String in
+                    var instance = components
+                    instance.host = address
+                    return instance.string ?? seed
+                }
+                resolved.withLock { $0[seed] = expanded }
+                urls += expanded
+            } else {
+                urls += resolved.withLock { $0[seed] } ?? [seed]
+            }
+        }
+        var seen = Set<String>()
+        urls = urls.filter { seen.insert($0).inserted }
+        let (added, removed) = known.withLock { known -> ([String], [String]) in
+            let before = Dictionary(known.map { ($0.url, $0.healthy) }, uniquingKeysWith: { first, _ in first })
+            known = urls.map { ($0, before[$0] ?? false) }
+            return (urls.filter { before[$0] == nil }, before.keys.filter { !seen.contains($0) })
+        }
+        for instance in added where !configuration.instances.contains(instance) {
+            logger.info("instance discovered", metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(instance)"])
+        }
+        for instance in removed.sorted() {
+            logger.info("instance gone from DNS", metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(instance)"])
+        }
+    }
+
+    static func isAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
+    }
+
+    /// The IPv4 addresses DNS (or /etc/hosts) answers for `host`, in the order answered; looked up on NIO's thread
+    /// pool, since getaddrinfo blocks.
+    static func addresses(of host: String) async throws -> [String] {
+        try await NIOThreadPool.singleton.runIfActive {
+            var hints = addrinfo()
+            hints.ai_family = AF_INET
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var list: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, nil, &hints, &list) == 0 else { return [] }
+            defer { freeaddrinfo(list) }
+            var addresses: [String] = []
+            var next = list
+            while let entry = next {
+                if let address = entry.pointee.ai_addr, entry.pointee.ai_family == AF_INET {
+                    var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+                    var ipv4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                    if inet_ntop(AF_INET, &ipv4, &text, socklen_t(INET_ADDRSTRLEN)) != nil {
+                        let string = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                        if !addresses.contains(string) { addresses.append(string) }
+                    }
+                }
+                next = entry.pointee.ai_next
+            }
+            return addresses
         }
     }
 
     /// Checks every instance's health now.
     public func checkHealth() async {
         await withTaskGroup(of: Void.self) { group in
-            for index in configuration.instances.indices {
+            for instance in instances {
                 group.addTask {
-                    let request = HTTPClientRequest(url: self.configuration.instances[index] + self.configuration.healthPath)
+                    let request = HTTPClientRequest(url: instance + self.configuration.healthPath)
                     let response = try? await self.client.execute(request, timeout: .seconds(1))
                     if let response { _ = try? await response.body.collect(upTo: 64 * 1024) }
-                    self.setHealthy(index, response?.status == .ok)
+                    self.setHealthy(instance, response?.status == .ok)
                 }
             }
         }
@@ -231,6 +320,7 @@ public final class Downstream: Service, Sendable {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await self.discover()
                 await self.checkHealth()
                 try? await Task.sleep(for: self.configuration.healthInterval)
             }

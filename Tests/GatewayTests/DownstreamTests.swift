@@ -158,3 +158,37 @@ struct DownstreamTests {
         }
     }
 }
+
+@Suite("Downstream services: instances discovered through DNS")
+struct DiscoveryTests {
+    /// A URL naming a host stands for the addresses DNS answers for it (`localhost`: 127.0.0.1 from /etc/hosts, the
+    /// resolver this process uses); calls go to the address, and health checks follow it.
+    @Test func aNameStandsForItsAddresses() async throws {
+        let instance = FakeInstance("a")
+        try await instance.application().test(.live) { client in
+            let port = try #require(client.port)
+            let downstream = Downstream(.init(name: "catalog", instances: ["http://localhost:\(port)"], connectTimeout: .seconds(5)),
+                                        identity: nil, logger: TestDatabase.logger)
+            await downstream.discover()
+            #expect(downstream.instances == ["http://127.0.0.1:\(port)"])
+            // Found, not yet checked: out of rotation until its health check passes.
+            #expect(downstream.healthyInstances.isEmpty)
+            await downstream.checkHealth()
+            #expect(downstream.healthyInstances == ["http://127.0.0.1:\(port)"])
+            #expect(try await who(downstream) == "a")
+            try await downstream.shutdown()
+        }
+    }
+
+    /// A name that does not resolve (yet) stands for itself, and fails its checks like a dead instance; an address is
+    /// never looked up.
+    @Test func aNameThatDoesNotResolveStaysAsItIsAndAnAddressIsOneInstance() async throws {
+        let downstream = Downstream(.init(name: "catalog", instances: ["http://no-such-service.invalid:8081", "http://127.0.0.1:9", "http://[::1]:9"]),
+                                    identity: nil, logger: TestDatabase.logger)
+        await downstream.discover()
+        #expect(downstream.instances == ["http://no-such-service.invalid:8081", "http://127.0.0.1:9", "http://[::1]:9"])
+        await downstream.checkHealth()
+        #expect(downstream.healthyInstances.isEmpty)
+        try await downstream.shutdown()
+    }
+}
