@@ -56,3 +56,40 @@ public final class ChangeSignal: Sendable {
         }
     }
 }
+
+/// A ``ChangeSignal`` per key, for as long as somebody watches that key: waiters on one thing (a stream, an order)
+/// are woken by its changes alone, not by every change of everything.
+public final class ChangeSignals<Key: Hashable & Sendable>: Sendable {
+    private let watched = Mutex<[Key: (signal: ChangeSignal, watchers: Int)]>([:])
+
+    public init() {}
+
+    /// Runs `body` with `key`'s signal; the signal is forgotten when its last watcher is done.
+    public func watching<Result>(_ key: Key, _ body: (ChangeSignal) async throws -> Result) async rethrows -> Result {
+        let signal = watched.withLock { watched in
+            let signal = watched[key]?.signal ?? ChangeSignal()
+            watched[key] = (signal, (watched[key]?.watchers ?? 0) + 1)
+            return signal
+        }
+        defer {
+            watched.withLock { watched in
+                guard let entry = watched[key] else { return }
+                watched[key] = entry.watchers > 1 ? (entry.signal, entry.watchers - 1) : nil
+            }
+        }
+        return try await body(signal)
+    }
+
+    /// Wakes the watchers of these keys.
+    public func signal(_ keys: some Sequence<Key>) {
+        for signal in watched.withLock({ watched in keys.compactMap { watched[$0]?.signal } }) { signal.signal() }
+    }
+
+    /// Wakes every watcher.
+    public func signalAll() {
+        for signal in watched.withLock({ $0.values.map(\.signal) }) { signal.signal() }
+    }
+
+    /// How many watch, over all keys.
+    public var watchers: Int { watched.withLock { $0.values.reduce(0) { $0 + $1.watchers } } }
+}

@@ -9,13 +9,13 @@ extension EventStore {
     func appended(to streams: Set<StreamName>) {
         appendedHere.signal()
         eventsAvailable.signal()
-        for signal in streamSignals.withLock({ watched in streams.compactMap { watched[$0]?.signal } }) { signal.signal() }
+        streamSignals.signal(streams)
     }
 
     /// Events may have been appended by another process, to any stream: wakes every waiter.
     private func announced() {
         eventsAvailable.signal()
-        for signal in streamSignals.withLock({ $0.values.map(\.signal) }) { signal.signal() }
+        streamSignals.signalAll()
     }
 
     /// Runs `body` with a signal that is bumped whenever events may have been appended to `stream`: by an append of
@@ -24,18 +24,7 @@ extension EventStore {
     /// For a waiter on one stream (an order's outcome), which ``eventsAvailable`` would wake at every append of
     /// every stream: with many waiting, each append cost a read per waiter.
     public func watching<Result>(_ stream: StreamName, _ body: (ChangeSignal) async throws -> Result) async rethrows -> Result {
-        let signal = streamSignals.withLock { watched in
-            let signal = watched[stream]?.signal ?? ChangeSignal()
-            watched[stream] = (signal, (watched[stream]?.watchers ?? 0) + 1)
-            return signal
-        }
-        defer {
-            streamSignals.withLock { watched in
-                guard let entry = watched[stream] else { return }
-                watched[stream] = entry.watchers > 1 ? (entry.signal, entry.watchers - 1) : nil
-            }
-        }
-        return try await body(signal)
+        try await streamSignals.watching(stream, body)
     }
 
     /// Holds a connection that LISTENs for appends of every process and wakes this process's subscribers.
@@ -47,6 +36,7 @@ extension EventStore {
                     try await connection.listen(on: Self.announcementChannel) { notifications in
                         // Anything appended while nobody listened would otherwise wait for the next poll.
                         announced()
+                        listening.signal()
                         for try await notification in notifications where notification.payload != announcer { announced() }
                     }
                 }

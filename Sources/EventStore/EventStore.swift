@@ -69,8 +69,10 @@ public final class EventStore: Service, Sendable {
     /// Bumped by every append of this process; the notifier tells the other processes.
     let appendedHere = ChangeSignal()
     let running = ChangeSignal()
+    /// Bumped each time the listener for other processes' announcements (re)connects.
+    let listening = ChangeSignal()
     /// The signals of ``watching(_:_:)``, per stream, with how many wait on each.
-    let streamSignals = Mutex<[StreamName: (signal: ChangeSignal, watchers: Int)]>([:])
+    let streamSignals = ChangeSignals<StreamName>()
     /// Ids for the connections of ``withDedicatedConnection(_:)`` (for their logs).
     private let dedicatedConnections = Atomic(0)
 
@@ -107,6 +109,12 @@ public final class EventStore: Service, Sendable {
     /// Returns once ``run()`` has started: for code that starts the store and uses it at once.
     public func waitUntilRunning() async {
         await running.wait(past: 0)
+    }
+
+    /// Returns once the store listens for other processes' announcements (its listener's first connection is up): from
+    /// then on, an append committed by another process wakes this one's waiters.
+    public func waitUntilListening() async {
+        await listening.wait(past: 0)
     }
 
     /// Whether `error` leaves it unknown whether what was being written committed: the database went away or did not

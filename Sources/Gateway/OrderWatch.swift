@@ -17,7 +17,7 @@ public final class OrderWatch: Service, Sendable {
     let feed: Downstream
     let logger: Logger
     /// Each waited-for order's signal (bumped when the feed names the order) and how many wait on it.
-    private let waiting = Mutex<[String: (signal: ChangeSignal, waiters: Int)]>([:])
+    private let waiting = ChangeSignals<String>()
     private let following = Atomic<Bool>(false)
     /// How long one request to the feed waits for an event.
     static let longPoll = 20
@@ -33,23 +33,12 @@ public final class OrderWatch: Service, Sendable {
     public var isFollowing: Bool { following.load(ordering: .relaxed) }
 
     /// How many requests wait for an order now.
-    public var waiters: Int { waiting.withLock { $0.values.reduce(0) { $0 + $1.waiters } } }
+    public var waiters: Int { waiting.watchers }
 
     /// Runs `body` with a ticket that tells when `order` has changed since the ticket last looked: register first,
     /// then read the order, then wait, and no change between the read and the wait is missed.
     public func watching<Result>(_ order: String, _ body: (Ticket) async throws -> Result) async rethrows -> Result {
-        let signal = waiting.withLock { waiting in
-            let signal = waiting[order]?.signal ?? ChangeSignal()
-            waiting[order] = (signal, (waiting[order]?.waiters ?? 0) + 1)
-            return signal
-        }
-        defer {
-            waiting.withLock { waiting in
-                guard let entry = waiting[order] else { return }
-                waiting[order] = entry.waiters > 1 ? (entry.signal, entry.waiters - 1) : nil
-            }
-        }
-        return try await body(Ticket(watch: self, signal: signal))
+        try await waiting.watching(order) { signal in try await body(Ticket(watch: self, signal: signal)) }
     }
 
     public final class Ticket: @unchecked Sendable {  // used by the one task that holds it
@@ -73,12 +62,12 @@ public final class OrderWatch: Service, Sendable {
 
     /// `order` changed: wakes its waiters.
     func changed(_ order: String) {
-        waiting.withLock { $0[order]?.signal }?.signal()
+        waiting.signal([order])
     }
 
     /// Every order's waiters: after the feed could not be followed for a while, any of them may have changed.
     private func changedAll() {
-        for signal in waiting.withLock({ $0.values.map(\.signal) }) { signal.signal() }
+        waiting.signalAll()
     }
 
     public func run() async throws {

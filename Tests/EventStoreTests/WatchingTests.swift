@@ -11,9 +11,10 @@ struct WatchingTests {
     func aWatcherIsWokenByItsStreamsAppendsAndByOtherProcessesNotByOtherStreams() async throws {
         try await withStore(pollInterval: .seconds(120)) { store, url in
             let watched = uniqueStream("order"), other = uniqueStream("order")
+            // The listener up first: its wake-up on connecting is then behind us, and an announcement is not missed.
+            await store.waitUntilListening()
             try await store.watching(watched) { appended in
-                // Another process's announcement does not say which streams it appended to: every watcher wakes. (First:
-                // once it has, this store's listener is up, and its own wake-up on connecting is behind us.)
+                // Another process's announcement does not say which streams it appended to: every watcher wakes.
                 var seen = appended.generation
                 try await withRunningStore(url) { elsewhere in
                     try await elsewhere.append([event(0)], to: uniqueStream("order"), expectedVersion: .noStream)
