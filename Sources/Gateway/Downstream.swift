@@ -265,7 +265,7 @@ public final class Downstream: Service, Sendable {
         for instance in added where !configuration.instances.contains(instance) {
             logger.info("instance discovered", metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(instance)"])
         }
-        for instance in removed.sorted() {
+        for instance in removed.sorted() where !configuration.instances.contains(instance) {
             logger.info("instance gone from DNS", metadata: ["downstream": "\(configuration.name)", "downstream_instance": "\(instance)"])
         }
     }

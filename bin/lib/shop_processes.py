@@ -101,6 +101,13 @@ class Shop:
         environment["SHOP_PROVIDER_FILE"] = os.path.join(self.folder, "provider", "provider.sqlite")
         return environment
 
+    def view_environments(self):
+        """The environment of each process that keeps views, and its context (here every service shares one folder)."""
+        return [(self.environment(), None)]
+
+    def log_files(self):
+        return [os.path.join(self.folder, "logs", name + ".log") for name in self.SERVICES]
+
     def start(self, name):
         with self.lock:
             log = open(os.path.join(self.folder, "logs", name + ".log"), "a")
