@@ -45,7 +45,7 @@ extension CLIBFF {
             answers: [200: .init("The orders, latest first.", Schema.ref("OrderList"))])
         ) { request, context in
             let customer = try context.customer()
-            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 20), for: request, context: context)
+            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 20, ownWrites: true), for: request, context: context)
                 .decode(OrderList.self)
             return try Wire.json(["orders": list.orders])
         }

@@ -37,13 +37,16 @@ public enum OrderingRoutes {
     /// `POST`: the cart becomes an order, and its saga starts.
     public static func checkout(_ customer: String) -> String { "/carts/\(segment(customer))/checkout" }
     public static func order(_ id: String) -> String { "/orders/\(segment(id))" }
-    /// `GET`: the order with its saga's timeline.
-    public static func orderDetail(_ id: String) -> String { "/orders/\(segment(id))/detail" }
+    /// `GET`: the order with its saga's timeline, from the order history view; `ownWrites`: once the view has every
+    /// write acknowledged before the read (`minPosition=head`), on whichever instance it was made.
+    public static func orderDetail(_ id: String, ownWrites: Bool = false) -> String {
+        withQuery("/orders/\(segment(id))/detail", ["minPosition": ownWrites ? "head" : nil])
+    }
     public static func cancel(_ id: String) -> String { "/orders/\(segment(id))/cancel" }
     public static func ship(_ id: String) -> String { "/orders/\(segment(id))/ship" }
-    /// `GET`: the customer's orders, newest first.
-    public static func orders(of customer: String, limit: Int) -> String {
-        withQuery("/customers/\(segment(customer))/orders", ["limit": String(limit)])
+    /// `GET`: the customer's orders, newest first, from the order history view; `ownWrites` as for ``orderDetail(_:ownWrites:)``.
+    public static func orders(of customer: String, limit: Int, ownWrites: Bool = false) -> String {
+        withQuery("/customers/\(segment(customer))/orders", ["limit": String(limit), "minPosition": ownWrites ? "head" : nil])
     }
     /// `GET`: the sagas, only those in `status` if given.
     public static func sagas(status: String? = nil) -> String { withQuery("/admin/sagas", ["status": status]) }

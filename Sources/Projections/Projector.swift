@@ -20,7 +20,7 @@ import Synchronization
 /// A `Service`: run it in the context's process beside the store.
 public final class Projector: Service, Sendable {
     public let projection: any Projection
-    let store: EventStore
+    public let store: EventStore
     let files: ViewFiles
     let batchSize: Int
     let rebuildBatchSize: Int

@@ -37,7 +37,7 @@ extension WebBFF {
             answers: [200: .init("The orders, latest first.", Schema.ref("OrderList")), 304: notModified])
         ) { request, context in
             let customer = try context.customer()
-            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 50), for: request, context: context)
+            let list = try await services.ordering.forward(.GET, OrderingRoutes.orders(of: customer, limit: 50, ownWrites: true), for: request, context: context)
                 .decode(OrderList.self)
             return try Self.cacheable(["orders": list.orders], request)
         }
@@ -49,7 +49,7 @@ extension WebBFF {
             let customer = try context.customer(), id = try context.parameters.text("id")
             let order = try await services.order(id, of: customer, for: request, context: context)
             async let payment = services.billing.forward(.GET, BillingRoutes.payment(id), for: request, context: context)
-            async let detail = services.ordering.forward(.GET, OrderingRoutes.orderDetail(id), for: request, context: context)
+            async let detail = services.ordering.forward(.GET, OrderingRoutes.orderDetail(id, ownWrites: true), for: request, context: context)
             let paid = try await payment, detailed = try await detail
             let page = OrderPage(
                 order: order.order, status: order.status, reason: order.reason, total: order.total, lines: order.lines,

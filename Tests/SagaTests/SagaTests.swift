@@ -234,3 +234,25 @@ func position(_ shop: Shop, _ order: String) async throws -> String {
     let entries = (feed["events"] as? [[String: Any]]) ?? []
     return entries.last { ($0["event"] as? [String: Any])?["order"] as? String == order }?["position"] as? String ?? "0-0"
 }
+
+extension SagaTests {
+    /// A customer's checkout, taken by one Ordering instance, is in their order list and order page read from the other
+    /// at once, when the read asks for the store's head (`minPosition=head`, as the BFF does for a customer's own
+    /// orders): each instance has views of its own, and the other's may not have applied the order yet.
+    @Test func anotherInstanceReadsTheCustomersOwnWritesWhenAskedForTheHead() async throws {
+        try await withShop(secondOrdering: .init()) { shop in
+            try await shop.product("MUG-001", stock: 10)
+            let second = try #require(shop.secondOrdering)
+            for round in 0..<5 {
+                let order = try await shop.order("reader-\(round)", "MUG-001")
+                let list = try await second.object("/customers/reader-\(round)/orders?minPosition=head")
+                #expect((list["view"] as? [String: Any])?["stale"] as? Bool == false)
+                #expect(((list["orders"] as? [[String: Any]]) ?? []).contains { $0["order"] as? String == order }, "round \(round)")
+                let detail = try await second.send(.get, "/orders/\(order)/detail?minPosition=head")
+                #expect(detail.status == .ok, "round \(round): \(String(buffer: detail.body))")
+            }
+            let malformed = try await second.send(.get, "/customers/reader-0/orders?minPosition=tail")
+            #expect(malformed.status == .badRequest && malformed.rule == "malformed-position")
+        }
+    }
+}
