@@ -72,6 +72,12 @@ cluster_init() {
         # A session left idle inside a transaction holds back every reader of all events in its database (they
         # wait for what it may still commit): end it before the views' lag makes a service not ready (30 s).
         echo "idle_in_transaction_session_timeout = '20s'"
+        # A client whose host vanished (no FIN, no RST) is noticed within about 25 s: its session ends, and with it the
+        # saga locks it held, which another Ordering instance then takes over (docs/deploy.md).
+        echo "tcp_keepalives_idle = 10"
+        echo "tcp_keepalives_interval = 5"
+        echo "tcp_keepalives_count = 3"
+        echo "tcp_user_timeout = 25000"
         if [ "$mode" = throwaway ]; then
             # The test suite runs its tests at once, each with a database and services (and pools) of its own.
             echo "max_connections = 1000"
