@@ -139,12 +139,24 @@ let package = Package(
         ),
         // Who is calling: customers' and admins' bearer tokens, and the tokens the shop's services present to each other.
         .target(name: "Identity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")]),
-        // The BFFs' gateway core: bearer tokens, rate limits, circuit breakers, bulkheads.
+        // Calling another service's instances: discovered through DNS, health-checked, balanced, behind a circuit breaker
+        // and a bulkhead, each call with a service token. Used by the BFFs' gateway and by the saga.
+        .target(
+            name: "ServiceClient",
+            dependencies: ["Identity",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The BFFs' gateway core: bearer tokens, rate limits, the downstream services, the documents.
         .target(
             name: "Gateway",
-            dependencies: [.product(name: "NIOPosix", package: "swift-nio"), "SharedKernel", 
+            dependencies: ["SharedKernel", 
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -152,7 +164,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-                "ServiceKit", "Essentials", "Telemetry", "Identity", "Contracts",
+                "ServiceKit", "ServiceClient", "Essentials", "Telemetry", "Identity", "Contracts",
             ]
         ),
         // The BFF of the shop command-line client.
@@ -163,12 +175,12 @@ let package = Package(
         // The BFF of the web client.
         .target(
             name: "WebBFF",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Contracts", "SharedKernel", "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["ServiceClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Contracts", "SharedKernel", "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
         .target(
             name: "BFF",
-            dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), "Gateway", "CLIBFF", "WebBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["ServiceClient", "Identity", .product(name: "Logging", package: "swift-log"), "Gateway", "CLIBFF", "WebBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Each context's service: its domain on the wire.
         .target(
@@ -181,7 +193,7 @@ let package = Package(
         ),
         .target(
             name: "OrderingService",
-            dependencies: ["Identity", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "SharedKernel", 
+            dependencies: ["ServiceClient", "Identity", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), "SharedKernel", 
                 "Ordering", "Contracts", "ServiceKit", "ServiceRuntime", "Essentials", "EventStore", "Projections", "OrderHistory", "SalesSummary", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -264,7 +276,7 @@ let package = Package(
         .testTarget(name: "EventSourcingTests", dependencies: ["Essentials", "EventSourcing"]),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Essentials", .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["ServiceClient", "Essentials", .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"), "Gateway", "Identity", "EventStore", "ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "SharedKernelTests", dependencies: ["SharedKernel"]),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),

@@ -5,6 +5,7 @@ import Hummingbird
 import Identity
 import WebBFF
 import Logging
+import ServiceClient
 import ServiceKit
 
 /// The single entry point for clients: the BFFs on one port, in front of the three context services, sharing

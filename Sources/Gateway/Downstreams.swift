@@ -8,6 +8,7 @@ import Logging
 import Identity
 import NIOCore
 import NIOHTTP1
+import ServiceClient
 import ServiceKit
 import Synchronization
 

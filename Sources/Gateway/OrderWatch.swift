@@ -3,6 +3,7 @@ import Essentials
 import Foundation
 import Logging
 import NIOCore
+import ServiceClient
 import ServiceLifecycle
 import Synchronization
 

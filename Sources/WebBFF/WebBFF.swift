@@ -5,6 +5,7 @@ import Gateway
 import Hummingbird
 import NIOCore
 import NIOHTTP1
+import ServiceClient
 import ServiceKit
 import SharedKernel
 

@@ -5,6 +5,7 @@ import Gateway
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ServiceClient
 import Synchronization
 import TestSupport
 import Testing

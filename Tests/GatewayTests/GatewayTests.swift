@@ -1,6 +1,7 @@
 import Foundation
 @testable import Gateway
 import Identity
+import ServiceClient
 import Testing
 
 @Suite("Rate limits, breakers, bulkheads")

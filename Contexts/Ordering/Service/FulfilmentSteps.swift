@@ -6,9 +6,11 @@ import Telemetry
 import Tracing
 import Foundation
 import Identity
+import Logging
 import NIOCore
 import NIOHTTP1
 import Ordering
+import ServiceClient
 import ServiceKit
 
 /// Performs the saga's steps: HTTP commands to Catalog and Billing through their published contracts, each
@@ -31,18 +33,26 @@ public struct FulfilmentSteps: Sendable {
         }
     }
 
-    let catalogURL: String
-    let billingURL: String
+    /// Catalog and Billing as the saga calls them: each instance found through DNS and health-checked, calls balanced
+    /// over the healthy ones (one that fails is tried once on another: every call of the saga may be repeated); each
+    /// call's timeout is its step's deadline. Run them (``downstreams``) beside the orchestrator. No circuit breaker:
+    /// the saga has its own retries with backoff, and parks; and a 503 from Billing may only mean that the provider
+    /// behind it is down, which must not stop the captures that are due once it is back.
+    let catalog: Downstream
+    let billing: Downstream
     let deadlines: Deadlines
-    /// Signs the steps' service tokens.
-    let identity: ServiceIdentity?
 
-    public init(catalogURL: String, billingURL: String, deadlines: Deadlines = .init(), identity: ServiceIdentity?) {
-        self.catalogURL = catalogURL.hasSuffix("/") ? String(catalogURL.dropLast()) : catalogURL
-        self.billingURL = billingURL.hasSuffix("/") ? String(billingURL.dropLast()) : billingURL
+    public init(catalogURL: String, billingURL: String, deadlines: Deadlines = .init(), identity: ServiceIdentity?,
+                logger: Logger = Logger(label: "fulfilment-steps")) {
+        self.catalog = Downstream(.init(name: "catalog", instances: [catalogURL], timeout: deadlines.stock, failureThreshold: .max),
+                                  identity: identity, logger: logger)
+        self.billing = Downstream(.init(name: "billing", instances: [billingURL], timeout: deadlines.payment, failureThreshold: .max),
+                                  identity: identity, logger: logger)
         self.deadlines = deadlines
-        self.identity = identity
     }
+
+    /// The downstreams' health checks, to run as services of the process (they also close their HTTP clients).
+    public var downstreams: [Downstream] { [catalog, billing] }
 
     public func perform(_ step: Fulfilment.Step, for state: Fulfilment.State) async -> Fulfilment.Result {
         do {
@@ -60,25 +70,25 @@ public struct FulfilmentSteps: Sendable {
         switch step {
         case .reserveStock:
             let body = CatalogCommands.Reserve(order: order, lines: state.lines.map { .init(sku: $0.sku, quantity: $0.quantity) })
-            let answer = try await send(.POST, catalogURL + CatalogRoutes.reservations, body, key: key, deadline: deadlines.stock, step)
+            let answer = try await send(.POST, catalog, CatalogRoutes.reservations, body, key: key, step)
             if answer.status == 422 { return .refused(answer.detail ?? "the stock could not be reserved") }
             return try answer.success()
 
         case .commitStock:
             for line in state.lines {
                 let path = CatalogRoutes.commit(sku: line.sku, order: order)
-                _ = try await send(.POST, catalogURL + path, nil as String?, key: "\(key):\(line.sku)", deadline: deadlines.stock, step).success()
+                _ = try await send(.POST, catalog, path, nil as String?, key: "\(key):\(line.sku)", step).success()
             }
             return .succeeded
 
         case .releaseStock:
             for line in state.lines {
-                let release = try await send(.POST, catalogURL + CatalogRoutes.release(sku: line.sku, order: order), nil as String?,
-                                             key: "\(key):\(line.sku)", deadline: deadlines.stock, step)
+                let release = try await send(.POST, catalog, CatalogRoutes.release(sku: line.sku, order: order), nil as String?,
+                                             key: "\(key):\(line.sku)", step)
                 if release.rule == "reservation-already-committed" {
                     // The units left with the order: they come back.
-                    _ = try await send(.POST, catalogURL + CatalogRoutes.stock(line.sku), CatalogCommands.Receive(quantity: line.quantity),
-                                       key: "\(key):\(line.sku):return", deadline: deadlines.stock, step).success()
+                    _ = try await send(.POST, catalog, CatalogRoutes.stock(line.sku), CatalogCommands.Receive(quantity: line.quantity),
+                                       key: "\(key):\(line.sku):return", step).success()
                 } else {
                     _ = try release.success()
                 }
@@ -87,7 +97,7 @@ public struct FulfilmentSteps: Sendable {
 
         case .authorisePayment:
             let body = BillingCommands.Authorise(amount: state.total, card: state.card)
-            let answer = try await send(.POST, billingURL + BillingRoutes.authorise(order), body, key: key, deadline: deadlines.payment, step)
+            let answer = try await send(.POST, billing, BillingRoutes.authorise(order), body, key: key, step)
             _ = try answer.success()
             let payment = try JSONDecoder().decode(BillingCommands.Payment.self, from: answer.body)
             guard payment.authorised == nil else { return .succeeded }
@@ -95,23 +105,22 @@ public struct FulfilmentSteps: Sendable {
 
         case .capturePayment:
             let body = BillingCommands.Amount(amount: state.total)
-            return try await send(.POST, billingURL + BillingRoutes.capture(order), body, key: key, deadline: deadlines.payment, step).success()
+            return try await send(.POST, billing, BillingRoutes.capture(order), body, key: key, step).success()
 
         case .cancelPayment:
             // What Billing holds decides: void an authorisation, refund a capture, nothing for a decline.
-            let current = try await send(.GET, billingURL + BillingRoutes.payment(order), nil as String?, key: nil, deadline: deadlines.payment, step)
+            let current = try await send(.GET, billing, BillingRoutes.payment(order), nil as String?, key: nil, step)
             if current.status == 404 { return .succeeded }
             _ = try current.success()
             let payment = try JSONDecoder().decode(BillingCommands.Payment.self, from: current.body)
             if let captured = payment.captured {
                 let refunded = payment.refunded ?? .zero(captured.currency)
                 guard refunded < captured, let left = try? captured.subtracting(refunded) else { return .succeeded }
-                return try await send(.POST, billingURL + BillingRoutes.refund(order), BillingCommands.Amount(amount: left),
-                                      key: key + ":refund", deadline: deadlines.payment, step).success()
+                return try await send(.POST, billing, BillingRoutes.refund(order), BillingCommands.Amount(amount: left),
+                                      key: key + ":refund", step).success()
             }
             guard payment.authorised != nil, payment.status != .voided else { return .succeeded }
-            return try await send(.POST, billingURL + BillingRoutes.void(order), nil as String?, key: key + ":void",
-                                  deadline: deadlines.payment, step).success()
+            return try await send(.POST, billing, BillingRoutes.void(order), nil as String?, key: key + ":void", step).success()
         }
     }
 
@@ -137,39 +146,31 @@ public struct FulfilmentSteps: Sendable {
     }
 
     private func send<Body: Encodable>(
-        _ method: HTTPMethod, _ url: String, _ body: Body?, key: String?, deadline: Duration, _ step: Fulfilment.Step
+        _ method: HTTPMethod, _ service: Downstream, _ path: String, _ body: Body?, key: String?, _ step: Fulfilment.Step
     ) async throws -> Answer {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        if let key { request.headers.add(name: "Idempotency-Key", value: key) }
-        if let identity { request.headers.add(name: "Authorization", value: try await identity.authorization(to: step.service.lowercased())) }
-        if let correlation = EventMetadata.current?.correlationID { request.headers.add(name: "X-Correlation-Id", value: correlation) }
+        var headers = HTTPHeaders()
+        if let key { headers.add(name: "Idempotency-Key", value: key) }
+        if let correlation = EventMetadata.current?.correlationID { headers.add(name: "X-Correlation-Id", value: correlation) }
+        var bytes: ByteBuffer?
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Type", value: "application/json")
             // Sorted keys: a retry's body must be byte for byte the first one's, in this process or the next (the
             // other side fingerprints it with the idempotency key, and a key order may follow a process's hash seed).
-            request.body = .bytes(ByteBuffer(data: try JSONEncoder.sortedKeys.encode(body)))
+            bytes = ByteBuffer(data: try JSONEncoder.sortedKeys.encode(body))
         }
         // A client span of the saga step's; the service continues it.
         return try await withSpan("\(method) \(step.service.lowercased())", ofKind: .client) { span in
             if let trace = span.context.traceContext ?? ServiceContext.current?.traceContext {
-                request.headers.replaceOrAdd(name: "traceparent", value: trace.traceparent)
+                headers.replaceOrAdd(name: "traceparent", value: trace.traceparent)
             }
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000
-                                                                                                  + deadline.components.attoseconds / 1_000_000_000))
-            let bytes = try await response.body.collect(upTo: 1024 * 1024)
+            let response = try await service.send(.init(method: method, path: path, headers: headers, body: bytes))
             span.attributes["http.response.status_code"] = Int(response.status.code)
-            return Answer(status: Int(response.status.code), body: Data(buffer: bytes), step: step)
+            return Answer(status: Int(response.status.code), body: Data(buffer: response.body), step: step)
         }
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout: return "no answer within the step's deadline"
-            default: return "\(error)"
-            }
-        }
+        if let error = error as? Downstream.Failure { return error.description }
         return "\(error)"
     }
 }

@@ -61,7 +61,7 @@ public enum OrderingService {
         let orchestrator = FulfilmentOrchestrator(
             sagas: Sagas(store: store),
             steps: FulfilmentSteps(catalogURL: configuration.catalogURL, billingURL: configuration.billingURL, deadlines: configuration.deadlines,
-                                  identity: identity),
+                                  identity: identity, logger: logger),
             configuration: configuration.saga, logger: logger, metrics: metrics)
         let router = Router()
         metrics.install(on: router)
@@ -80,7 +80,7 @@ public enum OrderingService {
             router: router,
             server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-ordering"),
-            services: [store, consumer, history, sales, orchestrator],
+            services: [store, consumer, history, sales, orchestrator] + orchestrator.steps.downstreams,
             logger: logger)
     }
 }

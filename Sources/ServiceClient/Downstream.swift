@@ -119,6 +119,8 @@ public final class Downstream: Service, Sendable {
     private let resolved: Mutex<[String: [String]]>
     private let turn = Atomic<Int>(0)
     private let client: HTTPClient
+    /// Whether the client is its own (made by the public init), to close at the latest when the downstream goes.
+    private let ownsClient: Bool
     /// Signs the service token every call carries.
     private let identity: ServiceIdentity?
     private let logger: Logger
@@ -132,7 +134,7 @@ public final class Downstream: Service, Sendable {
         self.known = Mutex(configuration.instances.map { ($0, true) })
         self.resolved = Mutex([:])
         var http = HTTPClient.Configuration()
-        http.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.seconds * 1e9))
+        http.timeout.connect = configuration.connectTimeout.timeAmount
         // As many connections to an instance as the bulkhead lets calls through: with AsyncHTTPClient's default of 8, eight
         // slow calls (long polls) held every connection, and every other call queued behind them.
         http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.concurrency
@@ -140,8 +142,15 @@ public final class Downstream: Service, Sendable {
         // service could close it under a request being sent.
         http.connectionPool.idleTimeout = .seconds(20)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        self.ownsClient = true
         self.identity = identity
         self.logger = logger
+    }
+
+    /// A downstream made but never run (or run and stopped without its client closed) closes its client as it goes:
+    /// the close completes on its own (a closing client keeps itself alive until it is closed).
+    deinit {
+        if ownsClient { client.shutdown().whenComplete { _ in } }
     }
 
     init(_ configuration: Configuration, client: HTTPClient, identity: ServiceIdentity? = nil, logger: Logger) {
@@ -152,6 +161,7 @@ public final class Downstream: Service, Sendable {
         self.known = Mutex(configuration.instances.map { ($0, true) })
         self.resolved = Mutex([:])
         self.client = client
+        self.ownsClient = false
         self.identity = identity
         self.logger = logger
     }
@@ -205,7 +215,7 @@ public final class Downstream: Service, Sendable {
         outgoing.headers = request.headers
         if let identity { outgoing.headers.replaceOrAdd(name: "Authorization", value: try await identity.authorization(to: configuration.audience)) }
         if let body = request.body { outgoing.body = .bytes(body) }
-        let response = try await client.execute(outgoing, timeout: .nanoseconds(Int64(configuration.timeout.seconds * 1e9)))
+        let response = try await client.execute(outgoing, timeout: configuration.timeout.timeAmount)
         let body = try await response.body.collect(upTo: 8 * 1024 * 1024)
         return Response(status: response.status, headers: response.headers, body: body, instance: instance)
     }
@@ -341,5 +351,12 @@ public final class Downstream: Service, Sendable {
             }
         }
         return "\(error)"
+    }
+}
+
+extension Duration {
+    /// The same length as NIO's `TimeAmount`.
+    var timeAmount: TimeAmount {
+        .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
     }
 }
