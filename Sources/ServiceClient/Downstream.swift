@@ -119,8 +119,6 @@ public final class Downstream: Service, Sendable {
     private let resolved: Mutex<[String: [String]]>
     private let turn = Atomic<Int>(0)
     private let client: HTTPClient
-    /// Whether the client is its own (made by the public init), to close at the latest when the downstream goes.
-    private let ownsClient: Bool
     /// Signs the service token every call carries.
     private let identity: ServiceIdentity?
     private let logger: Logger
@@ -142,7 +140,6 @@ public final class Downstream: Service, Sendable {
         // service could close it under a request being sent.
         http.connectionPool.idleTimeout = .seconds(20)
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
-        self.ownsClient = true
         self.identity = identity
         self.logger = logger
     }
@@ -150,20 +147,7 @@ public final class Downstream: Service, Sendable {
     /// A downstream made but never run (or run and stopped without its client closed) closes its client as it goes:
     /// the close completes on its own (a closing client keeps itself alive until it is closed).
     deinit {
-        if ownsClient { client.shutdown().whenComplete { _ in } }
-    }
-
-    init(_ configuration: Configuration, client: HTTPClient, identity: ServiceIdentity? = nil, logger: Logger) {
-        precondition(!configuration.instances.isEmpty, "a downstream needs at least one instance")
-        self.configuration = configuration
-        self.breaker = CircuitBreaker(failureThreshold: configuration.failureThreshold, openFor: configuration.openFor)
-        self.bulkhead = Bulkhead(capacity: configuration.concurrency)
-        self.known = Mutex(configuration.instances.map { ($0, true) })
-        self.resolved = Mutex([:])
-        self.client = client
-        self.ownsClient = false
-        self.identity = identity
-        self.logger = logger
+        client.shutdown().whenComplete { _ in }
     }
 
     /// The instances that pass their health checks now.
