@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // What every layer shares and nothing else owns: the request context (correlation, causation and trace ids, who
@@ -178,9 +179,19 @@ let package = Package(
             dependencies: ["ServiceClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), "Contracts", "SharedKernel", "Gateway", "ServiceKit", "Essentials", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // The BFFs on one port: `shop-server bff`.
+        // The web shop's pages, served by the BFF at `/`: the storefront and the back office as server-rendered HTML
+        // (Mustache templates), signed in with a session cookie; they call the services as the web BFF does.
+        .target(
+            name: "Storefront",
+            dependencies: ["ServiceClient", "Contracts", "SharedKernel", "Gateway", "WebBFF", "ServiceKit", "Identity",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Logging", package: "swift-log")],
+            resources: [.embedInCode("Templates"), .embedInCode("Static")]
+        ),
         .target(
             name: "BFF",
-            dependencies: ["ServiceClient", "Identity", .product(name: "Logging", package: "swift-log"), "Gateway", "CLIBFF", "WebBFF", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["ServiceClient", "Identity", .product(name: "Logging", package: "swift-log"), "Gateway", "CLIBFF", "WebBFF", "Storefront", "ServiceKit", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Each context's service: its domain on the wire.
         .target(
@@ -298,7 +309,7 @@ let package = Package(
         // The BFF in front of the three services.
         .testTarget(
             name: "BFFTests",
-            dependencies: ["CatalogService", "CLIBFF", "WebBFF", "SharedKernel", "ServiceRuntime", "Essentials", "EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["CatalogService", "CLIBFF", "WebBFF", "Storefront", "SharedKernel", "ServiceRuntime", "Essentials", "EventSourcing", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Tracing", package: "swift-distributed-tracing"), "BFF", "Gateway", "Identity", "OrderingService", "Telemetry", "TestSupport", "ShopSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The three services on their own databases, live, for the tests that need the whole shop.

@@ -4,6 +4,7 @@ import Gateway
 import Hummingbird
 import Identity
 import WebBFF
+import Storefront
 import Logging
 import ServiceClient
 import ServiceKit
@@ -108,7 +109,10 @@ public enum BFFService {
         let login = DevelopmentLogin(signer: signer, enabled: configuration.developmentLogin)
         let pages = PageCache(lifetime: configuration.catalogPageLifetime)
         try CLIBFF(services: services, login: login, pages: pages, checkoutWait: configuration.checkoutWait).addRoutes(to: router)
-        try WebBFF(services: services, login: login, pages: pages).addRoutes(to: router)
+        let web = WebBFF(services: services, login: login, pages: pages)
+        try web.addRoutes(to: router)
+        // The web shop in a browser, at `/`.
+        try Storefront(services: services, web: web, login: login, signer: signer).addRoutes(to: router)
         return Application(
             router: router,
             server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),

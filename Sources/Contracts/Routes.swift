@@ -50,6 +50,8 @@ public enum OrderingRoutes {
     }
     /// `GET`: the sagas, only those in `status` if given.
     public static func sagas(status: String? = nil) -> String { withQuery("/admin/sagas", ["status": status]) }
+    /// `GET`: a saga with its timeline.
+    public static func saga(_ id: String) -> String { "/admin/sagas/\(segment(id))" }
     /// `POST`: a parked saga re-driven.
     public static func retrySaga(_ id: String) -> String { "/admin/sagas/\(segment(id))/retry" }
     /// `GET`: ``OrderingFeed`` after a position.
@@ -69,6 +71,14 @@ public enum BillingRoutes {
     public static func void(_ order: String) -> String { "/payments/\(segment(order))/void" }
     /// `POST` (``BillingCommands/Amount``).
     public static func refund(_ order: String) -> String { "/payments/\(segment(order))/refund" }
+}
+
+/// Every context service's views (operators' routes).
+public enum ViewRoutes {
+    /// `GET`: each view with its position, lag and rate.
+    public static let views = "/admin/views"
+    /// `POST`: the view rebuilt from the first event while the current one serves, then swapped in.
+    public static func rebuild(_ name: String) -> String { "/admin/views/\(segment(name))/rebuild" }
 }
 
 /// A path segment, percent-encoded: ids may hold characters a URL path cannot, or that would end the segment.

@@ -61,19 +61,20 @@ final class WaitAllowance: Sendable {
 extension Downstream {
     /// Sends a request for a client's request: with its request id, its trace context and, for a command, an
     /// idempotency key made from the client's (`<client key>:<suffix>`), so a client's retry is a retry downstream.
+    /// The client's key is its request's `Idempotency-Key`, or `key` (a web form's, which carries it as a field).
     public func forward(
         _ method: HTTPMethod, _ path: String, json: (any Encodable & Sendable)? = nil, for request: Hummingbird.Request, context: GatewayContext,
-        keySuffix: String? = nil
+        key: String? = nil, keySuffix: String? = nil
     ) async throws -> Response {
         var body: ByteBuffer?
         if let json { body = ByteBuffer(data: try JSONEncoder.sortedKeys.encode(json)) }
-        return try await forward(method, path, raw: body, for: request, context: context, keySuffix: keySuffix)
+        return try await forward(method, path, raw: body, for: request, context: context, key: key, keySuffix: keySuffix)
     }
 
     /// The same with a body as it is (JSON).
     public func forward(
         _ method: HTTPMethod, _ path: String, raw body: ByteBuffer?, for request: Hummingbird.Request, context: GatewayContext,
-        keySuffix: String? = nil
+        key: String? = nil, keySuffix: String? = nil
     ) async throws -> Response {
         var headers = HTTPHeaders()
         // The request's ids (set by RequestObservation) and a new span of its trace.
@@ -82,7 +83,7 @@ extension Downstream {
         if let correlation = current?.correlationID { headers.add(name: "X-Correlation-Id", value: correlation) }
 
         if method != .GET {
-            guard let key = request.headers[.idempotencyKey] else {
+            guard let key = key ?? request.headers[.idempotencyKey] else {
                 throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
             }
             guard (1...100).contains(key.utf8.count) else {
@@ -135,6 +136,8 @@ public struct PassedOn: Error, PassedOnResponse {
     let answer: Downstream.Response
     init(_ answer: Downstream.Response) { self.answer = answer }
     public var status: HTTPResponse.Status { .init(code: Int(answer.status.code)) }
+    /// The service's problem document, as it sent it.
+    public var body: ByteBuffer { answer.body }
     public func response(from request: Hummingbird.Request, context: some RequestContext) throws -> Hummingbird.Response {
         var headers: HTTPFields = [.contentType: answer.headers.first(name: "Content-Type") ?? "application/problem+json"]
         if let after = answer.headers.first(name: "Retry-After") { headers[.retryAfter] = after }

@@ -39,14 +39,26 @@ public struct DevelopmentLogin: Sendable {
         guard let subject = body.customer ?? body.admin, (body.customer == nil) != (body.admin == nil) else {
             throw Problem.badRequest("malformed-login", "give exactly one of \"customer\" and \"admin\"")
         }
+        return try Wire.json(try await session(subject, role: body.admin == nil ? .customer : .admin))
+    }
+
+    /// A signed session for `subject` in `role` (the JSON route's and the web shop's sign-in): 404 when the
+    /// development login is off, 422 for a name that is empty, too long or spans lines.
+    public func session(_ subject: String, role: Claims.Role) async throws -> Session {
+        guard enabled else {
+            throw Problem(.notFound, rule: "development-login-off", title: "Not found",
+                          detail: "the development login is switched off (shop-server bff --dev-login turns it on)")
+        }
         guard (1...64).contains(subject.unicodeScalars.count), !subject.trimmingWhitespace.isEmpty else {
             throw Problem(.unprocessableContent, rule: "invalid-subject", title: "Invalid name", detail: "a name is 1 to 64 characters on one line, not only spaces")
         }
         let now = Date()
-        let claims = Claims(subject: subject, role: body.admin == nil ? .customer : .admin, issuedAt: now,
-                            expiresAt: now.addingTimeInterval(lifetime))
-        return try Wire.json(Session(claims, token: try await signer.issue(claims)))
+        let claims = Claims(subject: subject, role: role, issuedAt: now, expiresAt: now.addingTimeInterval(lifetime))
+        return Session(claims, token: try await signer.issue(claims))
     }
+
+    /// Whether anybody may sign in without a password.
+    public var isEnabled: Bool { enabled }
 
     /// `POST /login` on the routes, documented.
     public func addRoute(to routes: DocumentedRoutes) {

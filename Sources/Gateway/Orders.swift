@@ -62,13 +62,14 @@ extension Downstreams {
 
     /// Checks the customer's cart out with `card`; returns the order's id, which comes from the customer and the
     /// request's `Idempotency-Key`, so a retried checkout names (and is) the same order.
-    public func checkout(card: String, of customer: String, for request: Request, context: GatewayContext) async throws -> String {
-        guard let key = request.headers[.idempotencyKey] else {
+    /// `key`: the client's idempotency key when it is not the request's `Idempotency-Key` (a web form's).
+    public func checkout(card: String, of customer: String, key: String? = nil, for request: Request, context: GatewayContext) async throws -> String {
+        guard let key = key ?? request.headers[.idempotencyKey] else {
             throw Problem.badRequest("missing-idempotency-key", "commands need an Idempotency-Key header (a unique string per intended action)")
         }
         let order = Wire.orderID(customer: customer, key: key)
         try await ordering.forward(.POST, OrderingRoutes.checkout(customer), json: Checkout(card: card, order: order),
-                                   for: request, context: context).requireSuccess()
+                                   for: request, context: context, key: key).requireSuccess()
         return order
     }
 

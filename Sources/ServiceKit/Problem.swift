@@ -128,7 +128,8 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    static func problem(for error: any Error) -> Problem {
+    /// The problem document an error is answered with.
+    public static func problem(for error: any Error) -> Problem {
         switch error {
         case let error as any ProblemConvertible:
             return error.problem

@@ -46,16 +46,7 @@ extension WebBFF {
             path: [orderID], answers: [200: .init("The order page.", Schema.ref("OrderPage")), 304: notModified],
             errors: [404: "The customer has no such order."])
         ) { request, context in
-            let customer = try context.customer(), id = try context.parameters.text("id")
-            let order = try await services.order(id, of: customer, for: request, context: context)
-            async let payment = services.billing.forward(.GET, BillingRoutes.payment(id), for: request, context: context)
-            async let detail = services.ordering.forward(.GET, OrderingRoutes.orderDetail(id, ownWrites: true), for: request, context: context)
-            let paid = try await payment, detailed = try await detail
-            let page = OrderPage(
-                order: order.order, status: order.status, reason: order.reason, total: order.total, lines: order.lines,
-                fulfilment: order.fulfilment, payment: paid.status == .notFound ? nil : try paid.decode(Payment.self),
-                timeline: detailed.status == .notFound ? [] : try detailed.decode(Detail.self).order.timeline, links: Self.links(id))
-            return try Self.cacheable(page, request)
+            return try Self.cacheable(try await orderPage(try context.parameters.text("id"), of: try context.customer(), request, context), request)
         }
         api.on(.get, "/orders/{id}/events", Endpoint(
             "followOrder",
@@ -63,9 +54,7 @@ extension WebBFF {
             access: .customer, path: [orderID],
             answers: [200: .init("The event stream.", Schema.string, contentType: "text/event-stream")], errors: [404: "The customer has no such order."])
         ) { request, context in
-            let customer = try context.customer(), id = try context.parameters.text("id")
-            let first = try await services.order(id, of: customer, for: request, context: context)
-            return events(first, of: customer, request, context)
+            try await followOrder(try context.parameters.text("id"), of: try context.customer(), request, context)
         }
     }
 }

@@ -35,9 +35,9 @@ public struct WebBFF: Sendable {
         struct Item: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
         let items: [Item], version: Int64
     }
-    struct Payment: Codable, Sendable { let status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money? }
-    struct Detail: Codable {
-        struct Step: Codable, Sendable { let status: OrderStatus, reason: String?, at: String }
+    public struct Payment: Codable, Sendable { public let status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money? }
+    public struct Detail: Codable {
+        public struct Step: Codable, Sendable { public let status: OrderStatus, reason: String?, at: String }
         struct Body: Codable { let timeline: [Step] }
         let order: Body
     }
@@ -46,12 +46,13 @@ public struct WebBFF: Sendable {
 
     // What the pages get.
     struct ProductsPage: Codable { let products: [Product], next: String? }
-    struct OrderPage: Codable {
-        let order: String, status: OrderStatus, reason: String?, total: Money?, lines: [OrderDocument.Line]
-        let fulfilment: OrderDocument.Fulfilment?
-        let payment: Payment?
-        let timeline: [Detail.Step]
-        let links: [String: String]
+    /// An order as its page shows it: the order, its saga's progress, its payment and its timeline.
+    public struct OrderPage: Codable, Sendable {
+        public let order: String, status: OrderStatus, reason: String?, total: Money?, lines: [OrderDocument.Line]
+        public let fulfilment: OrderDocument.Fulfilment?
+        public let payment: Payment?
+        public let timeline: [Detail.Step]
+        public let links: [String: String]
     }
     struct Accepted: Codable { let order: String, status: String, links: [String: String] }
 
@@ -76,6 +77,23 @@ public struct WebBFF: Sendable {
     func cartPage(of customer: String, _ request: Request, _ context: GatewayContext) async throws -> Response {
         let cart = try await services.cart(Cart.self, of: customer, for: request, context: context)
         return try Wire.json(cart, etag: "\"\(cart.version)\"")
+    }
+
+    /// The customer's order as its page shows it (404 for another customer's).
+    public func orderPage(_ id: String, of customer: String, _ request: Request, _ context: GatewayContext) async throws -> OrderPage {
+        let order = try await services.order(id, of: customer, for: request, context: context)
+        async let payment = services.billing.forward(.GET, BillingRoutes.payment(id), for: request, context: context)
+        async let detail = services.ordering.forward(.GET, OrderingRoutes.orderDetail(id, ownWrites: true), for: request, context: context)
+        let paid = try await payment, detailed = try await detail
+        return OrderPage(
+            order: order.order, status: order.status, reason: order.reason, total: order.total, lines: order.lines,
+            fulfilment: order.fulfilment, payment: paid.status == .notFound ? nil : try paid.decode(Payment.self),
+            timeline: detailed.status == .notFound ? [] : try detailed.decode(Detail.self).order.timeline, links: Self.links(id))
+    }
+
+    /// The customer's order followed as server-sent events (404 for another customer's).
+    public func followOrder(_ id: String, of customer: String, _ request: Request, _ context: GatewayContext) async throws -> Response {
+        events(try await services.order(id, of: customer, for: request, context: context), of: customer, request, context)
     }
 
     /// The order's status as server-sent events: its status now, then each change, until it is settled (or

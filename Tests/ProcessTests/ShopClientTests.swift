@@ -111,7 +111,7 @@ struct ShopClientTests {
         var pids = shop.pids()
         defer { for pid in pids { kill(pid, SIGKILL) } }  // whatever happened
         #expect(up.status == 0, "bin/shop-up: \(up.output) \(up.errors)")
-        #expect(up.output.contains("The shop is up") && up.output.contains("bin/shop login"))
+        #expect(up.output.contains("The shop is up") && up.output.contains("bin/shop login") && up.output.contains("In a browser: http://127.0.0.1:"))
         #expect(pids.count == 5)  // Catalog, Ordering, the payment provider, Billing, the BFF
         let again = try await shop.script("shop-up", ["--detach"])
         #expect(again.status == 0 && again.output.contains("already running") && shop.pids() == pids, "\(again)")
