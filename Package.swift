@@ -132,6 +132,7 @@ let package = Package(
             name: "ServiceRuntime",
             dependencies: ["Essentials", "EventSourcing", "EventStore", "Projections", "ServiceKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -49,7 +49,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         _ command: D.Command,
         on stream: StreamName,
         metadata: EventMetadata? = nil,
-        eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
+        eventIDs: @Sendable (Int) -> UUID = { _ in .timeOrdered() }
     ) async throws -> Result {
         var attempt = 0
         while true {
@@ -86,7 +86,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         in transaction: EventStore.Transaction,
         expectedVersion: Int64? = nil,
         metadata: EventMetadata? = nil,
-        eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
+        eventIDs: @Sendable (Int) -> UUID = { _ in .timeOrdered() }
     ) async throws -> Result {
         try await handle(on: stream, in: transaction, expectedVersion: expectedVersion, metadata: metadata, eventIDs: eventIDs) { state in
             try D.decide(command, state)
@@ -108,7 +108,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         in transaction: EventStore.Transaction,
         expectedVersion: Int64? = nil,
         metadata: EventMetadata? = nil,
-        eventIDs: @Sendable (Int) -> UUID = { _ in UUID() },
+        eventIDs: @Sendable (Int) -> UUID = { _ in .timeOrdered() },
         _ decide: (D.State) throws -> [D.Event]
     ) async throws -> Result {
         if let result = try await withoutReading(on: stream, in: transaction, expectedVersion: expectedVersion, metadata: metadata,
@@ -169,7 +169,7 @@ public struct CommandHandler<D: Decider>: Sendable {
     @discardableResult
     public func append(
         _ events: [D.Event], to stream: StreamName, after current: (state: D.State, version: Int64), in transaction: EventStore.Transaction,
-        metadata: EventMetadata? = nil, eventIDs: @Sendable (Int) -> UUID = { _ in UUID() }
+        metadata: EventMetadata? = nil, eventIDs: @Sendable (Int) -> UUID = { _ in .timeOrdered() }
     ) async throws -> Result {
         let newEvents = try events.enumerated().map { index, event in
             try NewEvent(event, codec: codec, id: eventIDs(index), metadata: metadata)

@@ -14,7 +14,7 @@ public struct NewEvent: Sendable {
     public var metadata: EventMetadata
 
     /// `metadata` defaults to the current request's (`EventMetadata.current`).
-    public init(id: UUID = UUID(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata? = nil) {
+    public init(id: UUID = .timeOrdered(), type: String, schemaVersion: Int = 1, payload: Data, metadata: EventMetadata? = nil) {
         self.id = id
         self.type = type
         self.schemaVersion = schemaVersion
@@ -23,7 +23,7 @@ public struct NewEvent: Sendable {
     }
 
     /// Encodes a typed event with its codec.
-    public init<Event>(_ event: Event, codec: EventCodec<Event>, id: UUID = UUID(), metadata: EventMetadata? = nil) throws(EventCodecError) {
+    public init<Event>(_ event: Event, codec: EventCodec<Event>, id: UUID = .timeOrdered(), metadata: EventMetadata? = nil) throws(EventCodecError) {
         let encoded = try codec.encode(event)
         self.init(id: id, type: encoded.type, schemaVersion: encoded.schemaVersion, payload: encoded.payload, metadata: metadata)
     }

@@ -156,17 +156,38 @@ extension EventStore {
         }
     }
 
-    /// How many committed events come after `position`, and when the oldest of them was recorded: how far
-    /// behind a reader at `position` is.
-    public func backlog(after position: Position) async throws -> (events: Int, oldest: Date?) {
-        try await pooled("a count of the backlog") { client in
+    /// How far behind a reader at `position` is: how many events come after it, and when the oldest of them was
+    /// recorded. In bounded time whatever the backlog (readiness probes and metrics scrapes ask it, and must not slow
+    /// down when a view falls far behind): up to `exactUpTo` events are counted (an index scan of at most that many
+    /// entries); beyond, the number is an estimate, the distance between the reader's global position and the
+    /// store's highest (`exact` false), which counts the positions that rolled-back transactions used too.
+    public func backlog(after position: Position, exactUpTo limit: Int = 10_000) async throws -> Backlog {
+        try await pooled("a look at the backlog") { client in
         let rows = try await client.query("""
-            SELECT count(*), min(recorded_at) FROM events
-            WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+            SELECT
+              (SELECT count(*) FROM (SELECT 1 FROM events
+                                     WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+                                     ORDER BY transaction_id, global_position LIMIT \(limit + 1)) AS counted),
+              (SELECT recorded_at FROM events
+               WHERE (transaction_id, global_position) > (\(position.transactionID), \(position.globalPosition))
+               ORDER BY transaction_id, global_position LIMIT 1),
+              (SELECT coalesce(max(global_position), 0) FROM events)
             """, logger: self.logger)
-        for try await (count, oldest) in rows.decode((Int, Date?).self) { return (count, oldest) }
-        return (0, nil)
+        for try await (counted, oldest, highest) in rows.decode((Int, Date?, Int64).self) {
+            if counted <= limit { return Backlog(events: counted, exact: true, oldest: oldest) }
+            return Backlog(events: max(counted, Int(clamping: highest - position.globalPosition)), exact: false, oldest: oldest)
         }
+        return Backlog(events: 0, exact: true, oldest: nil)
+        }
+    }
+
+    /// The events after a reader's position (see ``backlog(after:exactUpTo:)``).
+    public struct Backlog: Sendable, Equatable {
+        /// How many: exact when `exact`, else an estimate above the count's limit.
+        public let events: Int
+        public let exact: Bool
+        /// When the oldest of them was recorded.
+        public let oldest: Date?
     }
 
     /// The position of the last event committed so far (``Position/start`` for an empty store): where a

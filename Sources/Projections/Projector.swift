@@ -115,15 +115,16 @@ public final class Projector: Service, Sendable {
         }
     }
 
-    /// How far behind the store the view is: events committed but not yet applied, and the age of the oldest.
+    /// How far behind the store the view is: events committed but not yet applied (counted up to 10,000, estimated
+    /// beyond: ``EventStore/backlog(after:exactUpTo:)``), and the age of the oldest.
     public struct Lag: Sendable, Equatable, Codable {
         public let events: Int
         public let seconds: Double
     }
 
     public func lag() async throws -> Lag {
-        let (events, oldest) = try await store.backlog(after: position)
-        return Lag(events: events, seconds: oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
+        let backlog = try await store.backlog(after: position)
+        return Lag(events: backlog.events, seconds: backlog.oldest.map { max(0, Date().timeIntervalSince($0)) } ?? 0)
     }
 
     // MARK: Following the store

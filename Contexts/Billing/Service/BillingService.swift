@@ -58,7 +58,8 @@ public enum BillingService {
         let router = Router()
         let metrics = configuration.metrics
         metrics.install(on: router)
-        Health(store: store, projectors: [ledger]).addRoutes(to: router)
+        let retention = IdempotencyKeyRetention(store: store)
+        Health(store: store, projectors: [ledger], checks: [{ retention.check() }]).addRoutes(to: router)
         router.add(middleware: AuthenticateCaller(identity, audience: "billing"))
         BillingAPI(store: store, provider: provider, providerDeadline: configuration.providerDeadline).addRoutes(to: router)
         PaymentFeed.feed(store).addRoutes(to: router)
@@ -70,7 +71,7 @@ public enum BillingService {
             router: router,
             server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-billing"),
-            services: [store, ledger, ClientLifetime(client: client)],
+            services: [store, ledger, retention, ClientLifetime(client: client)],
             logger: logger)
     }
 }

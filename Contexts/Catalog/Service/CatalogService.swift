@@ -39,7 +39,8 @@ public enum CatalogService {
         let router = Router()
         let metrics = configuration.metrics
         metrics.install(on: router)
-        Health(store: store, projectors: [listing]).addRoutes(to: router)
+        let retention = IdempotencyKeyRetention(store: store)
+        Health(store: store, projectors: [listing], checks: [{ retention.check() }]).addRoutes(to: router)
         router.add(middleware: AuthenticateCaller(identity, audience: "catalog"))
         CatalogAPI(store: store).addRoutes(to: router)
         ProductFeed.feed(store).addRoutes(to: router)
@@ -51,7 +52,7 @@ public enum CatalogService {
             router: router,
             server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-catalog"),
-            services: [store, listing],
+            services: [store, listing, retention],
             logger: logger)
     }
 }

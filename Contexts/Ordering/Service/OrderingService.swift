@@ -65,7 +65,8 @@ public enum OrderingService {
             configuration: configuration.saga, logger: logger, metrics: metrics)
         let router = Router()
         metrics.install(on: router)
-        Health(store: store, projectors: [history, sales], checks: [orchestrator.stall]).addRoutes(to: router)
+        let retention = IdempotencyKeyRetention(store: store)
+        Health(store: store, projectors: [history, sales], checks: [orchestrator.stall, { retention.check() }]).addRoutes(to: router)
         router.add(middleware: AuthenticateCaller(identity, audience: "ordering"))
         OrderingAPI(store: store, copy: copy, orchestrator: orchestrator).addRoutes(to: router)
         OrderFeed.feed(store).addRoutes(to: router)
@@ -80,7 +81,7 @@ public enum OrderingService {
             router: router,
             server: ShopHTTPServer.http1(idleTimeout: configuration.connectionTimeout, readTimeout: configuration.connectionTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "shop-ordering"),
-            services: [store, consumer, history, sales, orchestrator] + orchestrator.steps.downstreams,
+            services: [store, consumer, history, sales, orchestrator, retention] + orchestrator.steps.downstreams,
             logger: logger)
     }
 }
