@@ -15,9 +15,9 @@ import OrderingService
 import ServiceLifecycle
 import Synchronization
 
-/// Reads through the BFF (the product listing, and the order page that combines three services' answers) at
-/// rising concurrency, beside a bare Hummingbird route that answers the same bytes as the listing from memory,
-/// measured in the same run on the same machine.
+/// Reads through the BFF (the product listing, cached and uncached, and the order page that combines three services'
+/// answers) at rising concurrency, beside a bare Hummingbird route that answers the same bytes as the listing from
+/// memory, measured in the same run on the same machine, with the load from another process.
 struct BFFBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bff", abstract: "BFF reads against a bare Hummingbird route.")
 
@@ -27,6 +27,28 @@ struct BFFBench: AsyncParsableCommand {
 
     @Option(help: "Seconds each measurement runs.") var seconds: Double = 3
     @Option(parsing: .upToNextOption, help: "The concurrency levels to measure.") var concurrency: [Int] = [1, 4, 16, 64]
+    @Option(help: "Rounds per level (at least 3), the routes' order rotating.") var rounds: Int = 3
+
+    func validate() throws {
+        guard rounds >= 3 else { throw ValidationError("--rounds is at least 3") }
+    }
+
+    /// Runs `shop-bench bff-load` (this executable) against `url`: the load comes from another process, so it takes no
+    /// thread from the servers it measures.
+    static func loadFromAnotherProcess(_ url: String, token: String, concurrency: Int, seconds: Double) async throws -> (rate: Double, p99: Double) {
+        let process = Process(), output = Pipe()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath()
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path), let found = Bundle.main.executableURL { process.executableURL = found }
+        process.arguments = ["bff-load", "--url", url, "--token", token, "--concurrency", String(concurrency), "--seconds", String(seconds)]
+        process.standardOutput = output
+        try process.run()
+        let data = try await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let text = String(data: data, encoding: .utf8),
+              case let parts = text.split(separator: " "), parts.count == 2, let rate = Double(parts[0]), let p99 = Double(parts[1].trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw BenchError("shop-bench bff-load failed (\(process.terminationStatus)): \(String(decoding: data, as: UTF8.self))") }
+        return (rate, p99)
+    }
 
     func run() async throws {
         var logger = Logger(label: "shop-bench")
@@ -47,6 +69,11 @@ struct BFFBench: AsyncParsableCommand {
         let gateway = try await BFFService.application(
             .init(port: ports.gateway, tokenSecret: secret, serviceSecret: serviceSecret, catalog: [base.catalog], ordering: [base.ordering], billing: [base.billing],
                   requestsPerSecond: 1_000_000, burst: 1_000_000), logger: logger)
+        // The same BFF keeping no catalog page: every listing goes to Catalog's view.
+        let uncachedPort = freePort(), uncachedBFF = "http://127.0.0.1:\(uncachedPort)"
+        let uncached = try await BFFService.application(
+            .init(port: uncachedPort, tokenSecret: secret, serviceSecret: serviceSecret, catalog: [base.catalog], ordering: [base.ordering],
+                  billing: [base.billing], requestsPerSecond: 1_000_000, burst: 1_000_000, catalogPageLifetime: .zero), logger: logger)
         // The baseline: the listing's bytes, answered from memory by a route that does nothing else.
         let listing = Mutex(ByteBuffer())
         let router = Router()
@@ -55,7 +82,7 @@ struct BFFBench: AsyncParsableCommand {
         }
         let bareApp = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: ports.bare)), logger: logger)
         let services = ServiceGroup(configuration: .init(
-            services: shop.services + [.init(service: gateway), .init(service: bareApp)],
+            services: shop.services + [.init(service: gateway), .init(service: uncached), .init(service: bareApp)],
             logger: logger))
         let levels = concurrency, duration = Duration.milliseconds(Int(seconds * 1000))
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -90,22 +117,38 @@ struct BFFBench: AsyncParsableCommand {
 
                 say("""
                     Reads through the BFF against a bare Hummingbird route answering the listing's bytes (\(listing.withLock { $0.readableBytes }) bytes) \
-                    from memory; everything in this process on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(format(seconds, 0)) s per figure.
+                    from memory. The services and both BFFs (one keeping catalog pages for a second, one keeping none) run in this process \
+                    on \(ProcessInfo.processInfo.activeProcessorCount) cores; the load comes from another process (shop-bench bff-load). \
+                    \(rounds) rounds of \(format(seconds, 1)) s per route and level, the routes' order rotating; rates are medians, ratios \
+                    (to the bare route of the same round) min / median / max.
 
                     """)
-                say("route                      concurrency   requests/s   p99 ms   ratio to bare")
-                var worst = Double.infinity
+                say("route".padded(30) + "concurrency".leftPadded(11) + "requests/s".leftPadded(13) + "p99 ms".leftPadded(9) + "ratio to bare".leftPadded(24))
+                let routes = [("bare route", bare + "/products"), ("BFF listing, cached 1 s", bff + "/web/v1/products?limit=50"),
+                              ("BFF listing, uncached", uncachedBFF + "/web/v1/products?limit=50"), ("BFF order page", bff + "/web/v1/orders/bench-order")]
+                var worstUncached = Double.infinity
                 for level in levels {
-                    let baseline = try await load.measure(bare + "/products", concurrency: level, for: duration)
-                    let products = try await load.measure(bff + "/web/v1/products?limit=50", concurrency: level, for: duration)
-                    let page = try await load.measure(bff + "/web/v1/orders/bench-order", concurrency: level, for: duration)
-                    worst = min(worst, products.rate / baseline.rate)
-                    for (name, result) in [("bare route", baseline), ("BFF product listing", products), ("BFF order page", page)] {
-                        say(name.padded(27) + String(level).leftPadded(11) + format(result.rate, 0).leftPadded(13) + ms(result.p99).leftPadded(9)
-                            + format(result.rate / baseline.rate, 2).leftPadded(16))
+                    var rates = Array(repeating: [Double](), count: routes.count), p99s = rates, ratios = rates
+                    for round in 0..<rounds {
+                        var measured = Array(repeating: (rate: 0.0, p99: 0.0), count: routes.count)
+                        let order = (0..<routes.count).map { (round + $0) % routes.count }
+                        for index in order {
+                            measured[index] = try await Self.loadFromAnotherProcess(routes[index].1, token: token, concurrency: level, seconds: seconds)
+                        }
+                        for index in routes.indices {
+                            rates[index].append(measured[index].rate)
+                            p99s[index].append(measured[index].p99)
+                            ratios[index].append(measured[index].rate / measured[0].rate)
+                        }
+                    }
+                    worstUncached = min(worstUncached, median(ratios[2]))
+                    for index in routes.indices {
+                        let spread = "\(format(ratios[index].min()!, 2)) / \(format(median(ratios[index]), 2)) / \(format(ratios[index].max()!, 2))"
+                        say(routes[index].0.padded(30) + String(level).leftPadded(11) + format(median(rates[index]), 0).leftPadded(13)
+                            + ms(median(p99s[index])).leftPadded(9) + spread.leftPadded(24))
                     }
                 }
-                say("\nProduct listing through the BFF, at its worst level: \(format(worst, 2)) of the bare route (goal ≥ 0.3: \(worst >= 0.3 ? "met" : "NOT MET"))")
+                say("\nProduct listing through the BFF uncached, at its worst level: \(format(worstUncached, 2)) of the bare route (goal ≥ 0.3: \(worstUncached >= 0.3 ? "met" : "NOT MET"))")
             } catch {
                 try? await load.client.shutdown()
                 throw error
@@ -148,5 +191,27 @@ struct Load: Sendable {
             return try await group.reduce(into: [Double]()) { $0 += $1 }
         }
         return (Double(latencies.count) / (ContinuousClock.now - started).seconds, percentile(latencies, 0.99))
+    }
+}
+
+/// The load of ``BFFBench``, in a process of its own: prints `<requests per second> <p99 seconds>`.
+struct BFFLoad: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bff-load", abstract: "The load of `shop-bench bff` (run by it).", shouldDisplay: false)
+
+    @Option var url: String
+    @Option var token: String
+    @Option var concurrency: Int
+    @Option var seconds: Double
+
+    func run() async throws {
+        let load = Load(token: token)
+        do {
+            let result = try await load.measure(url, concurrency: concurrency, for: .milliseconds(Int(seconds * 1000)))
+            try await load.client.shutdown()
+            print("\(result.rate) \(result.p99)")
+        } catch {
+            try? await load.client.shutdown()
+            throw error
+        }
     }
 }

@@ -68,16 +68,25 @@ struct Checkout: AsyncParsableCommand {
             // without a commit costs, to PostgreSQL and to a service, which a saga's path is made of as well.
             let commit = try await Self.singleCommitLatency(urls[1].1, logger: logger)
             let trips = try await Self.roundTrips(urls[1].1, service: base.catalog + "/health/live", logger: logger)
-            let (transactions, announcements) = try await Self.transactionsPerSaga(client, probe: urls[1].1, databases: urls.map(\.1), logger: logger)
-            let commits = transactions - announcements
+            let counted = try await Self.transactionsPerSaga(client, probe: urls[1].1, databases: urls.map(\.1), logger: logger)
+            let commits = counted.commitsToConfirmed
+            // The path to a confirmed order, counted from the code (docs/benchmarks.md lists them) and priced with the costs
+            // measured above: its durable commits (counted just above), its other sequential round trips to PostgreSQL
+            // (reads, the saga's claim), and its HTTP exchanges (the checkout, the saga's calls to Catalog and Billing).
+            let roundTripsToConfirmed = 10.0, exchangesToConfirmed = 4.0
+            let floor = commits * commit.p50 + max(0, roundTripsToConfirmed - commits) * trips.database + exchangesToConfirmed * trips.http
             say("""
                 PostgreSQL single-row INSERT+COMMIT, one connection: \(format(commit.p50 * 1000, 2)) ms p50 (\(format(1 / commit.p50, 0))/s)
                 Round trips without a commit: PostgreSQL through a connection pool (SELECT 1) \(format(trips.database * 1000, 2)) ms p50, \
                 HTTP to a service (GET /health/live, kept alive) \(format(trips.http * 1000, 2)) ms p50
-                Transactions one saga makes, checkout to completed (transaction ids assigned in all three databases): \(format(transactions, 1)), \
-                of which \(format(announcements, 1)) wake-up NOTIFYs (they write nothing, so they wait for no flush)
-                Durable commits one saga makes (the others, each waiting for its flush): \(format(commits, 1))
-                Budget for checkout → confirmed, 1.5 × commits × commit latency: \(ms(1.5 * commits * commit.p50)) ms
+                Transactions of one saga (ids assigned while sagas ran one at a time; wake-up NOTIFYs write nothing, so wait for no flush):
+                  checkout → confirmed: \(format(counted.toConfirmed.transactions, 1)), of which \(format(counted.toConfirmed.announcements, 1)) \
+                NOTIFYs: \(format(counted.commitsToConfirmed, 1)) durable commits
+                  checkout → completed: \(format(counted.toCompleted.transactions, 1)), of which \(format(counted.toCompleted.announcements, 1)) \
+                NOTIFYs: \(format(counted.commitsToCompleted, 1)) durable commits
+                \(counted.elsewhere == 0 ? "No other database of the cluster committed anything meanwhile: the ids were the saga's." : "NOTE: other databases of the cluster committed \(counted.elsewhere) transactions meanwhile (read-only ones count too): whatever of them wrote took transaction ids, which the counts above include.")
+                Floor of checkout → confirmed: \(format(commits, 1)) commits × \(ms(commit.p50)) ms + \(format(max(0, roundTripsToConfirmed - commits), 1)) \
+                other round trips × \(ms(trips.database)) ms + \(format(exchangesToConfirmed, 0)) HTTP exchanges × \(ms(trips.http)) ms = \(ms(floor)) ms
 
                 """)
             say("concurrency  orders/s  p50 ms  p99 ms  (checkout → confirmed\(thinkTime > 0 ? "; each customer thinks \(thinkTime) ms between orders" : ""))")
@@ -89,13 +98,10 @@ struct Checkout: AsyncParsableCommand {
                 results.append((level, rate, p50))
                 say("\(String(level).padding(toLength: 13, withPad: " ", startingAt: 0))\(format(rate, 1).padding(toLength: 10, withPad: " ", startingAt: 0))\(ms(p50).padding(toLength: 8, withPad: " ", startingAt: 0))\(ms(p99))")
             }
-            let single = results.first { $0.0 == 1 }
-            let budget = 1.5 * commits * commit.p50
-            if let single {
+            if let single = results.first(where: { $0.0 == 1 }) {
                 say("""
 
-                    p50 at concurrency 1: \(ms(single.2)) ms, \(format(single.2 / (commits * commit.p50), 2)) × commits × commit latency \
-                    (goal ≤ 1.5: \(single.2 <= budget ? "met" : "NOT MET"))
+                    p50 at concurrency 1: \(ms(single.2)) ms, \(format(single.2 / floor, 2)) × the floor (goal ≤ 1.3: \(single.2 <= 1.3 * floor ? "met" : "NOT MET"))
                     """)
                 let cores = ProcessInfo.processInfo.activeProcessorCount
                 let upToCores = results.filter { $0.0 <= max(cores, 2) }
@@ -154,7 +160,7 @@ struct Checkout: AsyncParsableCommand {
     /// not a durable commit. The cart is filled before each window opens. Means per saga.
     static func transactionsPerSaga(
         _ client: Client, probe url: DatabaseURL, databases: [DatabaseURL], logger: Logger
-    ) async throws -> (transactions: Double, announcements: Double) {
+    ) async throws -> Counted {
         let heard = Tally(), listening = Tally(), failed = Tally()
         return try await withThrowingTaskGroup(of: Void.self) { listeners in
             for (index, database) in databases.enumerated() {
@@ -185,31 +191,61 @@ struct Checkout: AsyncParsableCommand {
         }
     }
 
+    /// Per saga (means): transactions given an id and wake-up NOTIFYs among them, from the checkout to the order's
+    /// confirmation and to the saga's completion; and the transactions other databases of the cluster committed
+    /// meanwhile (anything but zero means another workload shares the cluster, and the counts are not the saga's).
+    struct Counted {
+        var toConfirmed: (transactions: Double, announcements: Double)
+        var toCompleted: (transactions: Double, announcements: Double)
+        var elsewhere: Int
+        var commitsToConfirmed: Double { toConfirmed.transactions - toConfirmed.announcements }
+        var commitsToCompleted: Double { toCompleted.transactions - toCompleted.announcements }
+    }
+
     private static func transactions(
         _ client: Client, probe url: DatabaseURL, heard: Tally, logger: Logger
-    ) async throws -> (transactions: Double, announcements: Double) {
+    ) async throws -> Counted {
         try await withConnection(url, logger: logger) { connection in
             func xid() async throws -> Int64 {
                 let rows = try await connection.query("SELECT pg_current_xact_id()::text::bigint", logger: logger)
                 for try await value in rows.decode(Int64.self) { return value }
                 return 0
             }
+            // What every database of the cluster has committed so far (PostgreSQL's statistics, per database).
+            func committedByDatabase() async throws -> [String: Int64] {
+                var committed: [String: Int64] = [:]
+                let rows = try await connection.query("SELECT datname, xact_commit FROM pg_stat_database WHERE datname IS NOT NULL", logger: logger)
+                for try await (name, count) in rows.decode((String, Int64).self) { committed[name] = count }
+                return committed
+            }
             _ = try await client.run(customers: 1, checkoutsEach: 2, tag: "warm")
             let sagas = 10
-            var transactions: Int64 = 0, announcements = 0
+            var toConfirmed: (Int64, Int) = (0, 0), toCompleted: (Int64, Int) = (0, 0)
+            try await Task.sleep(for: .milliseconds(1200))  // statistics are flushed at most once a second
+            let statisticsBefore = try await committedByDatabase()
             for index in 0..<sagas {
                 let cart = client.base.ordering + "/carts/count"
                 try await client.expect(200, .POST, cart + "/items", #"{"sku":"BENCH-1","quantity":1}"#)
                 try await Task.sleep(for: .milliseconds(100))  // the cart's write and its wake-up notification are out of the window
                 let before = try await xid(), heardBefore = heard.count.load(ordering: .relaxed)
                 try await client.expect(201, .POST, cart + "/checkout", #"{"order":"count-\#(index)","card":"4242424242424242"}"#)
+                // The order is confirmed: what its customer waits for. The probe's own xid() takes one id each time.
+                let confirmed = try await client.send(.GET, client.base.ordering + "/orders/count-\(index)?wait=30")
+                guard confirmed.body["status"] as? String == "confirmed" else { throw BenchError("order count-\(index) ended \(confirmed.body)") }
+                let atConfirmed = try await xid(), heardAtConfirmed = heard.count.load(ordering: .relaxed)
+                toConfirmed.0 += atConfirmed - before - 1
+                toConfirmed.1 += heardAtConfirmed - heardBefore
                 while (try await client.send(.GET, client.base.ordering + "/admin/sagas/count-\(index)")).body["status"] as? String != "completed" {
                     try await Task.sleep(for: .milliseconds(5))
                 }
                 try await Task.sleep(for: .milliseconds(100))  // the last wake-up notifications are in
-                transactions += try await xid() - before - 1
-                announcements += heard.count.load(ordering: .relaxed) - heardBefore
+                toCompleted.0 += try await xid() - before - 2
+                toCompleted.1 += heard.count.load(ordering: .relaxed) - heardBefore
             }
+            try await Task.sleep(for: .milliseconds(1200))
+            let statisticsAfter = try await committedByDatabase()
+            let ours: Set<String> = ["catalog", "ordering", "billing"]
+            let elsewhere = statisticsAfter.filter { !ours.contains($0.key) }.reduce(Int64(0)) { $0 + $1.value - (statisticsBefore[$1.key] ?? 0) }
             // Where a saga's time goes: from the checkout's commit to each step's start and end (mean of the sagas above).
             var marks: [String: [Double]] = [:]
             for index in 0..<sagas {
@@ -224,7 +260,9 @@ struct Checkout: AsyncParsableCommand {
             let order = ["reserve-stock", "authorise-payment", "commit-stock", "capture-payment"].flatMap { ["\($0) starts", "\($0) recorded"] }
             say("Where one saga's time goes, from its checkout (ms, mean of \(sagas)): "
                 + order.compactMap { key in marks[key].map { "\(key) \(ms($0.reduce(0, +) / Double($0.count)))" } }.joined(separator: ", "))
-            return (Double(transactions) / Double(sagas), Double(announcements) / Double(sagas))
+            let n = Double(sagas)
+            return Counted(toConfirmed: (Double(toConfirmed.0) / n, Double(toConfirmed.1) / n),
+                           toCompleted: (Double(toCompleted.0) / n, Double(toCompleted.1) / n), elsewhere: Int(elsewhere))
         }
     }
 
