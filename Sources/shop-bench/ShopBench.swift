@@ -124,16 +124,57 @@ struct Append: AsyncParsableCommand {
             row(batch.name + ", durable", try await compare(batch, [.raw, .store(durable.store)], on: durableBench), goal: nil)
             // Without the flush, what is left of an append's cost is the server's work and the round trip.
             let inServer = try await compare(one, [.raw, .store(fast.store)], on: fastBench)
-            row(one.name + ", no flush", inServer, goal: 1 / 1.5)
+            row(one.name + ", no flush", inServer, goal: nil)
             row(eight.name + ", no flush", try await compare(eight, [.raw, .store(fast.store)], on: fastBench), goal: nil)
             row(batch.name + ", no flush", try await compare(batch, [.raw, .store(fast.store)], on: fastBench), goal: nil)
+
+            // An append's cost inside the server, without the protocol, the round trip or the flush: 2,000 single-event
+            // appends to one stream in a PL/pgSQL loop, through append_events and as the raw INSERT, alternating.
+            var storeMilliseconds: [Double] = [], rawMilliseconds: [Double] = [], costRatios: [Double] = []
+            for round in 0..<rounds {
+                var measured = (store: 0.0, raw: 0.0)
+                for which in round % 2 == 0 ? [0, 1] : [1, 0] {
+                    let stream = "inside-\(round)-\(which)-\(UUID().uuidString.prefix(8))"
+                    let loop = which == 0
+                        ? "PERFORM append_events('\(stream)', i - 1, ARRAY[gen_random_uuid()], ARRAY['bench.happened'], ARRAY[1], ARRAY[payload], ARRAY[metadata]);"
+                        : """
+                          INSERT INTO raw_events (transaction_id, event_id, stream_id, stream_version, event_type, schema_version, payload, metadata)
+                          SELECT pg_current_xact_id()::text::bigint, n.event_id, '\(stream)', i - 1 + n.ord, n.event_type, n.schema_version, n.payload::jsonb, n.metadata::jsonb
+                            FROM unnest(ARRAY[gen_random_uuid()], ARRAY['bench.happened'], ARRAY[1], ARRAY[payload], ARRAY[metadata])
+                                 WITH ORDINALITY AS n(event_id, event_type, schema_version, payload, metadata, ord);
+                          """
+                    let started = ContinuousClock.now
+                    try await fast.raw.run(PostgresQuery(unsafeSQL: """
+                        DO $$
+                        DECLARE payload text := '{"sku":"MUG-001","quantity":1,"note":"a benchmark event"}';
+                                metadata text := '{"actor":"bench","correlationID":"bench"}';
+                        BEGIN
+                          FOR i IN 1..2000 LOOP
+                            \(loop)
+                          END LOOP;
+                        END $$
+                        """), logger: logger)
+                    let elapsed = (ContinuousClock.now - started).seconds * 1000
+                    if which == 0 { measured.store = elapsed } else { measured.raw = elapsed }
+                }
+                storeMilliseconds.append(measured.store)
+                rawMilliseconds.append(measured.raw)
+                costRatios.append(measured.store / measured.raw)
+            }
+            let costRatio = median(costRatios)
+            print("""
+
+                Inside the server (2,000 single-event appends to one stream in a PL/pgSQL loop, no round trips, one commit): \
+                append_events \(format(median(storeMilliseconds) / 2, 1)) µs an append, the raw INSERT \(format(median(rawMilliseconds) / 2, 1)) µs; \
+                cost ratio min / median / max \(format(costRatios.min()!, 2)) / \(format(costRatio, 2)) / \(format(costRatios.max()!, 2)) \
+                (goal ≤ 1.5: \(costRatio <= 1.5 ? "met" : "NOT MET")).
+                """)
 
             let storeScaling = median(eightResult.rates[1]) / median(oneResult.rates[1])
             let rawScaling = median(eightResult.rates[0]) / median(oneResult.rates[0])
             print("""
 
-                The goals: 8 writers at least 0.85 of raw; an append's cost in the server (no flush, 1 writer) at most 1.5 × \
-                raw's, a ratio of at least 0.67. 8 writers / 1 writer: store \(format(storeScaling, 1))×, raw \(format(rawScaling, 1))× \
+                The goal for throughput: 8 writers at least 0.85 of raw. 8 writers / 1 writer: store \(format(storeScaling, 1))×, raw \(format(rawScaling, 1))× \
                 (one raw durable commit takes \(format(1000 / median(oneResult.rates[0]), 2)) ms here).
                 """)
 
