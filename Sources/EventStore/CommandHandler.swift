@@ -12,19 +12,24 @@ import Foundation
 /// ```
 ///
 /// States are kept between commands (``StateCache``): a command reads only the events appended since the state
-/// it starts from was folded, so its cost does not grow with the stream's length.
+/// it starts from was folded, so its cost does not grow with the stream's length. With `snapshots`, a state that is not
+/// kept (after a restart) starts from the stream's latest snapshot, so loading it does not grow with the stream's
+/// length either.
 public struct CommandHandler<D: Decider>: Sendable {
     public let store: EventStore
     public let codec: EventCodec<D.Event>
     public let maxAttempts: Int
     public let cache: StateCache<D.State>
+    public let snapshots: Snapshotting<D.State>?
 
-    public init(store: EventStore, codec: EventCodec<D.Event>, maxAttempts: Int = 5, cache: StateCache<D.State> = .init()) {
+    public init(store: EventStore, codec: EventCodec<D.Event>, maxAttempts: Int = 5, cache: StateCache<D.State> = .init(),
+                snapshots: Snapshotting<D.State>? = nil) {
         precondition(maxAttempts >= 1)
         self.store = store
         self.codec = codec
         self.maxAttempts = maxAttempts
         self.cache = cache
+        self.snapshots = snapshots
     }
 
     public struct Result: Sendable {
@@ -65,7 +70,10 @@ public struct CommandHandler<D: Decider>: Sendable {
             do {
                 let appended = try await store.append(newEvents, to: stream, expectedVersion: .exact(version))
                 let state = D.replay(events, from: state)
-                if !appended.wasDuplicate { cache.keep(.init(state: state, version: appended.streamVersion), for: stream) }
+                if !appended.wasDuplicate {
+                    cache.keep(.init(state: state, version: appended.streamVersion), for: stream)
+                    snapshotIfDue(stream, state, version: appended.streamVersion, after: version)
+                }
                 return Result(events: events, state: state, streamVersion: appended.streamVersion, position: appended.position, attempts: attempt)
             } catch let conflict as WrongExpectedVersion {
                 if attempt >= maxAttempts { throw conflict }
@@ -154,13 +162,16 @@ public struct CommandHandler<D: Decider>: Sendable {
     public func state(
         of stream: StreamName, in transaction: EventStore.Transaction, locking: Bool = true
     ) async throws -> (state: D.State, version: Int64) {
-        let cached = cache.entry(stream)
-        let from = (cached?.version ?? 0) + 1
+        let start = try await starting(stream)
+        let from = (start?.version ?? 0) + 1
         let recorded = try await locking ? transaction.readStreamLocked(stream, from: from) : transaction.readStream(stream, from: from)
-        let current = try fold(recorded, from: cached)
+        let current = try fold(recorded, from: start)
         if !recorded.isEmpty {
-            let cache = cache
-            transaction.afterCommit { cache.keep(.init(state: current.state, version: current.version), for: stream) }
+            let handler = self
+            transaction.afterCommit {
+                handler.cache.keep(.init(state: current.state, version: current.version), for: stream)
+                handler.snapshotIfDue(stream, current.state, version: current.version, after: start?.version ?? 0, folded: true)
+            }
         }
         return current
     }
@@ -181,8 +192,11 @@ public struct CommandHandler<D: Decider>: Sendable {
         let appended = try await transaction.append(newEvents, to: stream, expectedVersion: .exact(current.version))
         let state = D.replay(events, from: current.state)
         if !appended.wasDuplicate {
-            let version = appended.streamVersion
-            transaction.afterCommit { cache.keep(.init(state: state, version: version), for: stream) }
+            let version = appended.streamVersion, handler = self
+            transaction.afterCommit {
+                cache.keep(.init(state: state, version: version), for: stream)
+                handler.snapshotIfDue(stream, state, version: version, after: current.version)
+            }
         }
         return Result(events: events, state: state, streamVersion: appended.streamVersion, position: appended.position, attempts: 1)
     }
@@ -205,10 +219,43 @@ public struct CommandHandler<D: Decider>: Sendable {
 
     /// The stream's current state and version (committed: read outside any transaction).
     public func load(_ stream: StreamName) async throws -> (state: D.State, version: Int64) {
-        let cached = cache.entry(stream)
-        let recorded = try await store.readStream(stream, from: (cached?.version ?? 0) + 1)
-        let current = try fold(recorded, from: cached)
-        if !recorded.isEmpty { cache.keep(.init(state: current.state, version: current.version), for: stream) }
+        let start = try await starting(stream)
+        let recorded = try await store.readStream(stream, from: (start?.version ?? 0) + 1)
+        let current = try fold(recorded, from: start)
+        if !recorded.isEmpty {
+            cache.keep(.init(state: current.state, version: current.version), for: stream)
+            snapshotIfDue(stream, current.state, version: current.version, after: start?.version ?? 0, folded: true)
+        }
         return current
+    }
+
+    /// Where a stream's state starts from: the kept one, else its latest snapshot of this schema (one that cannot be
+    /// decoded is ignored, and the stream is folded from its first event), else nothing.
+    func starting(_ stream: StreamName) async throws -> StateCache<D.State>.Entry? {
+        if let kept = cache.entry(stream) { return kept }
+        guard let snapshots, let stored = try await store.snapshot(of: stream, schema: snapshots.schema) else { return nil }
+        do {
+            return .init(state: try snapshots.decode(stored.state), version: stored.version)
+        } catch {
+            store.logger.warning("a snapshot that cannot be decoded is ignored", metadata: ["stream": "\(stream)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Takes a snapshot of `state` at `version` when the stream has passed a multiple of `every` since `previous` (a
+    /// commit), or when `every` events or more were just folded to reach it (a load): after the commit, off the command's
+    /// path. A snapshot that cannot be written is logged and costs only a longer load next time.
+    func snapshotIfDue(_ stream: StreamName, _ state: D.State, version: Int64, after previous: Int64, folded: Bool = false) {
+        guard let snapshots else { return }
+        let due = folded ? version - previous >= snapshots.every : version / snapshots.every > previous / snapshots.every
+        guard due else { return }
+        let store = store
+        Task {
+            do {
+                try await store.saveSnapshot(try snapshots.encode(state), of: stream, version: version, schema: snapshots.schema)
+            } catch {
+                store.logger.warning("a snapshot could not be taken", metadata: ["stream": "\(stream)", "error": "\(error)"])
+            }
+        }
     }
 }

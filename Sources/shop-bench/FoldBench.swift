@@ -37,12 +37,16 @@ struct Fold: AsyncParsableCommand {
                 A product's stock folded from cold (as after a restart) against reading and decoding its events: \
                 \(rounds) rounds, median. PostgreSQL with default durability (fsync on).
 
-                events   read µs/event   fold µs/event   fold / read   commit on the kept state µs
+                events   read µs/event   fold µs/event   fold / read   commit on the kept state µs   cold start ms: folded / from a snapshot
                 """)
-            var perEvent: [Double] = [], perCommit: [Double] = []
+            var perEvent: [Double] = [], perCommit: [Double] = [], fromSnapshot: [Double] = []
+            let snapshots = Snapshotting<Stock.State>(schema: Stock.snapshotSchema, every: 1_000)
             for count in [orders / 2, orders] {
                 let stream = try await Self.stock(orders: count, in: store)
-                var reads: [Double] = [], folds: [Double] = [], commits: [Double] = []
+                var reads: [Double] = [], folds: [Double] = [], commits: [Double] = [], loads: [Double] = []
+                // The snapshot a service would have taken (its first load folds the stream and takes one).
+                _ = try await CommandHandler<Stock>(store: store, codec: CatalogEvents.stock, snapshots: snapshots).load(stream)
+                while try await store.snapshot(of: stream, schema: snapshots.schema) == nil { try await Task.sleep(for: .milliseconds(10)) }
                 for _ in 0..<rounds {
                     let readStarted = ContinuousClock.now
                     let events = try await store.readStream(stream)
@@ -51,26 +55,36 @@ struct Fold: AsyncParsableCommand {
                     let foldStarted = ContinuousClock.now
                     let (state, version) = try await CommandHandler<Stock>(store: store, codec: CatalogEvents.stock).load(stream)
                     folds.append((ContinuousClock.now - foldStarted).seconds / Double(version))
-                    guard state.committed.count == count, Int(version) == events.count else {
+                    guard state.committed.count == min(count, Stock.rememberedCommits), Int(version) == events.count else {
                         throw BenchError("\(stream) folded to \(state.committed.count) committed orders at version \(version)")
                     }
                     commits.append(try Self.commitOnKeptState(state, stream: stream))
+                    let loadStarted = ContinuousClock.now
+                    let loaded = try await CommandHandler<Stock>(store: store, codec: CatalogEvents.stock, snapshots: snapshots).load(stream)
+                    loads.append((ContinuousClock.now - loadStarted).seconds)
+                    guard loaded.state == state else { throw BenchError("\(stream) loaded from its snapshot differs from its fold") }
                 }
-                let read = median(reads), fold = median(folds), commit = median(commits)
+                let read = median(reads), fold = median(folds), commit = median(commits), load = median(loads)
                 perEvent.append(fold)
                 perCommit.append(commit)
+                fromSnapshot.append(load)
                 print("\(String(2 * count + 1).padding(toLength: 9, withPad: " ", startingAt: 0))"
                       + "\(format(read * 1e6, 1).padding(toLength: 16, withPad: " ", startingAt: 0))"
                       + "\(format(fold * 1e6, 1).padding(toLength: 16, withPad: " ", startingAt: 0))"
-                      + "\(format(fold / read, 2).padding(toLength: 14, withPad: " ", startingAt: 0))\(format(commit * 1e6, 1))")
+                      + "\(format(fold / read, 2).padding(toLength: 14, withPad: " ", startingAt: 0))"
+                      + "\(format(commit * 1e6, 1).padding(toLength: 30, withPad: " ", startingAt: 0))"
+                      + "\(format(fold * Double(2 * count + 1) * 1000, 1)) / \(format(load * 1000, 1))")
             }
-            let growth = perEvent[1] / perEvent[0], commitGrowth = perCommit[1] / perCommit[0]
+            let growth = perEvent[1] / perEvent[0], commitGrowth = perCommit[1] / perCommit[0], loadGrowth = fromSnapshot[1] / fromSnapshot[0]
             print("""
 
                 Fold per event, twice the stream against half of it: \(format(growth, 2)) \
                 (goal ≤ 1.25, an event costs the same however long the stream: \(growth <= 1.25 ? "met" : "NOT MET"))
                 Commit on the kept state, twice the stream against half of it: \(format(commitGrowth, 2)) \
                 (goal ≤ 1.25, a command costs the same however many orders came before: \(commitGrowth <= 1.25 ? "met" : "NOT MET"))
+                Cold start from the snapshot (at most 999 events folded after it), twice the stream against half of it: \(format(loadGrowth, 2)) \
+                (goal ≤ 1.25, a restart costs the same however long the stream: \(loadGrowth <= 1.25 ? "met" : "NOT MET"); the state \
+                holds at most \(Stock.rememberedCommits) committed orders, and so does the snapshot)
                 """)
         }
     }
@@ -87,7 +101,7 @@ struct Fold: AsyncParsableCommand {
             seconds.append((ContinuousClock.now - started).seconds)
             committed += next.committed.count
         }
-        guard committed == 200 * (kept.committed.count + 1) else { throw BenchError("the commit was not folded") }
+        guard committed == 200 * min(kept.committed.count + 1, Stock.rememberedCommits) else { throw BenchError("the commit was not folded") }
         return median(seconds)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Catalog
 import Testing
 
@@ -64,5 +65,31 @@ struct StockTests {
         #expect(throws: CatalogError.invalidOrderReference("")) { try Stock.decide(.reserve(mug, order: "", quantity: 1), given: [ten]) }
         let long = String(repeating: "o", count: 65)
         #expect(throws: CatalogError.invalidOrderReference(long)) { try Stock.decide(.release(mug, order: long), given: [ten]) }
+    }
+
+    @Test func aStateSurvivesItsSnapshotEncoding() throws {
+        var state = Stock.initialState
+        state.onHand = 40
+        state.reservations["o-1"] = 2
+        state.committed["o-0"] = 3
+        let decoded = try JSONDecoder().decode(Stock.State.self, from: try JSONEncoder().encode(state))
+        #expect(decoded == state && decoded.available == 38)
+    }
+
+    @Test func theStockRemembersItsLatestCommittedOrdersOnly() throws {
+        let limit = Stock.rememberedCommits
+        var events: [Stock.Event] = [.received(.init(sku: mug, quantity: limit + 2))]
+        for index in 0..<(limit + 2) {
+            events.append(reserved("o-\(index)", 1))
+            events.append(.committed(.init(sku: mug, order: "o-\(index)", quantity: 1)))
+        }
+        let state = Stock.replay(events)
+        #expect(state.committed.count == limit && state.commitOrder.count == limit && state.onHand == 0)
+        #expect(state.committed["o-0"] == nil && state.committed["o-1"] == nil && state.committed["o-2"] == 1)
+        // The forgotten are decided as if never reserved; the remembered as before.
+        #expect(throws: CatalogError.unknownReservation(sku: mug, order: "o-0")) { try Stock.decide(.commit(mug, order: "o-0"), state) }
+        #expect(try Stock.decide(.release(mug, order: "o-1"), state).isEmpty)
+        #expect(try Stock.decide(.commit(mug, order: "o-\(limit + 1)"), state).isEmpty)
+        #expect(throws: CatalogError.reservationAlreadyCommitted(sku: mug, order: "o-2")) { try Stock.decide(.release(mug, order: "o-2"), state) }
     }
 }

@@ -9,6 +9,13 @@ import HashTreeCollections
 /// idempotent: reserving again for the same order and quantity, releasing a reservation that is gone, or
 /// committing one twice changes nothing, so a retried saga step never reserves twice.
 ///
+/// The state is bounded whatever the stream's length: reservations live until they are committed or released,
+/// and the stock remembers the latest ``rememberedCommits`` committed orders (by the order of their commits), not
+/// every one. A command about an order committed longer ago than that is decided as if it had never been reserved:
+/// a commit is refused (`unknownReservation`), a release changes nothing. The saga returns the units of a committed
+/// order it compensates as received stock (it knows it committed them), and a retried request is answered by its
+/// idempotency key (kept 30 days); so nothing the shop does reaches back further.
+///
 /// An order that needs several SKUs reserves them all or none: the Catalog service decides each SKU's
 /// reservation and appends them to their streams in one database transaction (see the README).
 public enum Stock: Decider {
@@ -47,21 +54,29 @@ public enum Stock: Decider {
     /// Kept between commands (a product's stock is a long stream), so its maps are persistent hash tries: the
     /// kept state and the one a command changes share all but the path to what changed. With plain dictionaries a
     /// command copied every committed reservation first, and cost more with every order the product had had.
-    public struct State: Sendable, Equatable {
+    public struct State: Sendable, Equatable, Codable {
         public var onHand = 0
         /// Units held per order, not yet committed or released.
         public var reservations: TreeDictionary<String, Int> = [:]
-        /// Orders whose reservation was committed, with their quantity: every one, for the idempotency of a
-        /// reservation, its release and its commit.
+        /// Orders whose reservation was committed, with their quantity: the latest ``rememberedCommits``, for the
+        /// idempotency of a reservation, its release and its commit.
         public var committed: TreeDictionary<String, Int> = [:]
+        /// The same orders by the number of their commit (from `oldestCommit` to `nextCommit - 1`): which to forget next.
+        public var commitOrder: TreeDictionary<Int, String> = [:]
+        public var oldestCommit = 0, nextCommit = 0
 
         public var reserved: Int { reservations.values.reduce(0, +) }
         public var available: Int { onHand - reserved }
     }
 
     public static let initialState = State()
+    /// The snapshots' schema: change it with `evolve` or `State` (see `Snapshotting`), and every stock stream is
+    /// folded from its first event once more.
+    public static let snapshotSchema = "stock.1"
     /// The most units one command may move, and the most one SKU may have on hand.
     public static let maximumQuantity = 1_000_000
+    /// How many committed orders a SKU's stock remembers (see above).
+    public static let rememberedCommits = 10_000
 
     public static func decide(_ command: Command, _ state: State) throws(CatalogError) -> [Event] {
         switch command {
@@ -107,8 +122,15 @@ public enum Stock: Decider {
             state.reservations[released.order] = nil
         case .committed(let committed):
             state.reservations[committed.order] = nil
-            state.committed[committed.order] = committed.quantity
             state.onHand -= committed.quantity
+            if state.committed.updateValue(committed.quantity, forKey: committed.order) == nil {
+                state.commitOrder[state.nextCommit] = committed.order
+                state.nextCommit += 1
+            }
+            while state.committed.count > rememberedCommits, let oldest = state.commitOrder.removeValue(forKey: state.oldestCommit) {
+                state.committed[oldest] = nil
+                state.oldestCommit += 1
+            }
         }
         return state
     }

@@ -18,7 +18,8 @@ struct CatalogAPI: Sendable {
     init(store: EventStore) {
         self.store = store
         self.products = CommandHandler(store: store, codec: CatalogEvents.product)
-        self.stock = CommandHandler(store: store, codec: CatalogEvents.stock)
+        // A product's stock grows with every order: loaded from its latest snapshot after a restart.
+        self.stock = CommandHandler(store: store, codec: CatalogEvents.stock, snapshots: .init(schema: Stock.snapshotSchema, every: 1_000))
         self.commands = CommandRunner(store: store)
     }
 

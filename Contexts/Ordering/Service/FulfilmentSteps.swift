@@ -83,6 +83,13 @@ public struct FulfilmentSteps: Sendable {
 
         case .releaseStock:
             for line in state.lines {
+                // Units known to have left with the order come back as received stock (Catalog remembers only its latest
+                // commits); otherwise its reservation is released, or returned if Catalog says it was committed after all.
+                if state.done.contains(.commitStock) {
+                    _ = try await send(.POST, catalog, CatalogRoutes.stock(line.sku), CatalogCommands.Receive(quantity: line.quantity),
+                                       key: "\(key):\(line.sku):return", step).success()
+                    continue
+                }
                 let release = try await send(.POST, catalog, CatalogRoutes.release(sku: line.sku, order: order), nil as String?,
                                              key: "\(key):\(line.sku)", step)
                 if release.rule == "reservation-already-committed" {
