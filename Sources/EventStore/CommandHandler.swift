@@ -77,6 +77,9 @@ public struct CommandHandler<D: Decider>: Sendable {
                 return Result(events: events, state: state, streamVersion: appended.streamVersion, position: appended.position, attempts: attempt)
             } catch let conflict as WrongExpectedVersion {
                 if attempt >= maxAttempts { throw conflict }
+                // Another writer got there first: let it finish before reading again. Writers that collided together,
+                // retrying at once, would collide again; a random pause of up to a millisecond per attempt spreads them.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(1_000 * min(attempt, 10)))))
             }
         }
     }
