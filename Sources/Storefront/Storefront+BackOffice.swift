@@ -19,6 +19,7 @@ extension Storefront {
         struct View: Decodable {
             struct Lag: Decodable { let events: Int, seconds: Double }
             let name: String, version: Int, generation: Int, position: String, eventsHandled: Int, lag: Lag, lastBatchAt: String?, rebuilding: Bool?
+            let lastRebuild: String?
         }
         let views: [View]
     }
@@ -54,10 +55,10 @@ extension Storefront {
     struct ViewsPage {
         struct Row {
             let service: String, name: String, version: Int, generation: Int, position: String, handled: Int, lagEvents: Int, lagSeconds: String
-            let lastBatchAt: String, rebuilding: Bool, action: String
+            let lastBatchAt: String, rebuilding: Bool, lastRebuild: String?, action: String
         }
         struct Unavailable { let service: String, detail: String }
-        let views: [Row], unavailable: [Unavailable], rebuilt: String?
+        let views: [Row], unavailable: [Unavailable], rebuilding: String?
     }
 
     func addBackOfficeRoutes(to pages: RouterGroup<GatewayContext>) {
@@ -152,13 +153,13 @@ extension Storefront {
                         ViewsPage.Row(service: name, name: view.name, version: view.version, generation: view.generation, position: view.position,
                                       handled: view.eventsHandled, lagEvents: view.lag.events, lagSeconds: String(format: "%.1f", view.lag.seconds),
                                       lastBatchAt: view.lastBatchAt.map(Self.shortDate) ?? "–", rebuilding: view.rebuilding ?? false,
-                                      action: "/admin/views/\(name)/\(segment(view.name))/rebuild")
+                                      lastRebuild: view.lastRebuild, action: "/admin/views/\(name)/\(segment(view.name))/rebuild")
                     }
                 } catch {
                     unavailable.append(.init(service: name, detail: FieldProblem.problem(error)?.detail ?? "it did not answer"))
                 }
             }
-            let content = ViewsPage(views: rows, unavailable: unavailable, rebuilt: try request.query("rebuilt"))
+            let content = ViewsPage(views: rows, unavailable: unavailable, rebuilding: try request.query("rebuilding"))
             return renderer.render("admin-views", title: "Views", content, visit)
         }
         pages.post("/admin/views/{service}/{name}/rebuild") { request, context in
@@ -173,7 +174,7 @@ extension Storefront {
             default: throw Problem.notFound("there is no such service")
             }
             try await service.forward(.POST, ViewRoutes.rebuild(name), for: request, context: context, key: Self.newKey()).requireSuccess()
-            return Self.seeOther("/admin/views?rebuilt=\(segment(name))")
+            return Self.seeOther("/admin/views?rebuilding=\(segment(name))")
         }
     }
 

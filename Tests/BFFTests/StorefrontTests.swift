@@ -195,7 +195,16 @@ struct StorefrontTests {
             let rebuilt = try await ops.post("/admin/views/catalog/catalog-product-listing/rebuild", [])
             #expect(rebuilt.status == .seeOther)
             let after = try await ops.get(try #require(rebuilt.headers[.location]))
-            #expect(after.text.contains("catalog-product-listing was rebuilt"))
+            #expect(after.text.contains("catalog-product-listing is being rebuilt"))
+            // Answered at once; the rebuild goes on in the service, and its second generation serves when it is done.
+            try await within(.seconds(30), "the rebuilt view") {
+                while true {
+                    let page = try await ops.get("/admin/views").text
+                    if let row = page.range(of: #"data-view="catalog-product-listing""#).map({ page[$0.upperBound...].prefix(600) }),
+                       row.contains(#"class="generation">2<"#), row.contains("swapped in") { return }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
             try await ops.get("/admin/views")
             #expect(try await ops.post("/admin/views/catalog/no-such-view/rebuild", []).status == .notFound)
             try await ops.get("/admin/products")
