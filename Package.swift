@@ -355,7 +355,7 @@ let package = Package(
         // Tests that run the built executables as real processes.
         .testTarget(
             name: "ProcessTests",
-            dependencies: ["EventStore", .product(name: "NIOCore", package: "swift-nio"), 
+            dependencies: ["EventStore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"),
                 "Catalog", "ProductListing", "Projections", "SharedKernel", "TestSupport", "Identity",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -39,6 +39,13 @@ struct ServiceOptions: ParsableArguments {
     @Option(help: "Where the service keeps its SQLite views (default: $SHOP_VIEWS_DIR/<service>, else .shop/views/<service>).")
     var views: String?
 
+    @Option(help: "Seconds to wait for the database at start (it may be restarting too) before giving up.")
+    var databaseWait: Double = 60
+
+    func validate() throws {
+        guard databaseWait.isFinite, (0...3600).contains(databaseWait) else { throw ValidationError("--database-wait is 0 to 3600 seconds") }
+    }
+
     func viewsDirectory(_ service: String) -> URL {
         if let views { return URL(fileURLWithPath: views, isDirectory: true) }
         let base = ProcessInfo.processInfo.environment["SHOP_VIEWS_DIR"] ?? ".shop/views"
@@ -70,15 +77,29 @@ struct ServiceOptions: ParsableArguments {
     func serviceSecret() throws -> Data { try ShopServer.serviceSecret() }
 
     /// Brings the service's database up to its code before it serves: the event store's schema, then the
-    /// context's own. Safe when several instances start at once (the migrator takes a lock).
+    /// context's own. Safe when several instances start at once (the migrator takes a lock). A database that does not
+    /// answer (restarting, like the process itself may be) is waited for, up to `--database-wait` seconds, each try
+    /// logged; a migration that fails is not retried.
     func migrate(_ service: String, _ database: DatabaseURL, logger: Logger) async throws {
         let directory = try migrations.map { URL(fileURLWithPath: $0, isDirectory: true) } ?? Migrator.defaultDirectory()
-        do {
-            try await Migrator(directory: directory, folders: ["eventstore", service]).migrate(database, logger: logger)
-        } catch let error as MigrationError {
-            throw ValidationError("\(service): \(error)")
-        } catch {
-            throw ValidationError("\(service): cannot reach its database \(database): \(describe(error))")
+        let migrator = try Migrator(directory: directory, folders: ["eventstore", service])
+        let deadline = ContinuousClock.now + .milliseconds(Int(databaseWait * 1000))
+        var pause = Duration.milliseconds(200)
+        while true {
+            do {
+                try await migrator.migrate(database, logger: logger)
+                return
+            } catch let error as MigrationError {
+                throw ValidationError("\(service): \(error)")
+            } catch {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else {
+                    throw ValidationError("\(service): cannot reach its database \(database) (waited \(Int(databaseWait)) s): \(describe(error))")
+                }
+                logger.warning("waiting for the database", metadata: ["database": "\(database)", "error": "\(describe(error))"])
+                try await Task.sleep(for: min(pause, left))
+                pause = min(pause * 2, .seconds(5))
+            }
         }
     }
 }

@@ -82,10 +82,12 @@ enum ServicePorts {
 }
 
 /// Starts `shop-server <service>` on the database, keeping its views in `views`, with `environment` added.
-func startService(_ service: String, _ database: DatabaseURL, views: URL, port: Int, environment: [String: String] = [:]) throws -> Process {
+func startService(_ service: String, _ database: DatabaseURL, views: URL, port: Int, environment: [String: String] = [:],
+                  arguments: [String] = [], errors: Pipe? = nil) throws -> Process {
     let process = Process()
     process.executableURL = try shopServerBinary()
-    process.arguments = [service, "--port", "\(port)", "--views", views.path, "--migrations", TestDatabase.migrations.path]
+    process.arguments = [service, "--port", "\(port)", "--views", views.path, "--migrations", TestDatabase.migrations.path] + arguments
+    if let errors { process.standardError = errors }
     process.environment = ProcessInfo.processInfo.environment.merging(
         ["SHOP_\(service.uppercased())_DATABASE_URL": "postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)?sslmode=disable",
          "SHOP_LOG_LEVEL": "error", "SHOP_SERVICE_SECRET": TestSecrets.serviceText].merging(environment) { $1 }) { $1 }
