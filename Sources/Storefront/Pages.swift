@@ -28,7 +28,7 @@ struct Pages: Sendable {
     ]
 
     /// What every template sees: the page's title, who is signed in, the CSRF value of its forms, and its content.
-    struct Context<Content>: @unchecked Sendable {
+    struct Context<Content> {
         let title: String
         let viewer: Viewer?
         let csrf: String
@@ -62,7 +62,7 @@ struct Pages: Sendable {
 }
 
 /// A problem told next to the form field it is about (or the form's, with no field), and the page's status with it.
-struct FieldProblem: Sendable {
+struct FieldProblem: Error, Sendable {
     let field: String, message: String, status: HTTPResponse.Status
 
     /// What a command's failure says, when it is the client's (4xx): the service's problem, or the gateway's.

@@ -14,7 +14,6 @@ extension Storefront {
         let dueAt: String?, startedAt: String, updatedAt: String, timeline: [Entry]?
     }
     struct Sagas: Decodable { let sagas: [Saga] }
-    struct Payment: Decodable { let status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money? }
     struct Views: Decodable {
         struct View: Decodable {
             struct Lag: Decodable { let events: Int, seconds: Double }
@@ -217,7 +216,7 @@ extension Storefront {
             order: order.order, path: "/admin/orders/\(segment(order.order))", customer: order.customer, status: order.status.rawValue,
             reason: order.reason, total: order.total?.description,
             lines: order.lines.map { .init(name: $0.name, sku: $0.sku, quantity: $0.quantity, unitPrice: $0.unitPrice?.description) },
-            payment: payment.map { Self.payment($0.status, authorised: $0.authorised, captured: $0.captured, refunded: $0.refunded) },
+            payment: payment.map(Self.summary),
             saga: saga.map(Self.row), done: saga.map { $0.done.joined(separator: ", ") }, card: saga?.card, dueAt: saga?.dueAt.map(Self.shortDate),
             timeline: (saga?.timeline ?? []).map {
                 .init(step: $0.step, attempt: $0.attempt, outcome: $0.outcome, reason: $0.reason, startedAt: Self.shortDate($0.startedAt),

@@ -7,16 +7,14 @@ import SharedKernel
 import WebBFF
 
 extension Storefront {
-    // What the services answer (only what the pages show).
-    struct Product: Decodable { let sku: String, name: String, description: String?, price: Money, available: Int, discontinued: Bool }
-    struct ProductPage: Decodable { let products: [Product], next: String? }
+    // What the services answer: the web BFF's shapes, and what only the pages read.
+    typealias Product = WebBFF.Product
+    typealias ProductPage = WebBFF.ProductPage
+    typealias Cart = WebBFF.Cart
+    typealias Payment = WebBFF.Payment
     struct ProductDetail: Decodable {
         struct Stock: Decodable { let onHand: Int, reserved: Int, available: Int }
         let sku: String, name: String, description: String?, price: Money, discontinued: Bool, stock: Stock
-    }
-    struct Cart: Decodable {
-        struct Item: Decodable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
-        let items: [Item]
     }
     struct OrderList: Decodable {
         struct Summary: Decodable { let order: String, status: OrderStatus, total: Money, reason: String?, placedAt: String }
@@ -201,7 +199,7 @@ extension Storefront {
     func order(_ id: String, _ request: Request, _ context: GatewayContext, visit: Visit? = nil, problem: FieldProblem? = nil) async throws -> Response {
         let visit = visit ?? sessions.visit(request, context)
         let page = try await web.orderPage(id, of: try context.customer(), request, context)
-        let payment = page.payment.map { Self.payment($0.status, authorised: $0.authorised, captured: $0.captured, refunded: $0.refunded) }
+        let payment = page.payment.map(Self.summary)
         let fulfilment = page.fulfilment.map { [$0.status.rawValue, $0.step].compactMap { $0 }.joined(separator: ": ") }
         let view = OrderView(
             order: page.order, path: "/orders/\(segment(page.order))", status: page.status.rawValue, reason: page.reason,
@@ -215,9 +213,10 @@ extension Storefront {
     }
 
     /// A payment in a few words: what was authorised, captured and refunded (or its status, before any of it).
-    static func payment(_ status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money?) -> String {
-        let amounts = [authorised.map { "authorised \($0)" }, captured.map { "captured \($0)" }, refunded.map { "refunded \($0)" }].compactMap { $0 }
-        return amounts.isEmpty ? status.rawValue : amounts.joined(separator: " · ")
+    static func summary(_ payment: Payment) -> String {
+        let amounts = [payment.authorised.map { "authorised \($0)" }, payment.captured.map { "captured \($0)" },
+                       payment.refunded.map { "refunded \($0)" }].compactMap { $0 }
+        return amounts.isEmpty ? payment.status.rawValue : amounts.joined(separator: " · ")
     }
 
     /// An HTML id made of a SKU (which may hold any character).
@@ -231,4 +230,3 @@ extension Storefront {
     }
 }
 
-extension FieldProblem: Error {}

@@ -28,12 +28,17 @@ public struct WebBFF: Sendable {
         self.streamLimit = streamLimit
     }
 
-    // What the services answer (only what this BFF reads).
-    struct Product: Codable, Sendable { let sku: String, name: String, description: String?, price: Money, available: Int, discontinued: Bool }
-    struct ProductPage: Decodable { let products: [Product], next: String? }
-    struct Cart: Codable, Sendable {
-        struct Item: Codable, Sendable { let sku: String, quantity: Int, name: String?, unitPrice: Money? }
-        let items: [Item], version: Int64
+    // What the services answer (only what this BFF and the web shop's pages read).
+    public struct Product: Codable, Sendable {
+        public let sku: String, name: String, description: String?, price: Money, available: Int, discontinued: Bool
+        public init(sku: String, name: String, description: String?, price: Money, available: Int, discontinued: Bool) {
+            (self.sku, self.name, self.description, self.price, self.available, self.discontinued) = (sku, name, description, price, available, discontinued)
+        }
+    }
+    public struct ProductPage: Decodable, Sendable { public let products: [Product], next: String? }
+    public struct Cart: Codable, Sendable {
+        public struct Item: Codable, Sendable { public let sku: String, quantity: Int, name: String?, unitPrice: Money? }
+        public let items: [Item], version: Int64
     }
     public struct Payment: Codable, Sendable { public let status: PaymentStatus, authorised: Money?, captured: Money?, refunded: Money? }
     public struct Detail: Codable {

@@ -3,16 +3,18 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import ShopSupport
+import Synchronization
 @testable import Storefront
 import TestSupport
 import Testing
 
 /// A browser as far as the pages care: it keeps the cookies it is given and sends them back, and reads the CSRF value
 /// and idempotency keys out of the forms of the last page.
-final class PageClient: @unchecked Sendable {
+final class PageClient: Sendable {
     let client: any TestClientProtocol
-    var cookies: [String: String] = [:]
-    var lastPage = ""
+    private let state = Mutex<(cookies: [String: String], lastPage: String)>(([:], ""))
+    var cookies: [String: String] { state.withLock { $0.cookies } }
+    var lastPage: String { state.withLock { $0.lastPage } }
 
     init(_ client: any TestClientProtocol) { self.client = client }
 
@@ -35,14 +37,17 @@ final class PageClient: @unchecked Sendable {
 
     func send(_ method: HTTPRequest.Method, _ path: String, _ body: String?, headers extra: HTTPFields) async throws -> TestResponse {
         var headers = extra
+        let cookies = self.cookies
         if !cookies.isEmpty { headers[.cookie] = cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
         let response = try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
-        for cookie in response.headers[values: .setCookie] {
-            let pair = cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
-            let value = pair.count > 1 ? String(pair[1]) : ""
-            cookies[String(pair[0])] = value.isEmpty ? nil : value
+        state.withLock { state in
+            for cookie in response.headers[values: .setCookie] {
+                let pair = cookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
+                let value = pair.count > 1 ? String(pair[1]) : ""
+                state.cookies[String(pair[0])] = value.isEmpty ? nil : value
+            }
+            state.lastPage = String(buffer: response.body)
         }
-        lastPage = String(buffer: response.body)
         return response
     }
 
@@ -169,12 +174,13 @@ struct StorefrontTests {
             #expect(card.status == .unprocessableContent && card.text.contains(#"id="card-error""#) && card.text.contains(#"value="1234""#))
             #expect(card.text.contains("25.00 EUR"), "the cart is as it was")
 
-            // The same form sent twice (a double click) is one order.
+            // The same form sent twice at once (a double click) is one order, and both answers lead to it.
             try await browser.get("/cart")
             let key = try #require(browser.field("key", inForm: "/checkout"))
             let csrf = browser.field("csrf")
-            let first = try await browser.post("/checkout", [("card", Shop.approve)], csrf: csrf, key: key)
-            let second = try await browser.post("/checkout", [("card", Shop.approve)], csrf: csrf, key: key)
+            async let sentFirst = browser.post("/checkout", [("card", Shop.approve)], csrf: csrf, key: key)
+            async let sentSecond = browser.post("/checkout", [("card", Shop.approve)], csrf: csrf, key: key)
+            let (first, second) = try await (sentFirst, sentSecond)
             #expect(first.status == .seeOther && second.headers[.location] == first.headers[.location], "\(second.status) \(second.text.prefix(3000))")
             let orders = try await browser.get("/orders")
             #expect(orders.text.components(separatedBy: "<tbody>")[1].components(separatedBy: "<tr>").count == 2, "one order")
