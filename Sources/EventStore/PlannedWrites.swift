@@ -146,13 +146,16 @@ extension EventStore {
     ///
     /// - Parameter applied: whether the statement made the writes, from its rows (it may find that it must not,
     ///   as a command whose idempotency key was used already).
+    /// - Parameter committed: told of what was written once it is committed, before this process's waiters on the
+    ///   streams it appended to are woken.
     /// - Returns: the result and the statement's rows; `nil` when nothing was written and the caller must decide
     ///   again in a transaction: `body` threw (it needed a transaction, or refused on a state that may be
     ///   stale), or a stream had moved on.
     public func runPlanned<Result: Sendable, Statement: PostgresPreparedStatement>(
         _ body: (Transaction) async throws -> Result,
         write: (Result, PlannedWrites) throws -> Statement,
-        applied: ([Statement.Row]) -> Bool = { _ in true }
+        applied: ([Statement.Row]) -> Bool = { _ in true },
+        committed: (Result, [Statement.Row]) -> Void = { _, _ in }
     ) async throws -> (result: Result, rows: [Statement.Row])? where Statement.Row: Sendable {
         let transaction = PlannedTransaction(logger: logger)
         guard let result = try? await body(transaction) else { return nil }
@@ -173,6 +176,7 @@ extension EventStore {
         // What the command remembers (the states it wrote) only when the writes were made.
         guard applied(rows) else { return (result, rows) }
         transaction.effects.committed()
+        committed(result, rows)
         let streams = transaction.effects.appendedStreams
         if !streams.isEmpty { appended(to: streams) }
         return (result, rows)

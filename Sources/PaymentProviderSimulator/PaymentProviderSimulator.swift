@@ -61,14 +61,16 @@ public final class PaymentProviderSimulator: Sendable {
     }
 
     public let slowDelay: Duration
-    private let database: DatabaseQueue
+    private let database: DatabasePool
 
     /// Opens (or creates) the provider's file.
     public init(file: URL, slowDelay: Duration = .seconds(30)) throws {
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        database = try DatabaseQueue(path: file.path, configuration: configuration)
+        // WAL (a pool), each commit flushed: durable as the provider promises, at one flush a commit.
+        configuration.prepareDatabase { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        database = try DatabasePool(path: file.path, configuration: configuration)
         try database.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS requests (

@@ -4,6 +4,7 @@ import BillingService
 import CatalogService
 import EventStore
 import Foundation
+import GRDB
 import Identity
 import Logging
 import NIOCore
@@ -67,18 +68,25 @@ struct Checkout: AsyncParsableCommand {
             // The cost of one durable commit on this PostgreSQL, and how many one saga makes; and what a round trip
             // without a commit costs, to PostgreSQL and to a service, which a saga's path is made of as well.
             let commit = try await Self.singleCommitLatency(urls[1].1, logger: logger)
+            let sqliteCommit = try await Self.sqliteCommitLatency(in: views)
             let trips = try await Self.roundTrips(urls[1].1, service: base.catalog + "/health/live", logger: logger)
+            let hops = try await Self.hops(client)
             let counted = try await Self.transactionsPerSaga(client, probe: urls[1].1, databases: urls.map(\.1), logger: logger)
             let commits = counted.commitsToConfirmed
             // The path to a confirmed order, counted from the code (docs/benchmarks.md lists them) and priced with the costs
             // measured above: its durable commits (counted just above), its other sequential round trips to PostgreSQL
-            // (reads, the saga's claim), and its HTTP exchanges (the checkout, the saga's calls to Catalog and Billing).
-            let roundTripsToConfirmed = 10.0, exchangesToConfirmed = 4.0
+            // (reads, the saga's claim), its HTTP exchanges (the checkout, the saga's calls to Catalog and Billing,
+            // Billing's to the payment provider), and the provider's own durable write (SQLite).
+            let roundTripsToConfirmed = 6.0, exchangesToConfirmed = 5.0
             let floor = commits * commit.p50 + max(0, roundTripsToConfirmed - commits) * trips.database + exchangesToConfirmed * trips.http
+                + sqliteCommit
             say("""
-                PostgreSQL single-row INSERT+COMMIT, one connection: \(format(commit.p50 * 1000, 2)) ms p50 (\(format(1 / commit.p50, 0))/s)
+                PostgreSQL single-row INSERT+COMMIT, one connection: \(format(commit.p50 * 1000, 2)) ms p50 (\(format(1 / commit.p50, 0))/s); \
+                SQLite's (WAL, synchronous FULL, as the payment provider writes): \(format(sqliteCommit * 1000, 2)) ms p50
                 Round trips without a commit: PostgreSQL through a connection pool (SELECT 1) \(format(trips.database * 1000, 2)) ms p50, \
                 HTTP to a service (GET /health/live, kept alive) \(format(trips.http * 1000, 2)) ms p50
+                The saga's calls made directly, one at a time (p50): Catalog reserve \(ms(hops.reserve)) ms, Billing authorise \(ms(hops.authorise)) ms \
+                (through the payment provider), Ordering's order read \(ms(hops.read)) ms
                 Transactions of one saga (ids assigned while sagas ran one at a time; wake-up NOTIFYs write nothing, so wait for no flush):
                   checkout → confirmed: \(format(counted.toConfirmed.transactions, 1)), of which \(format(counted.toConfirmed.announcements, 1)) \
                 NOTIFYs: \(format(counted.commitsToConfirmed, 1)) durable commits
@@ -86,7 +94,8 @@ struct Checkout: AsyncParsableCommand {
                 NOTIFYs: \(format(counted.commitsToCompleted, 1)) durable commits
                 \(counted.elsewhere == 0 ? "No other database of the cluster committed anything meanwhile: the ids were the saga's." : "NOTE: other databases of the cluster committed \(counted.elsewhere) transactions meanwhile (read-only ones count too): whatever of them wrote took transaction ids, which the counts above include.")
                 Floor of checkout → confirmed: \(format(commits, 1)) commits × \(ms(commit.p50)) ms + \(format(max(0, roundTripsToConfirmed - commits), 1)) \
-                other round trips × \(ms(trips.database)) ms + \(format(exchangesToConfirmed, 0)) HTTP exchanges × \(ms(trips.http)) ms = \(ms(floor)) ms
+                other round trips × \(ms(trips.database)) ms + \(format(exchangesToConfirmed, 0)) HTTP exchanges × \(ms(trips.http)) ms \
+                + the provider's commit \(ms(sqliteCommit)) ms = \(ms(floor)) ms
 
                 """)
             say("concurrency  orders/s  p50 ms  p99 ms  (checkout → confirmed\(thinkTime > 0 ? "; each customer thinks \(thinkTime) ms between orders" : ""))")
@@ -137,6 +146,48 @@ struct Checkout: AsyncParsableCommand {
             _ = try await response.body.collect(upTo: 1 << 16)
         }
         return (database, http)
+    }
+
+    /// The saga's two calls on the way to a confirmed order, made by the client one at a time for orders of their
+    /// own, and a read of an order: the p50 of each, in seconds. What each hop costs its service, without the saga.
+    static func hops(_ client: Client) async throws -> (reserve: Double, authorise: Double, read: Double) {
+        var reserve: [Double] = [], authorise: [Double] = [], read: [Double] = []
+        for index in 0..<100 {
+            let order = "hop-\(index)"
+            var started = ContinuousClock.now
+            try await client.expect(201, .POST, client.base.catalog + "/reservations",
+                                    #"{"order":"\#(order)","lines":[{"sku":"BENCH-1","quantity":1}]}"#)
+            reserve.append((ContinuousClock.now - started).seconds)
+            started = ContinuousClock.now
+            try await client.expect(201, .POST, client.base.billing + "/payments/\(order)/authorise",
+                                    #"{"amount":{"amount":1250,"currency":"EUR"},"card":"4242424242424242"}"#)
+            authorise.append((ContinuousClock.now - started).seconds)
+        }
+        try await client.expect(200, .POST, client.base.ordering + "/carts/hop/items", #"{"sku":"BENCH-1","quantity":1}"#)
+        try await client.expect(201, .POST, client.base.ordering + "/carts/hop/checkout", #"{"order":"hop-read","card":"4242424242424242"}"#)
+        for _ in 0..<100 {
+            let started = ContinuousClock.now
+            try await client.expect(200, .GET, client.base.ordering + "/orders/hop-read")
+            read.append((ContinuousClock.now - started).seconds)
+        }
+        return (percentile(reserve, 0.5), percentile(authorise, 0.5), percentile(read, 0.5))
+    }
+
+    /// Sequential single-row INSERTs into a SQLite file in `directory`, each its own transaction, as the payment
+    /// provider simulator writes (WAL, synchronous FULL: a flush per commit): the p50, in seconds.
+    static func sqliteCommitLatency(in directory: URL) async throws -> Double {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.prepareDatabase { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        let database = try DatabasePool(path: directory.appendingPathComponent("commit.sqlite").path, configuration: configuration)
+        try await database.write { try $0.execute(sql: "CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)") }
+        var seconds: [Double] = []
+        for value in 0..<300 {
+            let started = ContinuousClock.now
+            try await database.write { try $0.execute(sql: "INSERT INTO bench_commit (value) VALUES (?)", arguments: [value]) }
+            seconds.append((ContinuousClock.now - started).seconds)
+        }
+        return percentile(seconds, 0.5)
     }
 
     /// Sequential single-row INSERTs, each its own transaction, on `url`.

@@ -54,7 +54,7 @@ struct SagaCrashTests {
 
         let orderingViews = scratchViews()
         let environment = ["SHOP_CATALOG_URL": "http://127.0.0.1:\(catalogPort)", "SHOP_BILLING_URL": "http://127.0.0.1:\(billingPort)"]
-        for (index, point) in ["after-reserve-stock", "after-authorise-payment", "after-capture-payment"].enumerated() {
+        for (index, point) in ["after-reserve-stock", "after-authorise-payment", "after-commit-stock", "after-capture-payment"].enumerated() {
             let port = freePort()
             let doomed = try startService("ordering", orderingDatabase, views: orderingViews, port: port,
                                           environment: environment.merging(["SHOP_CRASH_AT": point]) { $1 })
@@ -90,6 +90,6 @@ struct SagaCrashTests {
             #expect(ledger?["authorisations"]?[order] == 1 && ledger?["captures"]?[order] == 1, "after a crash \(point): \(ledger ?? [:])")
         }
         let stock = await get(catalogPort, "/products/MUG-001")?["stock"] as? [String: Any]
-        #expect(stock?["onHand"] as? Int == 94 && stock?["reserved"] as? Int == 0)
+        #expect(stock?["onHand"] as? Int == 92 && stock?["reserved"] as? Int == 0)
     }
 }

@@ -23,6 +23,9 @@ struct SagaTests {
             #expect(saga["status"] as? String == "completed")
             let steps = (saga["timeline"] as? [[String: Any]])?.map { "\($0["step"]!) \($0["outcome"]!)" }
             #expect(steps == ["reserve-stock succeeded", "authorise-payment succeeded", "commit-stock succeeded", "capture-payment succeeded"])
+            // A step that leads on to the next is recorded with the next one's result, and keeps its own times.
+            let times = ((saga["timeline"] as? [[String: Any]]) ?? []).map { ($0["startedAt"] as? String ?? "", $0["finishedAt"] as? String ?? "") }
+            #expect(times.count == 4 && zip(times, times.dropFirst()).allSatisfy { $0.1 <= $1.0 }, "\(times)")
             #expect(saga["card"] as? String == "•••• 4242")
             #expect(try await shop.stock("MUG-001") == (3, 0))
             let payment = try await shop.billing.object("/payments/\(order)")

@@ -50,8 +50,12 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     /// Wakes the poller: a checkout started an instance, a cancellation or a retry made one due.
     let wake = ChangeSignal()
     private let working = Mutex<Set<String>>([])
-    /// Instances handed over by the checkouts that started them, claimed before the next look for due ones.
-    private let handed = Mutex<[String]>([])
+    /// Instances handed over by the checkouts that started them, worked before the next look for due ones: as the
+    /// checkout wrote them when it claimed them ahead (``claimAhead(_:)``) on the lock connection of that generation.
+    private let handed = Mutex<[(id: String, claimed: (instance: Sagas.Instance, generation: Int)?)]>([])
+    /// The lock connection while there is one, and which one it is (a count of connections made).
+    private let lockConnection = Mutex<(connection: PostgresConnection, generation: Int)?>(nil)
+    private let generations = Atomic<Int>(0)
 
     public init(sagas: Sagas, steps: FulfilmentSteps, configuration: Configuration = .init(), logger: Logger, metrics: ServiceMetrics? = nil) {
         self.sagas = sagas
@@ -87,11 +91,56 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     /// An instance may be due: look now rather than at the next poll.
     public func poke() { wake.signal() }
 
-    /// An instance was just started (its checkout committed): claim it at once, without looking for it among the
-    /// due ones. If another worker claims it first, that one works it.
-    public func take(_ id: String) {
+    /// The lock of an instance that a checkout is about to start, taken on the lock connection while the checkout's
+    /// transaction runs (the lock needs no row): once the checkout commits, the instance is worked at once, without a
+    /// round trip to claim it (``take(_:claimed:)``); if the checkout does not start it, ``giveBack(_:)``. `nil` when
+    /// there is no room, no lock connection, or another worker holds the lock: the instance is then claimed as usual.
+    public func claimAhead(_ id: String) async -> Claim? {
+        guard let (connection, generation) = lockConnection.withLock({ $0 }),
+              working.withLock({ $0.count < configuration.concurrency && $0.insert(id).inserted }) else { return nil }
+        do {
+            let locked = try await Self.bounded(connection, logger: logger) {
+                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockSpace), hashtext(\(id)))", logger: self.logger)
+                for try await locked in rows.decode(Bool.self) { return locked }
+                return false
+            }
+            if locked { return Claim(id: id, generation: generation) }
+        } catch {
+            logger.warning("an instance could not be claimed ahead of its checkout", metadata: ["saga": "\(id)", "error": "\(describe(error))"])
+        }
+        finished(id)
+        return nil
+    }
+
+    /// An instance's lock, taken ahead of its checkout.
+    public struct Claim: Sendable {
+        let id: String
+        let generation: Int
+    }
+
+    /// A lock taken ahead of a checkout that did not start its instance (refused, replayed, failed).
+    public func giveBack(_ claim: Claim?) {
+        guard let claim else { return }
+        Task {
+            if let (connection, generation) = lockConnection.withLock({ $0 }), generation == claim.generation {
+                try? await Self.bounded(connection, logger: logger) { try await Self.unlock(claim.id, on: connection, logger: self.logger) }
+            }
+            finished(claim.id)
+        }
+    }
+
+    /// An instance was just started (its checkout committed): work it at once, without looking for it among the due
+    /// ones; with `claimed`, as the checkout wrote it, without claiming it. Otherwise, if another worker claims it
+    /// first, that one works it.
+    public func take(_ id: String, claimed: Claim? = nil, as instance: Sagas.Instance? = nil) {
+        let handover = claimed.flatMap { claim in instance.map { (instance: $0, generation: claim.generation) } }
         // Bounded: past it (a worker that cannot keep up, or lost its connection) the instances wait to be found due.
-        handed.withLock { if $0.count < 1_000 { $0.append(id) } }
+        let taken = handed.withLock { handed in
+            guard handed.count < 1_000 else { return false }
+            handed.append((id, handover))
+            return true
+        }
+        if !taken || handover == nil { giveBack(claimed) }
         wake.signal()
     }
 
@@ -116,6 +165,9 @@ public final class FulfilmentOrchestrator: Service, Sendable {
     /// connection of the orchestrator's own, not the pool's, since ``bounded(_:limit:logger:_:)`` may close it.
     private func workWhileConnected() async throws {
         try await sagas.store.withDedicatedConnection { locks in
+            let generation = generations.add(1, ordering: .relaxed).newValue
+            lockConnection.withLock { $0 = (locks, generation) }
+            defer { lockConnection.withLock { $0 = nil } }
             try await withThrowingDiscardingTaskGroup { group in
                 /// Claims `id` (locked, and read after the lock: what its previous holder committed is in it) and works it.
                 func claim(_ id: String) async throws {
@@ -132,6 +184,10 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                         _ = working.withLock { $0.remove(id) }
                         return
                     }
+                    start(id, instance)
+                }
+                /// Works `id`, claimed on `locks`, in a child task; then gives its lock back.
+                func start(_ id: String, _ instance: Sagas.Instance) {
                     group.addTask {
                         defer { self.finished(id) }
                         await self.work(id, claimed: instance)
@@ -145,8 +201,21 @@ public final class FulfilmentOrchestrator: Service, Sendable {
                     let seen = wake.generation
                     // The handed over first, at once: nothing to look for.
                     let free = max(0, configuration.concurrency - working.withLock { $0.count })
-                    let taken = handed.withLock { handed in defer { handed.removeFirst(min(free, handed.count)) }; return handed.prefix(free) }
-                    for id in taken { try await claim(id) }
+                    // (Those claimed ahead hold their room already.)
+                    let taken = handed.withLock { handed in
+                        let plain = handed.filter { $0.claimed == nil }
+                        defer { handed = Array(plain.dropFirst(free)) }
+                        return handed.filter { $0.claimed != nil } + plain.prefix(free)
+                    }
+                    for (id, claimed) in taken {
+                        if let claimed, claimed.generation == generation {
+                            start(id, claimed.instance)
+                            continue
+                        }
+                        // Claimed ahead on a connection since lost (its lock went with it): claimed again.
+                        if claimed != nil { finished(id) }
+                        try await claim(id)
+                    }
                     // Then the due ones: at every other wake-up, and at least once a poll interval however busy.
                     let room = configuration.concurrency - working.withLock { $0.count }
                     if room > 0, taken.isEmpty || ContinuousClock.now - lastLook >= configuration.pollInterval {

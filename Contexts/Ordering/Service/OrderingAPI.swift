@@ -7,6 +7,7 @@ import Ordering
 import ServiceKit
 import ServiceRuntime
 import SharedKernel
+import Synchronization
 
 /// Ordering's HTTP API: carts, checkout, orders.
 struct OrderingAPI: Sendable {
@@ -143,7 +144,36 @@ struct OrderingAPI: Sendable {
         }
         let card = try Self.valid(card: body.card)
         let order = body.order ?? UUID().uuidString.lowercased()
-        let response = try await commands.run(request, body: bytes) { transaction in
+        // The instance's lock, taken while the checkout runs, and the instance as the checkout writes it: its worker
+        // here starts at once, without claiming or reading it.
+        async let claimed = orchestrator.claimAhead(order)
+        let started = Started()
+        let response: Response
+        do {
+            response = try await checkout(request, bytes, customer, order, card, started)
+        } catch {
+            orchestrator.giveBack(await claimed)
+            throw error
+        }
+        let claim = await claimed
+        if response.status == .created, response.headers[.idempotentReplayed] == nil, let state = started.state.withLock({ $0 }) {
+            orchestrator.take(order, claimed: claim, as: sagas.started(state))
+        } else {
+            orchestrator.giveBack(claim)
+            if response.status == .created { orchestrator.take(order) }
+        }
+        return response
+    }
+
+    /// The saga a checkout started, as its last run decided it (the one that committed, when it did).
+    final class Started: Sendable {
+        let state = Mutex<Fulfilment.State?>(nil)
+    }
+
+    private func checkout(
+        _ request: Request, _ bytes: Data?, _ customer: String, _ order: String, _ card: String, _ started: Started
+    ) async throws -> Response {
+        try await commands.run(request, body: bytes) { transaction in
             let cartStream = try OrderingStreams.cart(customer), orderStream = try OrderingStreams.order(order)
             // The cart's lock first, then the order's (each append takes its stream's): a checkout is the only
             // transaction that writes both, so two of them cannot deadlock.
@@ -172,14 +202,13 @@ struct OrderingAPI: Sendable {
             }
             guard let saga else { preconditionFailure("placing an order starts its saga") }
             try await sagas.start(saga.state, in: transaction)
+            started.state.withLock { $0 = saga.state }
             let state = written.state
             return try .json(.created, OrderView(
                 order: order, customer: customer, status: OrderStatus(state.status ?? .placed), lines: state.lines, total: state.total,
                 reason: nil, refundRequired: false, version: written.streamVersion, fulfilment: nil), etag: ETag.make(written.streamVersion),
                 location: "/orders/\(order)")
         }
-        if response.status == .created { orchestrator.take(order) }
-        return response
     }
 
     /// A card number as the payment provider takes it: 12 to 19 digits, spaces allowed.
@@ -237,22 +266,29 @@ struct OrderingAPI: Sendable {
 
     /// An order as it stands; with `wait`, waits up to that many seconds for its saga's outcome (confirmed,
     /// rejected or cancelled) and answers with what it has then.
+    ///
+    /// Read once; when a write of this process's saga wakes it, it answers with what that write left (the order and
+    /// the instance, kept by ``Sagas/recent``) without reading them again. Any other wake-up (another process's
+    /// announcement, a customer's command) reads.
     private func order(_ id: String, wait: Double) async throws -> Response {
         let stream: StreamName
         do { stream = try OrderingStreams.order(id) } catch { throw Problem.notFound("there is no order '\(id.prefix(40))'") }
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         // Woken by appends to this order's stream only (and by other processes' announcements), not by every append.
         return try await store.watching(stream) { appended in
+            var read: Int64?
             while true {
                 let seen = appended.generation
-                let (order, version) = try await orders.load(stream)
+                let written = read.flatMap { read in sagas.recent.latest(id).flatMap { $0.orderVersion > read ? $0 : nil } }
+                let (order, version) = if let written { (written.order, written.orderVersion) } else { try await orders.load(stream) }
+                read = version
                 guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
                 let left = deadline - ContinuousClock.now
                 if [.placed, .awaitingStock, .awaitingPayment].contains(status), left > .zero {
                     await appended.wait(past: seen, timeout: left)
                     continue
                 }
-                let saga = try await sagas.instance(id)
+                let saga = if let written { written.instance } else { try await sagas.instance(id) }
                 return try CommandReply.json(.ok, OrderView(
                     order: id, customer: order.customer, status: OrderStatus(status), lines: order.lines, total: order.total,
                     reason: order.reason, refundRequired: order.refundRequired, version: version, fulfilment: saga.map(FulfilmentView.init)),

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Ordering
 import PostgresNIO
+import Synchronization
 
 /// The fulfilment saga's instances in Ordering's database (`Migrations/ordering/0002_fulfilment_sagas.sql`):
 /// a row per instance holding ``Fulfilment/State``, and a timeline of every attempt.
@@ -13,10 +14,41 @@ import PostgresNIO
 public struct Sagas: Sendable {
     public let store: EventStore
     let orders: CommandHandler<Order>
+    /// What this process last wrote of each instance whose order it changed.
+    let recent = RecentWrites()
 
     public init(store: EventStore) {
         self.store = store
         self.orders = CommandHandler(store: store, codec: OrderingEvents.order)
+    }
+
+    /// An instance as this process wrote it, with its order as the same write left it: for a request waiting on the
+    /// order, which that write wakes (it appended to the order's stream) and which can answer without a read.
+    struct Written: Sendable {
+        let instance: Instance
+        let order: Order.State
+        let orderVersion: Int64
+    }
+
+    /// The latest ``Written`` of the instances this process wrote lately (a bounded number, the oldest forgotten
+    /// first), each kept once its write is committed and before the order's waiters here are woken.
+    final class RecentWrites: Sendable {
+        private let kept = Mutex<(byID: [String: Written], order: [String])>(([:], []))
+        static let capacity = 4_096
+
+        func keep(_ written: Written) {
+            kept.withLock { kept in
+                if let known = kept.byID[written.instance.id], known.orderVersion >= written.orderVersion { return }
+                if kept.byID.updateValue(written, forKey: written.instance.id) == nil { kept.order.append(written.instance.id) }
+                if kept.order.count > Self.capacity {
+                    let gone = kept.order.prefix(kept.order.count - Self.capacity / 2)
+                    for id in gone { kept.byID.removeValue(forKey: id) }
+                    kept.order.removeFirst(gone.count)
+                }
+            }
+        }
+
+        func latest(_ id: String) -> Written? { kept.withLock { $0.byID[id] } }
     }
 
     public struct Instance: Sendable, Codable, Equatable {
@@ -95,6 +127,14 @@ public struct Sagas: Sendable {
         try await transaction.call("start_saga", with: String(decoding: try JSONEncoder().encode(start), as: UTF8.self))
     }
 
+    /// The instance as ``start(_:in:)`` writes it (at version 1, due at once), for the worker that takes it from the
+    /// checkout without reading it.
+    func started(_ state: Fulfilment.State, at date: Date = Date()) -> Instance {
+        Instance(id: state.order, status: state.status, step: Fulfilment.next(state), state: state, dueAt: date, version: 1,
+                 startedAt: date, updatedAt: date, correlationID: EventMetadata.current?.correlationID,
+                 traceparent: EventMetadata.current?.traceparent)
+    }
+
     /// Locks an instance's row for the rest of the caller's transaction; says whether there is one.
     func lock(_ id: String, in transaction: EventStore.Transaction) async throws -> Bool {
         try await Self.load(id, on: transaction.connection, logger: transaction.logger, forUpdate: true) != nil
@@ -103,8 +143,10 @@ public struct Sagas: Sendable {
     /// What was attempted, for the timeline.
     struct Attempt: Sendable, Encodable {
         let step: String, attempt: Int, outcome: StepOutcome, reason: String?, startedAt: Date
+        /// When its answer came; `nil`: when it is written.
+        var finishedAt: Date? = nil
 
-        enum CodingKeys: CodingKey { case step, attempt, outcome, reason, startedAt }
+        enum CodingKeys: CodingKey { case step, attempt, outcome, reason, startedAt, finishedAt }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -113,11 +155,12 @@ public struct Sagas: Sendable {
             try container.encode(outcome, forKey: .outcome)
             try container.encodeIfPresent(reason, forKey: .reason)
             try container.encode(startedAt.timeIntervalSince1970, forKey: .startedAt)
+            try container.encodeIfPresent(finishedAt?.timeIntervalSince1970, forKey: .finishedAt)
         }
     }
 
-    /// A change of an instance, as `write_saga` takes it (`Migrations/ordering/0006_one_saga_writer.sql`): its new
-    /// state, when it is due next, and the timeline entry; only at version `ifVersion` when it is given. Every path
+    /// A change of an instance, as `write_saga` takes it (`Migrations/ordering/0007_saga_attempts.sql`): its new
+    /// state, when it is due next, and the timeline's new entries; only at version `ifVersion` when it is given. Every path
     /// that changes an instance writes one of these, alone (``WriteSQL``) or with the order's events (``Advance``).
     struct Change: Sendable, Encodable {
         let id: String
@@ -127,9 +170,9 @@ public struct Sagas: Sendable {
         /// Seconds from now until it is due; `nil`: not due (finished, or parked).
         let delaySeconds: Double?
         let ifVersion: Int64?
-        let attempt: Attempt?
+        let attempts: [Attempt]
 
-        init(_ transition: Fulfilment.Transition, of id: String, attempt: Attempt?, ifVersion: Int64?) {
+        init(_ transition: Fulfilment.Transition, of id: String, attempts: [Attempt], ifVersion: Int64?) {
             let state = transition.state
             self.id = id
             self.status = state.status
@@ -137,7 +180,7 @@ public struct Sagas: Sendable {
             self.state = state
             self.delaySeconds = status.isFinal || status == .parked ? nil : (transition.retryAfter ?? .zero).seconds
             self.ifVersion = ifVersion
-            self.attempt = attempt
+            self.attempts = attempts
         }
 
         /// As JSON, the state encoded as the rows keep it (JSONEncoder's defaults: see ``json(_:)``).
@@ -156,9 +199,19 @@ public struct Sagas: Sendable {
         _ id: String, attempt: Attempt?, known: Instance? = nil,
         _ change: @escaping @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
     ) async throws -> Instance {
-        if let known, let written = try await update(id, attempt: attempt, ifAt: known, change) { return written }
+        try await update(id, attempts: attempt.map { [$0] } ?? [], known: known) { [try change($0)] }
+    }
+
+    /// ``update(_:attempt:known:_:)`` with the results of several attempts, one after the other: `change` gives the
+    /// transition of each, in order; the order gets the command of each, and the instance the last one's state.
+    @discardableResult
+    func update(
+        _ id: String, attempts: [Attempt], known: Instance?,
+        _ change: @escaping @Sendable (Fulfilment.State) throws -> [Fulfilment.Transition]
+    ) async throws -> Instance {
+        if let known, let written = try await update(id, attempts: attempts, ifAt: known, change) { return written }
         return try await store.withTransaction { transaction in
-            try await update(id, attempt: attempt, in: transaction, change)
+            try await update(id, attempts: attempts, in: transaction, change)
         }
     }
 
@@ -168,25 +221,48 @@ public struct Sagas: Sendable {
         _ id: String, attempt: Attempt?, in transaction: EventStore.Transaction,
         _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
     ) async throws -> Instance {
+        try await update(id, attempts: attempt.map { [$0] } ?? [], in: transaction) { [try change($0)] }
+    }
+
+    private func update(
+        _ id: String, attempts: [Attempt], in transaction: EventStore.Transaction,
+        _ change: @Sendable (Fulfilment.State) throws -> [Fulfilment.Transition]
+    ) async throws -> Instance {
         let connection = try transaction.connection, logger = transaction.logger
         guard let current = try await Self.load(id, on: connection, logger: logger, forUpdate: true) else { throw SagaError.unknown(id) }
-        let transition = try change(current.state)
-        try await orderCommand(of: transition, in: transaction)
-        let write = try Self.write(Change(transition, of: id, attempt: attempt, ifVersion: nil))
+        let transitions = try change(current.state)
+        let order = try await orderCommands(of: transitions, in: transaction)
+        let write = try Self.write(Change(Self.last(transitions, of: current.state), of: id, attempts: attempts, ifVersion: nil))
         guard let written = try await Self.first(connection.execute(write, logger: logger)) else { throw SagaError.unknown(id) }
+        keep(written, order, after: transaction)
         return written
     }
 
-    /// ``update(_:attempt:known:_:)`` on the version of `known`: one statement, planned with the order's command on
+    /// Keeps `instance` in ``recent`` once `transaction` commits, if it changed the order.
+    private func keep(_ instance: Instance, _ order: CommandHandler<Order>.Result?, after transaction: EventStore.Transaction) {
+        guard let order, order.position != nil else { return }
+        transaction.afterCommit { [recent] in recent.keep(Written(instance: instance, order: order.state, orderVersion: order.streamVersion)) }
+    }
+
+    /// The transition an instance ends with after `transitions` (none: it stays as it is).
+    private static func last(_ transitions: [Fulfilment.Transition], of state: Fulfilment.State) -> Fulfilment.Transition {
+        transitions.last ?? Fulfilment.Transition(state: state)
+    }
+
+    /// ``update(_:attempts:known:_:)`` on the version of `known`: one statement, planned with the order's commands on
     /// the order's kept state when there is one. `nil` (and nothing written) when the row is at another version.
     private func update(
-        _ id: String, attempt: Attempt?, ifAt known: Instance, _ change: @Sendable (Fulfilment.State) throws -> Fulfilment.Transition
+        _ id: String, attempts: [Attempt], ifAt known: Instance, _ change: @Sendable (Fulfilment.State) throws -> [Fulfilment.Transition]
     ) async throws -> Instance? {
-        let transition = try change(known.state)
-        let write = Change(transition, of: id, attempt: attempt, ifVersion: known.version)
-        if let planned = try await store.runPlanned({ transaction in try await orderCommand(of: transition, in: transaction) },
+        let transitions = try change(known.state)
+        let write = Change(Self.last(transitions, of: known.state), of: id, attempts: attempts, ifVersion: known.version)
+        if let planned = try await store.runPlanned({ transaction in try await orderCommands(of: transitions, in: transaction) },
                                                     write: { _, writes in try Advance(change: write.json, writes: writes) },
-                                                    applied: { !$0.isEmpty }) {
+                                                    applied: { !$0.isEmpty },
+                                                    committed: { [recent] order, rows in
+            guard let order, let instance = rows.first else { return }
+            recent.keep(Written(instance: instance, order: order.state, orderVersion: order.streamVersion))
+        }) {
             return planned.rows.first
         }
         // The order's stream had moved on: the same change, with the order's command decided in a transaction. The
@@ -197,7 +273,7 @@ public struct Sagas: Sendable {
                 guard let written = try await Self.first(transaction.connection.execute(try Self.write(write), logger: transaction.logger)) else {
                     throw MovedOn()
                 }
-                try await orderCommand(of: transition, in: transaction)
+                keep(written, try await orderCommands(of: transitions, in: transaction), after: transaction)
                 return written
             }
         } catch is MovedOn {
@@ -205,10 +281,24 @@ public struct Sagas: Sendable {
         }
     }
 
-    private func orderCommand(of transition: Fulfilment.Transition, in transaction: EventStore.Transaction) async throws {
-        guard let command = transition.orderCommand else { return }
-        let state = transition.state
-        try await orders.handle(command, on: try OrderingStreams.order(state.order), in: transaction, metadata: Self.metadata(state))
+    /// The order's commands of `transitions`, decided one after the other and appended at once; what they came to.
+    private func orderCommands(of transitions: [Fulfilment.Transition], in transaction: EventStore.Transaction) async throws
+        -> CommandHandler<Order>.Result? {
+        let commands = transitions.compactMap(\.orderCommand)
+        guard let state = transitions.last?.state, !commands.isEmpty else { return nil }
+        let stream = try OrderingStreams.order(state.order)
+        if commands.count == 1 {
+            return try await orders.handle(commands[0], on: stream, in: transaction, metadata: Self.metadata(state))
+        }
+        return try await orders.handle(on: stream, in: transaction, metadata: Self.metadata(state)) { current in
+            var order = current, events: [Order.Event] = []
+            for command in commands {
+                let decided = try Order.decide(command, order)
+                order = Order.replay(decided, from: order)
+                events += decided
+            }
+            return events
+        }
     }
 
     private static func first(_ rows: some AsyncSequence<Instance, any Error>) async throws -> Instance? {
