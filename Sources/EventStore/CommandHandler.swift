@@ -122,6 +122,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         eventIDs: @Sendable (Int) -> UUID = { _ in .timeOrdered() },
         _ decide: (D.State) throws -> [D.Event]
     ) async throws -> Result {
+        await transaction.takeTurn(on: stream)
         if let result = try await withoutReading(on: stream, in: transaction, expectedVersion: expectedVersion, metadata: metadata,
                                                  eventIDs: eventIDs, decide) {
             return result

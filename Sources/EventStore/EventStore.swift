@@ -73,6 +73,8 @@ public final class EventStore: Service, Sendable {
     let listening = ChangeSignal()
     /// The signals of ``watching(_:_:)``, per stream, with how many wait on each.
     let streamSignals = ChangeSignals<StreamName>()
+    /// Planned commands take turns on each stream they decide on (``EventStoreTransaction/takeTurn(on:)``).
+    let plannedTurns = Turns<StreamName>()
     /// Ids for the connections of ``withDedicatedConnection(_:)`` (for their logs).
     private let dedicatedConnections = Atomic(0)
 

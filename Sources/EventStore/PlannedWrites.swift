@@ -1,3 +1,4 @@
+import Essentials
 import Foundation
 import Logging
 import PostgresNIO
@@ -103,8 +104,29 @@ final class PlannedTransaction: EventStoreTransaction {
     let logger: Logger
     let effects = TransactionEffects()
     private let planned = Mutex(PlannedWrites())
+    private let turns: Turns<StreamName>
+    private let taken = Mutex<[StreamName]>([])
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, turns: Turns<StreamName>) {
+        self.logger = logger
+        self.turns = turns
+    }
+
+    func takeTurn(on stream: StreamName) async {
+        let holding = taken.withLock { $0 }
+        guard !holding.contains(stream) else { return }
+        if await turns.enter(stream, waitingAtMost: holding.isEmpty ? Self.longestWait : .zero) {
+            taken.withLock { $0.append(stream) }
+        }
+    }
+
+    /// Longer than a planned command takes (one round trip), short enough that a stalled one holds nobody up for long.
+    static let longestWait = Duration.seconds(1)
+
+    /// Gives back the turns it took, once its statement has run (and what it committed is kept).
+    func leaveTurns() {
+        for stream in taken.withLock({ taken in defer { taken = [] }; return taken }) { turns.leave(stream) }
+    }
 
     var writes: PlannedWrites { planned.withLock { $0 } }
 
@@ -157,7 +179,8 @@ extension EventStore {
         applied: ([Statement.Row]) -> Bool = { _ in true },
         committed: (Result, [Statement.Row]) -> Void = { _, _ in }
     ) async throws -> (result: Result, rows: [Statement.Row])? where Statement.Row: Sendable {
-        let transaction = PlannedTransaction(logger: logger)
+        let transaction = PlannedTransaction(logger: logger, turns: plannedTurns)
+        defer { transaction.leaveTurns() }
         guard let result = try? await body(transaction) else { return nil }
         let planned = transaction.writes
         let statement = try write(result, planned)

@@ -44,6 +44,13 @@ public protocol EventStoreTransaction: AnyObject, Sendable {
 
     /// What happens when the transaction commits, or when whether it did cannot be known.
     var effects: TransactionEffects { get }
+
+    /// Waits for the turn of `stream` among this process's planned commands, before deciding on its kept state
+    /// (``CommandHandler``): two planned commands on one stream, decided on the same kept state, would have one of
+    /// them find the stream moved on and run again in a transaction. A planned transaction that holds a turn already
+    /// does not wait for another (no two can wait on each other), and one that waits too long goes on without it:
+    /// the version its writes check keeps it correct either way. A live transaction has the stream's lock instead.
+    func takeTurn(on stream: StreamName) async
 }
 
 extension EventStoreTransaction {
@@ -109,6 +116,8 @@ final class LiveTransaction: EventStoreTransaction {
     }
 
     var connection: PostgresConnection { live }
+
+    func takeTurn(on stream: StreamName) async {}
 
     @discardableResult
     func append(_ events: [NewEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {

@@ -207,34 +207,18 @@ final class InFlightKeys: Sendable {
     /// The key this task holds (so that a handler holding it can run a command under the same key).
     @TaskLocal static var held: String?
 
-    /// Each key held, with the signal its holder gives when it lets go.
-    private let entries = Mutex<[String: ChangeSignal]>([:])
+    private let turns = Turns<String>()
 
     /// Takes `key`, waiting while another request holds it, at most `limit`: then a 409 with `Retry-After`.
     func enter(_ key: String, waitingAtMost limit: Duration) async throws {
-        let deadline = ContinuousClock.now + limit
-        while true {
-            let busy: (signal: ChangeSignal, seen: UInt64)? = entries.withLock { entries in
-                guard let ended = entries[key] else {
-                    entries[key] = ChangeSignal()
-                    return nil
-                }
-                return (ended, ended.generation)
-            }
-            guard let busy else { return }
-            let left = deadline - ContinuousClock.now
-            guard left > .zero, !Task.isCancelled else {
-                throw Problem(.conflict, rule: "request-in-progress", title: "A request with this Idempotency-Key is in progress",
-                              detail: "another request with this key is still being processed; retry with the same key to get its reply",
-                              headers: [.retryAfter: "1"])
-            }
-            await busy.signal.wait(past: busy.seen, timeout: left)
+        guard await turns.enter(key, waitingAtMost: limit) else {
+            throw Problem(.conflict, rule: "request-in-progress", title: "A request with this Idempotency-Key is in progress",
+                          detail: "another request with this key is still being processed; retry with the same key to get its reply",
+                          headers: [.retryAfter: "1"])
         }
     }
 
-    func leave(_ key: String) {
-        entries.withLock { $0.removeValue(forKey: key) }?.signal()
-    }
+    func leave(_ key: String) { turns.leave(key) }
 }
 
 /// What a command that wrote one stream answers: the stream, its version (the reply's ETag too) and where the write

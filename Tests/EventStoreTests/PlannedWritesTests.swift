@@ -131,3 +131,58 @@ struct PlannedWritesTests {
         }
     }
 }
+
+extension PlannedWritesTests {
+    /// Planned commands of one process on one stream take turns: each decides on the state the one before it kept, so
+    /// none finds the stream moved on (which would cost it a transaction of several round trips).
+    @Test func plannedCommandsOnOneStreamTakeTurnsAndAllAreWrittenPlanned() async throws {
+        try await withStore { store, _ in
+            let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let stream = uniqueStream("counter")
+            try await handler.handle(.increment(by: 1), on: stream)
+            let written = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        try await store.runPlanned({ transaction in
+                            try await handler.handle(.increment(by: 1), on: stream, in: transaction)
+                        }, write: { _, writes in ApplyPlanned(writes: writes) }) != nil
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(written.allSatisfy { $0 }, "\(written.filter { !$0 }.count) of 16 found the stream moved on")
+            #expect(try await store.readStream(stream).count == 17)
+        }
+    }
+
+    /// A planned command that holds one stream's turn does not wait for another's (two such could wait on each other):
+    /// it goes on without it, and the version its writes check keeps it correct.
+    @Test func aCommandHoldingATurnDoesNotWaitForAnother() async throws {
+        try await withStore { store, _ in
+            let handler = CommandHandler<Counter>(store: store, codec: Counter.codec)
+            let first = uniqueStream("counter"), second = uniqueStream("counter")
+            // Another command holds the second stream's turn until told to go on.
+            let holding = AsyncStream.makeStream(of: Void.self), release = AsyncStream.makeStream(of: Void.self)
+            let holder = Task {
+                try await store.runPlanned({ transaction in
+                    let result = try await handler.handle(.increment(by: 1), on: second, in: transaction)
+                    holding.continuation.finish()
+                    for await _ in release.stream {}
+                    return result
+                }, write: { _, writes in ApplyPlanned(writes: writes) })
+            }
+            for await _ in holding.stream {}
+            let started = ContinuousClock.now
+            let both = try await store.runPlanned({ transaction in
+                try await handler.handle(.increment(by: 1), on: first, in: transaction)
+                return try await handler.handle(.increment(by: 1), on: second, in: transaction)
+            }, write: { _, writes in ApplyPlanned(writes: writes) })
+            #expect(ContinuousClock.now - started < PlannedTransaction.longestWait, "it waited for the second stream's turn")
+            #expect(both != nil)
+            release.continuation.finish()
+            // The holder planned on the second stream's version before, and finds it moved on: nothing written.
+            #expect(try await holder.value == nil)
+            #expect(try await store.readStream(second).count == 1)
+        }
+    }
+}

@@ -91,10 +91,12 @@ extension FulfilmentOrchestrator {
         span.attributes["shop.order"] = id
         var metadata = instance.metadata
         metadata.traceparent = span.context.traceContext?.traceparent ?? instance.traceparent
-        let result = await EventMetadata.$current.withValue(metadata) {
-            configuration.observer?(id, step, true)
-            defer { configuration.observer?(id, step, false) }
-            return await steps.perform(step, for: state)
+        let result = await ServiceContext.withValue(span.context) {
+            await EventMetadata.$current.withValue(metadata) {
+                configuration.observer?(id, step, true)
+                defer { configuration.observer?(id, step, false) }
+                return await steps.perform(step, for: state)
+            }
         }
         CrashPoint.reached("after-\(step)")
         if case .succeeded = result {} else { span.setStatus(.init(code: .error)) }
@@ -112,9 +114,11 @@ extension FulfilmentOrchestrator {
         let policy = configuration.retry
         let written: Sagas.Instance
         do {
-            written = try await EventMetadata.$current.withValue(metadata) {
-                try await sagas.update(instance.id, attempts: performed.map(\.attempt), known: instance) { fresh in
-                    Performed.apply(performed, to: fresh, policy: policy)
+            written = try await ServiceContext.withValue(last.span.context) {
+                try await EventMetadata.$current.withValue(metadata) {
+                    try await sagas.update(instance.id, attempts: performed.map(\.attempt), known: instance) { fresh in
+                        Performed.apply(performed, to: fresh, policy: policy)
+                    }
                 }
             }
         } catch {
