@@ -7,21 +7,23 @@ import SharedKernel
 
 /// A long stream folded from cold: a product's stock after many orders (a reservation and its commit each),
 /// loaded by a command handler that keeps nothing yet, as after a restart. Against reading and decoding the same
-/// events without folding them, in the same run; and at two lengths, to show that an event costs no more to fold
-/// in a longer stream.
+/// events without folding them, in the same run; and at several lengths, to show that an event costs no more to fold
+/// in a longer stream, and that a cold start from the snapshot and a command cost the same however long it is.
 struct Fold: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Folding a long stream from cold against reading it.")
 
     @OptionGroup var database: BenchDatabase
 
-    @Option(help: "Orders on the longer stream (two events each); the shorter one has half as many.")
-    var orders: Int = 25_000
+    @Option(parsing: .upToNextOption, help: "Orders on each stream measured (two events each), shortest first.")
+    var orders: [Int] = [500, 12_500, 25_000]
 
     @Option(help: "Rounds: each stream is read and folded this many times, in turns; the median counts.")
     var rounds: Int = 3
 
     func validate() throws {
-        guard orders >= 2 else { throw ValidationError("--orders is at least 2") }
+        guard orders.count >= 2, orders.allSatisfy({ $0 >= 2 }), orders == orders.sorted() else {
+            throw ValidationError("--orders takes two or more lengths of at least 2, shortest first")
+        }
         guard rounds >= 1 else { throw ValidationError("--rounds is at least 1") }
     }
 
@@ -37,13 +39,13 @@ struct Fold: AsyncParsableCommand {
                 A product's stock folded from cold (as after a restart) against reading and decoding its events: \
                 \(rounds) rounds, median. PostgreSQL with default durability (fsync on).
 
-                events   read µs/event   fold µs/event   fold / read   commit on the kept state µs   cold start ms: folded / from a snapshot
+                events    read µs/event  fold µs/event  fold / read  fold a commit µs  command ms  cold start ms: folded / from a snapshot
                 """)
-            var perEvent: [Double] = [], perCommit: [Double] = [], fromSnapshot: [Double] = []
+            var perEvent: [Double] = [], perCommit: [Double] = [], fromSnapshot: [Double] = [], perCommand: [Double] = []
             let snapshots = Snapshotting<Stock.State>(schema: Stock.snapshotSchema, every: 1_000)
-            for count in [orders / 2, orders] {
+            for count in orders {
                 let stream = try await Self.stock(orders: count, in: store)
-                var reads: [Double] = [], folds: [Double] = [], commits: [Double] = [], loads: [Double] = []
+                var reads: [Double] = [], folds: [Double] = [], commits: [Double] = [], loads: [Double] = [], commands: [Double] = []
                 // The snapshot a service would have taken (its first load folds the stream and takes one).
                 _ = try await CommandHandler<Stock>(store: store, codec: CatalogEvents.stock, snapshots: snapshots).load(stream)
                 while try await store.snapshot(of: stream, schema: snapshots.schema) == nil { try await Task.sleep(for: .milliseconds(10)) }
@@ -64,26 +66,36 @@ struct Fold: AsyncParsableCommand {
                     loads.append((ContinuousClock.now - loadStarted).seconds)
                     guard loaded.state == state else { throw BenchError("\(stream) loaded from its snapshot differs from its fold") }
                 }
-                let read = median(reads), fold = median(folds), commit = median(commits), load = median(loads)
+                // Last: the commands lengthen the stream.
+                commands.append(try await Self.commandLatency(on: stream, handler: CommandHandler<Stock>(
+                    store: store, codec: CatalogEvents.stock, snapshots: snapshots)))
+                let read = median(reads), fold = median(folds), commit = median(commits), load = median(loads), command = median(commands)
                 perEvent.append(fold)
                 perCommit.append(commit)
                 fromSnapshot.append(load)
-                print("\(String(2 * count + 1).padding(toLength: 9, withPad: " ", startingAt: 0))"
-                      + "\(format(read * 1e6, 1).padding(toLength: 16, withPad: " ", startingAt: 0))"
-                      + "\(format(fold * 1e6, 1).padding(toLength: 16, withPad: " ", startingAt: 0))"
-                      + "\(format(fold / read, 2).padding(toLength: 14, withPad: " ", startingAt: 0))"
-                      + "\(format(commit * 1e6, 1).padding(toLength: 30, withPad: " ", startingAt: 0))"
+                perCommand.append(command)
+                print("\(String(2 * count + 1).padding(toLength: 10, withPad: " ", startingAt: 0))"
+                      + "\(format(read * 1e6, 1).padding(toLength: 15, withPad: " ", startingAt: 0))"
+                      + "\(format(fold * 1e6, 1).padding(toLength: 15, withPad: " ", startingAt: 0))"
+                      + "\(format(fold / read, 2).padding(toLength: 13, withPad: " ", startingAt: 0))"
+                      + "\(format(commit * 1e6, 1).padding(toLength: 18, withPad: " ", startingAt: 0))"
+                      + "\(format(command * 1e3, 2).padding(toLength: 12, withPad: " ", startingAt: 0))"
                       + "\(format(fold * Double(2 * count + 1) * 1000, 1)) / \(format(load * 1000, 1))")
             }
-            let growth = perEvent[1] / perEvent[0], commitGrowth = perCommit[1] / perCommit[0], loadGrowth = fromSnapshot[1] / fromSnapshot[0]
+            let longest = "the longest stream against the shortest"
+            let growth = perEvent.last! / perEvent[0], commitGrowth = perCommit.last! / perCommit[0]
+            let loadGrowth = fromSnapshot.last! / fromSnapshot[0], commandGrowth = perCommand.last! / perCommand[0]
+            func verdict(_ ratio: Double) -> String { ratio <= 1.25 ? "met" : "NOT MET" }
             print("""
 
-                Fold per event, twice the stream against half of it: \(format(growth, 2)) \
-                (goal ≤ 1.25, an event costs the same however long the stream: \(growth <= 1.25 ? "met" : "NOT MET"))
-                Commit on the kept state, twice the stream against half of it: \(format(commitGrowth, 2)) \
-                (goal ≤ 1.25, a command costs the same however many orders came before: \(commitGrowth <= 1.25 ? "met" : "NOT MET"))
-                Cold start from the snapshot (at most 999 events folded after it), twice the stream against half of it: \(format(loadGrowth, 2)) \
-                (goal ≤ 1.25, a restart costs the same however long the stream: \(loadGrowth <= 1.25 ? "met" : "NOT MET"); the state \
+                Fold per event, \(longest): \(format(growth, 2)) \
+                (goal ≤ 1.25, an event costs the same however long the stream: \(verdict(growth)))
+                Folding one more commit into the kept state, \(longest): \(format(commitGrowth, 2)) \
+                (goal ≤ 1.25, deciding costs the same however many orders came before: \(verdict(commitGrowth)))
+                A command on the stream (reserve, then commit; read what is new, decide, append), \(longest): \(format(commandGrowth, 2)) \
+                (goal ≤ 1.25: \(verdict(commandGrowth)))
+                Cold start from the snapshot (at most 999 events folded after it), \(longest): \(format(loadGrowth, 2)) \
+                (goal ≤ 1.25, a restart costs the same however long the stream: \(verdict(loadGrowth)); the state \
                 holds at most \(Stock.rememberedCommits) committed orders, and so does the snapshot)
                 """)
         }
@@ -102,6 +114,24 @@ struct Fold: AsyncParsableCommand {
             committed += next.committed.count
         }
         guard committed == 200 * min(kept.committed.count + 1, Stock.rememberedCommits) else { throw BenchError("the commit was not folded") }
+        return median(seconds)
+    }
+
+    /// Seconds a command takes on `stream` with `handler` (median of 20 reservations and their commits, one after
+    /// another; the first starts from the snapshot): what is new is read, decided on, and appended, as a service's
+    /// command does.
+    static func commandLatency(on stream: StreamName, handler: CommandHandler<Stock>) async throws -> Double {
+        let sku = try SKU(String(stream.description.dropFirst("stock-".count)))
+        try await handler.handle(.receive(sku, quantity: 20), on: stream)
+        var seconds: [Double] = []
+        for index in 0..<20 {
+            let order = "command-\(index)-\(UUID().uuidString.prefix(8))"
+            for command in [Stock.Command.reserve(sku, order: order, quantity: 1), .commit(sku, order: order)] {
+                let started = ContinuousClock.now
+                try await handler.handle(command, on: stream)
+                seconds.append((ContinuousClock.now - started).seconds)
+            }
+        }
         return median(seconds)
     }
 
