@@ -105,23 +105,27 @@ final class PlannedTransaction: EventStoreTransaction {
     let effects = TransactionEffects()
     private let planned = Mutex(PlannedWrites())
     private let turns: Turns<StreamName>
+    /// How long it waits for a stream's turn at most: as long as the command holding it may take (the store's query
+    /// deadline), after which that one has ended either way.
+    let longestWait: Duration
     private let taken = Mutex<[StreamName]>([])
 
-    init(logger: Logger, turns: Turns<StreamName>) {
+    init(logger: Logger, turns: Turns<StreamName>, longestWait: Duration) {
         self.logger = logger
         self.turns = turns
+        self.longestWait = longestWait
     }
 
     func takeTurn(on stream: StreamName) async {
         let holding = taken.withLock { $0 }
         guard !holding.contains(stream) else { return }
-        if await turns.enter(stream, waitingAtMost: holding.isEmpty ? Self.longestWait : .zero) {
+        if await turns.enter(stream, waitingAtMost: holding.isEmpty ? longestWait : .zero) {
             taken.withLock { $0.append(stream) }
         }
     }
 
-    /// Longer than a planned command takes (one round trip), short enough that a stalled one holds nobody up for long.
-    static let longestWait = Duration.seconds(1)
+    /// The streams whose turns it holds.
+    var turnsTaken: [StreamName] { taken.withLock { $0 } }
 
     /// Gives back the turns it took, once its statement has run (and what it committed is kept).
     func leaveTurns() {
@@ -179,7 +183,7 @@ extension EventStore {
         applied: ([Statement.Row]) -> Bool = { _ in true },
         committed: (Result, [Statement.Row]) -> Void = { _, _ in }
     ) async throws -> (result: Result, rows: [Statement.Row])? where Statement.Row: Sendable {
-        let transaction = PlannedTransaction(logger: logger, turns: plannedTurns)
+        let transaction = PlannedTransaction(logger: logger, turns: plannedTurns, longestWait: configuration.queryDeadline)
         defer { transaction.leaveTurns() }
         guard let result = try? await body(transaction) else { return nil }
         let planned = transaction.writes

@@ -48,8 +48,9 @@ public protocol EventStoreTransaction: AnyObject, Sendable {
     /// Waits for the turn of `stream` among this process's planned commands, before deciding on its kept state
     /// (``CommandHandler``): two planned commands on one stream, decided on the same kept state, would have one of
     /// them find the stream moved on and run again in a transaction. A planned transaction that holds a turn already
-    /// does not wait for another (no two can wait on each other), and one that waits too long goes on without it:
-    /// the version its writes check keeps it correct either way. A live transaction has the stream's lock instead.
+    /// does not wait for another (no two can wait on each other), and none waits longer than the one holding it may
+    /// take (the store's query deadline): the version its writes check keeps it correct either way. A live
+    /// transaction has the stream's lock instead.
     func takeTurn(on stream: StreamName) async
 }
 

@@ -277,7 +277,16 @@ struct ShopClientTests {
         }
         let raw = folder.appendingPathComponent("raw.log")
         #expect(try await runProcess(tmux, ["pipe-pane", "-t", session, "-o", "cat >> '\(raw.path)'"], environment: environment).status == 0)
+        // The payment waits (authorisations fail, and are retried) until the progress line has been drawn, so that it
+        // is seen whatever the saga's speed.
+        try await providerOutage(shop, ["authorise"])
         _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("go").path, contents: nil)
+        try await within(.seconds(60), "the checkout's progress line") {
+            while (try? String(contentsOf: raw, encoding: .utf8))?.contains("placed") != true {
+                try await Task.sleep(for: .milliseconds(20))  // another process's output
+            }
+        }
+        try await providerOutage(shop, [])
         let screen = try await within(.seconds(60), "the terminal session to finish") {
             while true {
                 let captured = try await runProcess(tmux, ["capture-pane", "-p", "-t", session], environment: environment).output

@@ -13,13 +13,15 @@ extension FulfilmentOrchestrator {
     ///
     /// A forward step that succeeds and leads at once to another (stock reserved: authorise the payment; stock
     /// committed: capture it) is recorded together with that next step's result, in one write: one durable commit
-    /// fewer on the way to the order's confirmation, and one more to its completion. Every step is idempotent on the
+    /// fewer on the way to the order's confirmation, and another on the way to its completion. Every step is idempotent on the
     /// other side (its key is the saga's and the step's), so a crash between the two only repeats the first, which
     /// its service answers from its stored reply. The confirmation is never held back.
     func work(_ id: String, claimed: Sagas.Instance? = nil) async {
         var current = claimed
         /// Results of this worker's steps not yet written (at most one success that leads to the next step).
         var unwritten: [Performed] = []
+        // Left unwritten (stopped, or the write failed): the step is done again by whoever works the instance next.
+        defer { for each in unwritten { each.span.end() } }
         while !Task.isCancelled {
             do {
                 // Read under the lock (what the previous holder committed is visible), then go on with what this
@@ -44,8 +46,9 @@ extension FulfilmentOrchestrator {
                     unwritten.append(performed)
                     continue
                 }
-                current = try await record(unwritten + [performed], of: instance)
+                let recorded = unwritten + [performed]
                 unwritten = []
+                current = try await record(recorded, of: instance)
             } catch {
                 if Task.isCancelled { return }
                 logger.error("working a saga failed; it stays due", metadata: ["saga": "\(id)", "error": "\(describe(error))"])

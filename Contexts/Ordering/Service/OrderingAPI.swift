@@ -145,7 +145,8 @@ struct OrderingAPI: Sendable {
         let card = try Self.valid(card: body.card)
         let order = body.order ?? UUID().uuidString.lowercased()
         // The instance's lock, taken while the checkout runs, and the instance as the checkout writes it: its worker
-        // here starts at once, without claiming or reading it.
+        // here starts at once, without claiming or reading it. The lock connection answers as soon as the checkout's
+        // own statements do (a stalled one is closed within the same deadline as theirs).
         async let claimed = orchestrator.claimAhead(order)
         let started = Started()
         let response: Response
