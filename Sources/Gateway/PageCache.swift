@@ -15,24 +15,27 @@ public final class PageCache: Sendable {
 
     let lifetime: Duration
     let capacity: Int
+    /// What time it is (the tests' clock is their own).
+    let now: @Sendable () -> ContinuousClock.Instant
     private enum Lookup { case kept(Page), fetching(Task<Page, any Error>) }
     private let state = Mutex<(pages: [String: Page], fetching: [String: Task<Page, any Error>])>(([:], [:]))
 
     /// `lifetime` zero keeps nothing: every read is fetched.
-    public init(lifetime: Duration, capacity: Int = 2_000) {
+    public init(lifetime: Duration, capacity: Int = 2_000, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.lifetime = lifetime
         self.capacity = capacity
+        self.now = now
     }
 
     /// The page under `key`, fetched by `fetch` when there is none younger than the lifetime.
     public func page(_ key: String, fetch: @escaping @Sendable () async throws -> Data) async throws -> Page {
-        guard lifetime > .zero else { return Page(try await fetch()) }
-        let now = ContinuousClock.now
+        guard lifetime > .zero else { return Page(try await fetch(), fetched: now()) }
+        let now = self.now(), clock = self.now
         let lifetime = self.lifetime
         let next = state.withLock { state -> Lookup in
             if let page = state.pages[key], now - page.fetched < lifetime { return .kept(page) }
             if let running = state.fetching[key] { return .fetching(running) }
-            let task = Task { Page(try await fetch()) }
+            let task = Task { Page(try await fetch(), fetched: clock()) }
             state.fetching[key] = task
             return .fetching(task)
         }
@@ -55,7 +58,7 @@ public final class PageCache: Sendable {
         state.withLock { state in
             state.fetching.removeValue(forKey: key)
             if state.pages.count >= capacity, state.pages[key] == nil {
-                let now = ContinuousClock.now
+                let now = self.now()
                 state.pages = state.pages.filter { now - $0.value.fetched < lifetime }
                 if state.pages.count >= capacity { return }
             }
@@ -65,9 +68,9 @@ public final class PageCache: Sendable {
 }
 
 extension PageCache.Page {
-    public init(_ body: Data) {
+    public init(_ body: Data, fetched: ContinuousClock.Instant = .now) {
         self.body = body
         etag = "\"\(Wire.digest(body))\""
-        fetched = .now
+        self.fetched = fetched
     }
 }
