@@ -274,7 +274,7 @@ public final class Projector: Service, Sendable {
     }
 
     /// Applies every event into `pool` from the first, up to `until` (or everything committed when it began).
-    /// The next batch is read from the store and prepared (decoded) while the current one is written to SQLite.
+    /// Three stages overlap: while one batch is written to SQLite, the next is decoded and the one after it read.
     static func build<P: Projection>(
         _ projection: P, from store: EventStore, into pool: DatabasePool, until limit: Position?, batchSize: Int,
         started: ContinuousClock.Instant, progress report: (@Sendable (RebuildProgress) -> Void)?
@@ -283,22 +283,21 @@ public final class Projector: Service, Sendable {
         let target = limit.map { min($0, last) } ?? last
         let total = try await store.backlog(after: .start).events
         var position = try await pool.read(ViewFile.checkpoint), events = 0
-        let readAhead = { @Sendable (after: Position) in
-            Task { try PreparedBatch(try await store.readAll(after: after, limit: batchSize, metadata: projection.readsMetadata), for: projection) }
-        }
-        var next = readAhead(position)
-        defer { next.cancel() }
+        var ahead = ReadAhead(projection, store: store, batchSize: batchSize, after: position)
+        defer { ahead.cancel() }
         while position < target {
-            var batch = try await next.value
+            var batch = try await ahead.next()
             if batch.events.isEmpty {
                 // What is left is held back by an open transaction: wait for it as a subscription does.
                 for try await waited in store.subscribeToAll(from: position, batchSize: batchSize, metadata: projection.readsMetadata) {
                     batch = try PreparedBatch(waited, for: projection)
                     break
                 }
+                guard let end = batch.last else { break }
+                ahead.cancel()
+                ahead = ReadAhead(projection, store: store, batchSize: batchSize, after: end)
             }
-            guard let end = batch.last else { break }
-            next = readAhead(end)
+            guard batch.last != nil else { break }
             let wanted = batch.prefix(through: target)
             position = try await ViewFile.apply(wanted, projection, to: pool)
             events += wanted.events.count
@@ -306,6 +305,60 @@ public final class Projector: Service, Sendable {
             if wanted.events.count < batch.events.count { break }
         }
         return (position, events)
+    }
+}
+
+/// Batches read and decoded ahead of the one being written: each read starts as soon as the read before it has
+/// ended (it starts after that batch's last event), and each batch is decoded as soon as it is read, two batches
+/// ahead at most.
+struct ReadAhead<P: Projection> {
+    private struct Stage {
+        /// Where the read starts, and what it read.
+        let read: Task<(after: Position, events: [RecordedEvent]), any Error>
+        let prepared: Task<PreparedBatch<P>, any Error>
+    }
+
+    private let projection: P
+    private let store: EventStore
+    private let batchSize: Int
+    private var stages: [Stage] = []
+
+    init(_ projection: P, store: EventStore, batchSize: Int, after position: Position) {
+        self.projection = projection
+        self.store = store
+        self.batchSize = batchSize
+        stages.append(stage(after: { position }))
+        stages.append(stage(following: stages[0]))
+    }
+
+    /// The next batch, decoded; the one after the batch ahead starts to be read.
+    mutating func next() async throws -> PreparedBatch<P> {
+        let current = stages.removeFirst()
+        stages.append(stage(following: stages[stages.count - 1]))
+        return try await current.prepared.value
+    }
+
+    func cancel() {
+        for stage in stages {
+            stage.read.cancel()
+            stage.prepared.cancel()
+        }
+    }
+
+    private func stage(following previous: Stage) -> Stage {
+        stage(after: {
+            let (after, events) = try await previous.read.value
+            return events.last?.position ?? after
+        })
+    }
+
+    private func stage(after start: @escaping @Sendable () async throws -> Position) -> Stage {
+        let store = store, projection = projection, batchSize = batchSize
+        let read = Task { () async throws -> (after: Position, events: [RecordedEvent]) in
+            let after = try await start()
+            return (after, try await store.readAll(after: after, limit: batchSize, metadata: projection.readsMetadata))
+        }
+        return Stage(read: read, prepared: Task { try PreparedBatch(try await read.value.events, for: projection) })
     }
 }
 
