@@ -1,5 +1,5 @@
 // The one script of the web shop: an order page whose saga still runs follows it live, over the order's
-// server-sent events (each status as it happens, the reason when it is rejected), and reloads once the order
+// server-sent events (its status as it changes, the reason when it is rejected), and reloads once the order
 // is settled so that the payment and the timeline are shown as the services have them. Without scripts the page
 // refreshes itself instead (a <noscript> refresh), and everything else is plain forms.
 "use strict";
