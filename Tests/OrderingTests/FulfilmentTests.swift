@@ -28,6 +28,27 @@ struct FulfilmentTests {
         return (steps, commands)
     }
 
+    /// Which successes may wait to be recorded with the next step's result: those that lead on to another forward
+    /// step without confirming the order; never a confirmation, the last step, a failure, or anything once the
+    /// instance has stopped going forward.
+    @Test func aSuccessLeadsOnOnlyToAnotherForwardStepAndNeverHoldsBackTheConfirmation() throws {
+        var state = try started()
+        #expect(Fulfilment.leadsOn(.succeeded, of: .reserveStock, in: state))
+        #expect(!Fulfilment.leadsOn(.failed("timeout"), of: .reserveStock, in: state))
+        #expect(!Fulfilment.leadsOn(.refused("no stock"), of: .reserveStock, in: state))
+        _ = drive(&state, [.succeeded])
+        #expect(!Fulfilment.leadsOn(.succeeded, of: .authorisePayment, in: state), "the confirmation is written at once")
+        _ = drive(&state, [.succeeded])
+        #expect(Fulfilment.leadsOn(.succeeded, of: .commitStock, in: state))
+        _ = drive(&state, [.succeeded])
+        #expect(!Fulfilment.leadsOn(.succeeded, of: .capturePayment, in: state), "nothing follows the capture")
+        var cancelled = try started()
+        _ = drive(&cancelled, [.succeeded])
+        cancelled = Fulfilment.cancel(cancelled, reason: "changed my mind")
+        #expect(!Fulfilment.leadsOn(.succeeded, of: .authorisePayment, in: cancelled))
+        #expect(!Fulfilment.leadsOn(.succeeded, of: .releaseStock, in: cancelled))
+    }
+
     @Test func theHappyPathReservesAuthorisesConfirmsCommitsAndCaptures() throws {
         var state = try started()
         let (steps, commands) = drive(&state, Array(repeating: .succeeded, count: 4))

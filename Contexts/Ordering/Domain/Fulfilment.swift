@@ -222,6 +222,17 @@ public enum Fulfilment {
         }
     }
 
+    /// Whether `result` of `step` may be recorded together with the next step's result rather than at once: a forward
+    /// step's success that does not confirm the order, after which the instance goes on forward at once (stock
+    /// reserved: authorise; stock committed: capture). Every step is idempotent on the other side, so if the next is
+    /// never recorded (a crash), this one is performed again and answered as before.
+    public static func leadsOn(_ result: Result, of step: Step, in state: State) -> Bool {
+        guard case .succeeded = result, state.ending == nil, state.parked == nil, !step.isCompensation else { return false }
+        let after = record(result, of: step, in: state, policy: RetryPolicy()).state  // a success waits for no retry
+        guard after.confirmed == state.confirmed, let next = next(after) else { return false }
+        return !next.isCompensation
+    }
+
     /// The customer cancelled the order (the order's own rules allowed it): undo what was done.
     public static func cancel(_ state: State, reason: String) -> State {
         var state = state

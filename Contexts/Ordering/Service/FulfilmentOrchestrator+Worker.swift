@@ -11,8 +11,8 @@ extension FulfilmentOrchestrator {
     /// Works one instance, which this worker holds (`claimed`: as read once its lock was taken), until it is
     /// finished, parked, or waiting for a retry further off than a poll.
     ///
-    /// A forward step that succeeds and leads at once to another (stock reserved: authorise the payment; stock
-    /// committed: capture it) is recorded together with that next step's result, in one write: one durable commit
+    /// A forward step that succeeds and leads at once to another (``Fulfilment/leadsOn(_:of:in:)``: stock reserved,
+    /// authorise the payment; stock committed, capture it) is recorded together with that next step's result, in one write: one durable commit
     /// fewer on the way to the order's confirmation, and another on the way to its completion. Every step is idempotent on the
     /// other side (its key is the saga's and the step's), so a crash between the two only repeats the first, which
     /// its service answers from its stored reply. The confirmation is never held back.
@@ -42,7 +42,7 @@ extension FulfilmentOrchestrator {
                     return
                 }
                 let performed = try await perform(step, of: instance, in: state)
-                if performed.leadsOn(from: state, policy: configuration.retry), unwritten.isEmpty {
+                if unwritten.isEmpty, Fulfilment.leadsOn(performed.result, of: performed.step, in: state) {
                     unwritten.append(performed)
                     continue
                 }
@@ -74,15 +74,6 @@ extension FulfilmentOrchestrator {
                 state = transition.state
             }
             return transitions
-        }
-
-        /// Whether this may wait to be written with the next step's result: a success of a forward step that does not
-        /// confirm the order, after which the instance goes on forward at once.
-        func leadsOn(from state: Fulfilment.State, policy: Fulfilment.RetryPolicy) -> Bool {
-            guard case .succeeded = result, state.ending == nil else { return false }
-            let transition = Fulfilment.record(result, of: step, in: state, policy: policy)
-            guard !transition.state.confirmed || state.confirmed, let next = Fulfilment.next(transition.state) else { return false }
-            return !next.isCompensation
         }
     }
 

@@ -93,7 +93,7 @@ public final class FulfilmentOrchestrator: Service, Sendable {
 
     /// The lock of an instance that a checkout is about to start, taken on the lock connection while the checkout's
     /// transaction runs (the lock needs no row): once the checkout commits, the instance is worked at once, without a
-    /// round trip to claim it (``take(_:claimed:)``); if the checkout does not start it, ``giveBack(_:)``. `nil` when
+    /// round trip to claim it (``take(_:claimed:as:)``); if the checkout does not start it, ``giveBack(_:)``. `nil` when
     /// there is no room, no lock connection, or another worker holds the lock: the instance is then claimed as usual.
     public func claimAhead(_ id: String) async -> Claim? {
         guard let (connection, generation) = lockConnection.withLock({ $0 }),

@@ -280,7 +280,10 @@ struct OrderingAPI: Sendable {
             var read: Int64?
             while true {
                 let seen = appended.generation
-                let written = read.flatMap { read in sagas.recent.latest(id).flatMap { $0.orderVersion > read ? $0 : nil } }
+                // Only while it is still the order's latest here: nothing this process wrote since (a cancellation) is missed.
+                let written = read.flatMap { read in
+                    sagas.recent.latest(id).flatMap { $0.orderVersion > read && orders.cache.entry(stream)?.version == $0.orderVersion ? $0 : nil }
+                }
                 let (order, version) = if let written { (written.order, written.orderVersion) } else { try await orders.load(stream) }
                 read = version
                 guard let status = order.status else { throw Problem.notFound("there is no order \(id)") }
